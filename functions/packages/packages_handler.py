@@ -1,0 +1,51 @@
+"""packages: the public catalog (token packs, usage rates) and the usage estimate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from token_billing.catalog import CATALOG_VERSION, CURRENCY, PACKAGES, RATES
+from token_billing.estimate import estimate_usage
+from token_billing.http_api import create_resolver
+from token_billing.models.catalog import (
+    PackageListOut,
+    PackageOut,
+    RateListOut,
+    RateOut,
+    UsageEstimateIn,
+    UsageEstimateOut,
+)
+from token_billing.observability import logger, metrics
+
+app = create_resolver()
+
+
+@app.get("/api/v1/token-packages", tags=["catalog"], summary="List token packages")
+def list_packages() -> PackageListOut:
+    return PackageListOut(
+        catalog_version=CATALOG_VERSION,
+        data=[PackageOut.of(package, CURRENCY) for package in PACKAGES.values()],
+    )
+
+
+@app.get("/api/v1/token-rates", tags=["catalog"], summary="List usage rates")
+def list_rates() -> RateListOut:
+    return RateListOut(
+        catalog_version=CATALOG_VERSION, data=[RateOut.of(rate) for rate in RATES.values()]
+    )
+
+
+@app.post("/api/v1/usage-estimate", tags=["catalog"], summary="Estimate monthly usage")
+def usage_estimate(profile: UsageEstimateIn) -> UsageEstimateOut:
+    raw_lines = [{"action": line.action, "quantity": str(line.quantity)} for line in profile.usage]
+    estimate = estimate_usage(raw_lines, profile.period)
+    return UsageEstimateOut.of(estimate, CATALOG_VERSION, CURRENCY)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

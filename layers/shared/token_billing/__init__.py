@@ -1,0 +1,1 @@
+"""Prepaid token billing: the shared package every function imports from the layer."""

@@ -1,0 +1,64 @@
+"""The HTTP API's resolver factory: pydantic validation on, and every failure in the one
+error shape `{"error": {"code", "message", "retryable"}}` with its status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from token_billing.errors import BillingError, InvalidRequest, NotFound
+from token_billing.observability import logger
+
+API_TITLE = "Token billing API"
+API_VERSION = "1.0.0"
+
+
+def error_response(error: BillingError) -> Response[str]:
+    return Response(
+        status_code=error.status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(error.to_body()),
+    )
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> str:
+    """Pydantic's errors as one readable sentence, without echoing the input back."""
+    parts = []
+    for error in errors[:5]:
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        message = error.get("msg") or error.get("type", "invalid")
+        if error.get("type") == "json_invalid":
+            location, message = "body", "is not valid JSON"
+        parts.append(f"{location or 'body'}: {message}")
+    return "; ".join(parts) or "the request is not valid"
+
+
+def create_resolver() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.exception_handler(BillingError)
+    def handle_billing_error(error: BillingError) -> Response[str]:
+        if error.status >= 500:
+            logger.warning("request failed", extra={"code": error.code})
+        return error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    def handle_invalid_request(error: RequestValidationError) -> Response[str]:
+        return error_response(InvalidRequest(describe_validation_errors(error.errors())))
+
+    @app.exception_handler(NotFoundError)
+    def handle_not_found(_: NotFoundError) -> Response[str]:
+        return error_response(NotFound("no such route"))
+
+    @app.exception_handler(Exception)
+    def handle_unexpected(_: Exception) -> Response[str]:
+        logger.exception("unhandled error")
+        error = BillingError("an internal error occurred; it has been logged")
+        return error_response(error)
+
+    return app

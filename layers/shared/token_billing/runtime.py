@@ -1,0 +1,49 @@
+"""Process-wide AWS clients, created once per Lambda execution environment.
+
+Endpoints come from boto3's own configuration (`AWS_ENDPOINT_URL_DYNAMODB` points the same
+code at DynamoDB Local), so nothing here knows whether it runs in AWS or on a laptop.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import TYPE_CHECKING
+
+from token_billing.ledger import Ledger
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+
+def table_name() -> str:
+    name = os.environ.get("TABLE_NAME")
+    if not name:
+        raise RuntimeError("TABLE_NAME is not set: the function's template environment sets it")
+    return name
+
+
+@cache
+def dynamodb_client() -> DynamoDBClient:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=2,
+        read_timeout=5,
+        tcp_keepalive=True,
+        max_pool_connections=32,
+    )
+    return boto3.client("dynamodb", config=config)
+
+
+@cache
+def default_ledger() -> Ledger:
+    return Ledger(dynamodb_client(), table_name())
+
+
+def reset() -> None:
+    """Forget cached clients (tests switch between moto and DynamoDB Local)."""
+    default_ledger.cache_clear()
+    dynamodb_client.cache_clear()

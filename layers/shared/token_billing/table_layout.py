@@ -1,0 +1,44 @@
+"""The single-table layout. Every key the service writes is built here.
+
+One partition per customer holds everything about that customer, so each balance change
+is a transaction inside one partition and a customer's reads are single Queries:
+
+    PK              SK                    item
+    CUST#<id>       ACCOUNT               balance_mt, held_mt, available_mt, version, totals
+    CUST#<id>       TXN#<txn_id>          an immutable ledger entry (idempotency record too)
+
+GSI `ledger-by-time` (PK, ledger_sk = "<created_at>#<txn_id>") lists a customer's entries
+newest first; only entries carry `ledger_sk`, so the index is sparse.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+CUSTOMER_PREFIX = "CUST#"
+ACCOUNT_SK = "ACCOUNT"
+ENTRY_PREFIX = "TXN#"
+LEDGER_BY_TIME_INDEX = "ledger-by-time"
+
+CUSTOMER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/+=-]{0,127}$")
+
+
+def customer_pk(customer_id: str) -> str:
+    return CUSTOMER_PREFIX + customer_id
+
+
+def entry_sk(txn_id: str) -> str:
+    return ENTRY_PREFIX + txn_id
+
+
+def transaction_id(customer_id: str, scope: str, idempotency_key: str) -> str:
+    """Deterministic id of the entry an idempotent operation writes.
+
+    The same (customer, scope, key) always names the same entry, so a retry collides with
+    the first write on `attribute_not_exists` instead of reading first.
+    """
+    digest = hashlib.sha256(f"{customer_id}\x00{scope}\x00{idempotency_key}".encode()).digest()
+    return "txn_" + base64.b32encode(digest[:15]).decode().lower()

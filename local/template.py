@@ -1,0 +1,180 @@
+"""Read template.yaml the way the local runner needs it: tables, functions, HTTP routes.
+
+The template is the one source of truth: the dev server, the tests and DynamoDB Local's
+tables are all derived from it, so nothing local can drift from what `sam deploy` creates.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that keeps CloudFormation short-form tags (!Ref, !Sub, ...) as dicts."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        assert isinstance(node, yaml.MappingNode)
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    method: str
+    path: str  # API Gateway form: /api/v1/customers/{id}/tokens
+    function: str  # logical id
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """Path parameters when this route serves (method, path), else None."""
+        if method.upper() != self.method and self.method != "ANY":
+            return None
+        pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)) + "$"
+        found = re.match(pattern, path)
+        return found.groupdict() if found else None
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_uri: Path
+    handler: str  # module.function
+    environment: dict[str, str] = field(default_factory=dict)
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def module_name(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def function_name(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+@dataclass(frozen=True)
+class Template:
+    raw: dict[str, Any]
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        resources: dict[str, Any] = self.raw["Resources"]
+        return resources
+
+    def parameter_defaults(self) -> dict[str, str]:
+        return {
+            name: str(spec.get("Default", ""))
+            for name, spec in self.raw.get("Parameters", {}).items()
+        }
+
+    def resolve(self, value: Any) -> str:
+        """A template value as the local runner sees it: a Ref to a table is its logical id
+        (tables are created under their logical ids), a parameter is its default."""
+        if isinstance(value, (str, int, float, bool)):
+            return str(value)
+        if isinstance(value, dict) and "Ref" in value:
+            name = value["Ref"]
+            parameters = self.parameter_defaults()
+            return parameters.get(name, str(name))
+        if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+            parameters = self.parameter_defaults()
+            return re.sub(
+                r"\$\{([\w:]+)\}",
+                lambda found: parameters.get(found.group(1), found.group(1)),
+                value["Fn::Sub"],
+            )
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            return ".".join(value["Fn::GetAtt"])
+        return str(value)
+
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """CreateTable arguments for every AWS::DynamoDB::Table, named by logical id."""
+        tables = {}
+        for logical_id, resource in self.resources.items():
+            if resource.get("Type") != "AWS::DynamoDB::Table":
+                continue
+            properties = resource["Properties"]
+            arguments: dict[str, Any] = {
+                "TableName": logical_id,
+                "AttributeDefinitions": properties["AttributeDefinitions"],
+                "KeySchema": properties["KeySchema"],
+                "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
+            }
+            if "GlobalSecondaryIndexes" in properties:
+                arguments["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+            stream = properties.get("StreamSpecification")
+            if stream:
+                arguments["StreamSpecification"] = {
+                    "StreamEnabled": True,
+                    "StreamViewType": stream["StreamViewType"],
+                }
+            tables[logical_id] = arguments
+        return tables
+
+    def functions(self) -> dict[str, FunctionSpec]:
+        globals_env = (
+            self.raw.get("Globals", {})
+            .get("Function", {})
+            .get("Environment", {})
+            .get("Variables", {})
+        )
+        functions = {}
+        for logical_id, resource in self.resources.items():
+            if resource.get("Type") != "AWS::Serverless::Function":
+                continue
+            properties = resource["Properties"]
+            own_env = properties.get("Environment", {}).get("Variables", {})
+            environment = {
+                name: self.resolve(value) for name, value in {**globals_env, **own_env}.items()
+            }
+            functions[logical_id] = FunctionSpec(
+                logical_id=logical_id,
+                code_uri=ROOT / properties["CodeUri"],
+                handler=properties["Handler"],
+                environment=environment,
+                events=properties.get("Events", {}),
+            )
+        return functions
+
+    def http_routes(self) -> list[HttpRoute]:
+        routes = []
+        for spec in self.functions().values():
+            for event in spec.events.values():
+                if event.get("Type") != "HttpApi":
+                    continue
+                properties = event["Properties"]
+                routes.append(
+                    HttpRoute(properties["Method"].upper(), properties["Path"], spec.logical_id)
+                )
+        # Literal paths before parameterised ones, as API Gateway's most-specific match does.
+        return sorted(routes, key=lambda route: (route.path.count("{"), -len(route.path)))
+
+
+@cache
+def load_template(path: Path = TEMPLATE_PATH) -> Template:
+    with path.open() as stream:
+        return Template(yaml.load(stream, Loader=_CfnLoader))  # noqa: S506 - SafeLoader subclass

@@ -1,0 +1,99 @@
+"""template.yaml itself: what DESIGN.md fixes, checked without deploying."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from local.template import load_template
+
+TEMPLATE = load_template()
+RESOURCES = TEMPLATE.resources
+
+
+def of_type(kind: str) -> dict[str, Any]:
+    return {name: spec for name, spec in RESOURCES.items() if spec["Type"] == kind}
+
+
+def test_functions_run_python313_on_arm64_with_the_shared_layer() -> None:
+    globals_ = TEMPLATE.raw["Globals"]["Function"]
+    assert globals_["Runtime"] == "python3.13"
+    assert globals_["Architectures"] == ["arm64"]
+    assert globals_["Layers"] == [{"Ref": "SharedLayer"}]
+
+
+def test_layer_is_built_for_arm64() -> None:
+    layer = RESOURCES["SharedLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_table_is_on_demand_with_pitr_and_a_stream() -> None:
+    (table,) = of_type("AWS::DynamoDB::Table").values()
+    properties = table["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert properties["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert table["DeletionPolicy"] == "Retain"
+
+
+def test_every_function_has_its_own_handler_module() -> None:
+    modules = [spec.module_name for spec in TEMPLATE.functions().values()]
+    assert len(modules) == len(set(modules))
+    for spec in TEMPLATE.functions().values():
+        assert (spec.code_uri / f"{spec.module_name}.py").is_file(), spec.logical_id
+
+
+def test_debit_is_invoked_directly_not_over_http() -> None:
+    assert RESOURCES["DebitFunction"]["Properties"].get("Events") is None
+    policy = RESOURCES["VmAgentDebitPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert policy == [
+        {
+            "Sid": "InvokeDebit",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": {"Fn::GetAtt": ["DebitFunction", "Arn"]},
+        }
+    ]
+    assert "VmAgentDebitPolicyArn" in TEMPLATE.raw["Outputs"]
+
+
+def statements(function: str) -> list[dict[str, Any]]:
+    found = []
+    for policy in RESOURCES[function]["Properties"].get("Policies", []):
+        found.extend(policy.get("Statement", []))
+    return found
+
+
+@pytest.mark.parametrize("function", list(of_type("AWS::Serverless::Function")))
+def test_policies_are_least_privilege(function: str) -> None:
+    for statement in statements(function):
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        assert all("*" not in action for action in actions), (function, actions)
+        assert statement["Resource"] != "*", function
+
+
+def test_debit_may_not_delete_or_scan() -> None:
+    actions = {
+        action for statement in statements("DebitFunction") for action in statement["Action"]
+    }
+    assert actions <= {
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:GetItem",
+    }
+
+
+def test_packages_function_has_no_table_access() -> None:
+    assert statements("PackagesFunction") == []
+
+
+def test_routes_match_the_design() -> None:
+    routes = {(route.method, route.path): route.function for route in TEMPLATE.http_routes()}
+    assert routes[("GET", "/api/v1/token-packages")] == "PackagesFunction"
+    assert routes[("GET", "/api/v1/token-rates")] == "PackagesFunction"
+    assert routes[("POST", "/api/v1/usage-estimate")] == "PackagesFunction"

@@ -1,0 +1,38 @@
+"""Cold start is a product feature: what each handler module pulls in, in a fresh process."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+PROBE = """
+import sys
+sys.path[:0] = [{layer!r}, {function!r}]
+import {module}
+print(",".join(sorted(name for name in {forbidden!r} if name in sys.modules)))
+"""
+
+
+def imported(module: str, function_dir: str, forbidden: list[str]) -> list[str]:
+    code = PROBE.format(
+        layer=str(ROOT / "layers" / "shared"),
+        function=str(ROOT / "functions" / function_dir),
+        module=module,
+        forbidden=forbidden,
+    )
+    env = {"TABLE_NAME": "LedgerTable", "AWS_DEFAULT_REGION": "us-east-1", "PATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    return [name for name in result.stdout.strip().split(",") if name]
+
+
+def test_debit_imports_neither_stripe_nor_pydantic_nor_xray() -> None:
+    assert imported("debit_handler", "debit", ["stripe", "pydantic", "aws_xray_sdk"]) == []
+
+
+@pytest.mark.parametrize(("module", "folder"), [("packages_handler", "packages")])
+def test_catalog_api_does_not_import_stripe(module: str, folder: str) -> None:
+    assert imported(module, folder, ["stripe"]) == []
