@@ -1,0 +1,464 @@
+"""`make dev`: the template's HTTP API and the Lambda Invoke API on one port, over DynamoDB
+Local, with the unchanged handlers running in this process.
+
+It stands in for `sam local start-api` plus `sam local start-lambda` without Docker: routes,
+handlers and environment all come from template.yaml, requests become real payload format
+2.0 events, and the Invoke API answers like Lambda's, so boto3 clients work unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import importlib
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from local import dynamodb_local
+from local.apigw import (
+    INTERNAL_SERVER_ERROR,
+    LOCAL_ACCOUNT_ID,
+    NOT_FOUND,
+    HttpResponse,
+    http_api_event,
+    http_api_response,
+)
+from local.template import ROOT, FunctionSpec, HttpRoute, load_template
+
+SHARED_LAYER = ROOT / "layers" / "shared"
+DATA_DIR = ROOT / ".dynamodb" / "data"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3000
+DEFAULT_DDB_PORT = 8000
+INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+EXAMPLE_DEBIT = {
+    "customer_id": "cust_demo",
+    "idempotency_key": "k1",
+    "usage": [{"action": "api_call", "quantity": 3}],
+}
+JSON_HEADERS = [("Content-Type", "application/json")]
+
+Handler = Callable[[Any, Any], Any]
+
+
+def ensure_on_path(folder: Path) -> None:
+    """Make a code folder importable, as Lambda does for /var/task and /opt/python."""
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something already listens on loopback `port`."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+        return True
+    return False
+
+
+@dataclass
+class LambdaContext:
+    """The context object the Lambda Python runtime passes to a handler."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    log_group_name: str
+    log_stream_name: str
+    deadline: float  # time.monotonic() when Lambda would stop the invocation
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    client_context: None = None
+    identity: None = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+class LocalFunction:
+    """One template function, imported on its first invocation as a Lambda cold start does."""
+
+    def __init__(self, spec: FunctionSpec, *, timeout_s: int, memory_mb: int) -> None:
+        self.spec = spec
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        region = dynamodb_local.LOCAL_REGION
+        self.arn = f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT_ID}:function:{spec.logical_id}"
+        # One "execution environment": its log stream is named once, like Lambda's.
+        self.log_stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        self._handler: Handler | None = None
+        self._lock = threading.Lock()
+
+    def handler(self) -> Handler:
+        """The handler function, imported once; concurrent first calls wait for one import."""
+        with self._lock:
+            if self._handler is None:
+                ensure_on_path(self.spec.code_uri)
+                module = importlib.import_module(self.spec.module_name)
+                source = Path(module.__file__ or "").resolve()
+                if not source.is_relative_to(self.spec.code_uri.resolve()):
+                    raise ImportError(
+                        f"{self.spec.module_name} was imported from {source}, not from "
+                        f"{self.spec.code_uri}: handler module names must be unique"
+                    )
+                self._handler = getattr(module, self.spec.function_name)
+            return self._handler
+
+    def invoke(self, event: Any) -> Any:
+        """Run the handler on `event`; its exceptions propagate to the caller."""
+        handler = self.handler()
+        started = time.monotonic()
+        context = LambdaContext(
+            function_name=self.spec.logical_id,
+            invoked_function_arn=self.arn,
+            memory_limit_in_mb=self.memory_mb,
+            log_group_name=f"/aws/lambda/{self.spec.logical_id}",
+            log_stream_name=self.log_stream,
+            deadline=started + self.timeout_s,
+        )
+        try:
+            return handler(event, context)
+        finally:
+            elapsed = time.monotonic() - started
+            if elapsed > self.timeout_s:
+                print(
+                    f"WARNING {self.spec.logical_id} ran {elapsed:.1f} s, past its "
+                    f"{self.timeout_s} s timeout: Lambda would have stopped it",
+                    file=sys.stderr,
+                )
+
+
+def lambda_error(status: int, error_type: str, message: str) -> HttpResponse:
+    """An error of the Lambda service itself, shaped so botocore raises `error_type`."""
+    body = json.dumps({"Type": "User", "message": message}).encode()
+    return HttpResponse(status, [*JSON_HEADERS, ("x-amzn-ErrorType", error_type)], body)
+
+
+def function_error(error_type: str, message: str, stack: list[str]) -> HttpResponse:
+    """A handler failure as Lambda reports it: status 200, flagged by X-Amz-Function-Error."""
+    body = json.dumps({"errorMessage": message, "errorType": error_type, "stackTrace": stack})
+    headers = [
+        *JSON_HEADERS,
+        ("X-Amz-Function-Error", "Unhandled"),
+        ("X-Amz-Executed-Version", "$LATEST"),
+    ]
+    return HttpResponse(200, headers, body.encode())
+
+
+def function_name_of(name: str) -> str:
+    """The function named by an Invoke API path: `Name`, `Name:qualifier` or an ARN."""
+    if name.startswith("arn:"):
+        parts = name.split(":")
+        return parts[6] if len(parts) > 6 else ""
+    return name.split(":", 1)[0]
+
+
+def _function_setting(logical_id: str, name: str, default: int) -> int:
+    """A function property (Timeout, MemorySize) from its resource, else from Globals."""
+    raw = load_template().raw
+    global_value = raw.get("Globals", {}).get("Function", {}).get(name, default)
+    return int(raw["Resources"][logical_id]["Properties"].get(name, global_value))
+
+
+class DevServer(ThreadingHTTPServer):
+    """The HTTP server plus what it serves: the template's functions and HTTP routes."""
+
+    # A second server on the same port must fail to bind, not share the port's traffic.
+    allow_reuse_port = False
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        template = load_template()
+        self.functions = {
+            logical_id: LocalFunction(
+                spec,
+                timeout_s=_function_setting(logical_id, "Timeout", 3),
+                memory_mb=_function_setting(logical_id, "MemorySize", 128),
+            )
+            for logical_id, spec in template.functions().items()
+        }
+        self.routes: list[HttpRoute] = template.http_routes()
+        super().__init__(address, DevRequestHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def serve_http_api(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        source_ip: str,
+        protocol: str,
+    ) -> HttpResponse:
+        """One HTTP API request: route it, invoke its function, answer as API Gateway does."""
+        for route in self.routes:
+            parameters = route.match(method, path)
+            if parameters is not None:
+                break
+        else:
+            return NOT_FOUND
+        event = http_api_event(
+            method,
+            path,
+            route_key=route.route_key,
+            path_parameters={name: unquote(value) for name, value in parameters.items()},
+            headers=headers,
+            raw_query_string=query,
+            body=body,
+            source_ip=source_ip,
+            protocol=protocol,
+        )
+        try:
+            return http_api_response(self.functions[route.function].invoke(event))
+        except Exception:
+            traceback.print_exc()
+            return INTERNAL_SERVER_ERROR
+
+    def serve_invoke(self, name: str, invocation_type: str, payload: bytes) -> HttpResponse:
+        """One Lambda Invoke API call, answered the way the Lambda service answers it."""
+        function = self.functions.get(function_name_of(name))
+        if function is None:
+            return lambda_error(404, "ResourceNotFoundException", f"Function not found: {name}")
+        try:
+            event = json.loads(payload) if payload.strip() else {}
+        except ValueError as error:
+            return lambda_error(
+                400,
+                "InvalidRequestContentException",
+                f"Could not parse request body into json: {error}",
+            )
+        if invocation_type == "DryRun":
+            return HttpResponse(204)
+        if invocation_type == "Event":
+            threading.Thread(target=self._invoke_async, args=(function, event), daemon=True).start()
+            return HttpResponse(202)
+        if invocation_type != "RequestResponse":
+            return lambda_error(
+                400,
+                "InvalidParameterValueException",
+                f"Unsupported invocation type: {invocation_type}",
+            )
+        try:
+            result = function.invoke(event)
+        except Exception as error:
+            traceback.print_exc()
+            stack = traceback.format_list(traceback.extract_tb(error.__traceback__))
+            return function_error(type(error).__name__, str(error), stack)
+        try:
+            body = json.dumps(result)
+        except (TypeError, ValueError) as error:
+            return function_error(
+                "Runtime.MarshalError", f"Unable to marshal response: {error}", []
+            )
+        headers = [*JSON_HEADERS, ("X-Amz-Executed-Version", "$LATEST")]
+        return HttpResponse(200, headers, body.encode())
+
+    @staticmethod
+    def _invoke_async(function: LocalFunction, event: Any) -> None:
+        """An Event invocation: nobody waits for it, so a failure is only printed."""
+        try:
+            function.invoke(event)
+        except Exception:
+            traceback.print_exc()
+
+
+class DevRequestHandler(BaseHTTPRequestHandler):
+    """Wire-level work only: read the request, hand it to the server, write the answer."""
+
+    server: DevServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as boto3's connection pool expects
+    timeout = 60  # an idle keep-alive connection frees its thread after this long
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_OPTIONS(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        target = urlsplit(self.path)
+        body = self._read_body()
+        invoke = INVOKE_PATH.match(target.path) if self.command == "POST" else None
+        if invoke:
+            response = self.server.serve_invoke(
+                unquote(invoke["name"]),
+                self.headers.get("X-Amz-Invocation-Type", "RequestResponse"),
+                body,
+            )
+        else:
+            response = self.server.serve_http_api(
+                self.command,
+                target.path,
+                query=target.query,
+                headers=list(self.headers.items()),
+                body=body,
+                source_ip=self.client_address[0],
+                protocol=self.request_version,
+            )
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        # Logged before the answer goes out, so a client never sees a reply before its line.
+        print(
+            f"{self.command} {target.path} {response.status} {elapsed_ms:.0f} ms",
+            file=sys.stderr,
+            flush=True,
+        )
+        self._write(response)
+
+    def _read_body(self) -> bytes:
+        """The request body, whether sent with Content-Length or chunked."""
+        if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        chunks = []
+        while size := int(self.rfile.readline().split(b";", 1)[0], 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF that ends each chunk
+        while self.rfile.readline().strip():  # trailers, up to the blank line
+            pass
+        return b"".join(chunks)
+
+    def _write(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        if response.status != 204:
+            self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Silenced: `_serve` logs one line per request with its duration instead."""
+
+
+def build_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> DevServer:
+    """The dev server bound to (host, port), not yet serving; port 0 picks a free one.
+
+    Needs no DynamoDB: handlers are imported on their first invocation and read the
+    environment then.
+    """
+    ensure_on_path(SHARED_LAYER)
+    return DevServer((host, port))
+
+
+def function_environment() -> dict[str, str]:
+    """The union of every function's template environment (TABLE_NAME -> LedgerTable)."""
+    environment: dict[str, str] = {}
+    for spec in load_template().functions().values():
+        environment.update(spec.environment)
+    return environment
+
+
+def banner(server: DevServer, ddb: dynamodb_local.DynamoDBLocal) -> str:
+    """What a developer needs to start: URLs, routes, an invoke example, how to seed."""
+    lines = [f"HTTP API      {server.url}"]
+    lines += [f"  {route.method:<7} {route.path:<32} {route.function}" for route in server.routes]
+    example = (
+        f'boto3.client("lambda", endpoint_url="{server.url}", '
+        f'region_name="{dynamodb_local.LOCAL_REGION}", aws_access_key_id="x", '
+        'aws_secret_access_key="x").invoke(FunctionName="DebitFunction", '
+        f"Payload=json.dumps({json.dumps(EXAMPLE_DEBIT)}))"
+    )
+    seed_port = "" if ddb.port == DEFAULT_DDB_PORT else f" --ddb-port {ddb.port}"
+    lines += [
+        f"Invoke API    {server.url}/2015-03-31/functions/<name>/invocations",
+        f"  functions: {', '.join(server.functions)}",
+        f"  {example}",
+        f"DynamoDB Local {ddb.endpoint}  data: {DATA_DIR.relative_to(ROOT)}/",
+        "Seed tokens   .venv/bin/python -m local.seed --customer cust_demo --tokens 1000"
+        + seed_port,
+        "Handlers run in this process: restart to pick up code changes. Ctrl-C stops.",
+    ]
+    return "\n".join(lines)
+
+
+def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local.devserver", description=__doc__)
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--ddb-port", type=int, default=DEFAULT_DDB_PORT)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # SIGTERM and SIGHUP unwind like Ctrl-C, through the `finally` that stops DynamoDB Local.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_on_signal)
+    try:
+        server = build_server(args.host, args.port)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        print(f"Port {args.port} is already in use; choose another with --port.", file=sys.stderr)
+        return 1
+    if port_in_use(args.ddb_port):
+        server.server_close()
+        print(
+            f"Port {args.ddb_port} is already in use (another `make dev`?); DynamoDB Local "
+            "needs it. Stop that process or choose another port with --ddb-port.",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        ddb = dynamodb_local.start(port=args.ddb_port, data_dir=DATA_DIR)
+    except RuntimeError as error:
+        server.server_close()
+        print(f"Could not start DynamoDB Local: {error}", file=sys.stderr)
+        return 1
+    try:
+        dynamodb_local.create_tables(ddb.client())
+        os.environ.update(function_environment())
+        os.environ.update(dynamodb_local.local_aws_environment(ddb.endpoint))
+        print(banner(server, ddb), flush=True)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        ddb.stop()
+        print("Stopped the dev server and DynamoDB Local.", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
