@@ -65,6 +65,7 @@ def http_api_event(
     body: bytes | None = None,
     source_ip: str = "127.0.0.1",
     protocol: str = "HTTP/1.1",
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The payload format 2.0 event API Gateway sends for one request.
 
@@ -116,6 +117,8 @@ def http_api_event(
         "time": request_time(epoch_ms),
         "timeEpoch": epoch_ms,
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
     event["isBase64Encoded"] = False
     if body:
         try:

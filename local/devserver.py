@@ -31,7 +31,9 @@ from types import FrameType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from local import dynamodb_local
+import jwt
+
+from local import dynamodb_local, identity, offline_checkout
 from local.apigw import (
     INTERNAL_SERVER_ERROR,
     LOCAL_ACCOUNT_ID,
@@ -40,6 +42,13 @@ from local.apigw import (
     http_api_event,
     http_api_response,
 )
+from local.fake_stripe import (
+    LOCAL_SECRET_KEY,
+    LOCAL_WEBHOOK_SECRET,
+    FakeStripe,
+    event_payload,
+    sign,
+)
 from local.template import ROOT, FunctionSpec, HttpRoute, load_template
 
 SHARED_LAYER = ROOT / "layers" / "shared"
@@ -47,6 +56,10 @@ DATA_DIR = ROOT / ".dynamodb" / "data"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 DEFAULT_DDB_PORT = 8000
+CHECKOUT_PAGE = re.compile(r"^/_local/checkout/(?P<id>[\w-]+)(?:/(?P<action>pay|cancel))?$")
+UNAUTHORIZED = HttpResponse(
+    401, [("Content-Type", "application/json")], b'{"message":"Unauthorized"}'
+)
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 EXAMPLE_DEBIT = {
     "customer_id": "cust_demo",
@@ -193,6 +206,7 @@ class DevServer(ThreadingHTTPServer):
         }
         self.routes: list[HttpRoute] = template.http_routes()
         super().__init__(address, DevRequestHandler)
+        self.fake_stripe = FakeStripe(public_base=self.url)
 
     @property
     def url(self) -> str:
@@ -217,6 +231,11 @@ class DevServer(ThreadingHTTPServer):
                 break
         else:
             return NOT_FOUND
+        authorizer = None
+        if route.authorized:
+            authorizer = self.verify_bearer(headers)
+            if authorizer is None:
+                return UNAUTHORIZED
         event = http_api_event(
             method,
             path,
@@ -227,12 +246,65 @@ class DevServer(ThreadingHTTPServer):
             body=body,
             source_ip=source_ip,
             protocol=protocol,
+            authorizer=authorizer,
         )
         try:
             return http_api_response(self.functions[route.function].invoke(event))
         except Exception:
             traceback.print_exc()
             return INTERNAL_SERVER_ERROR
+
+    @staticmethod
+    def verify_bearer(headers: list[tuple[str, str]]) -> dict[str, Any] | None:
+        """The JWT authorizer's context for a valid local bearer token, else None (401)."""
+        value = next((v for k, v in headers if k.lower() == "authorization"), "")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        try:
+            return identity.authorizer_context(identity.verify(token.strip()))
+        except jwt.InvalidTokenError:
+            return None
+
+    def serve_local(
+        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes
+    ) -> HttpResponse | None:
+        """The dev server's own pages: the fake Stripe API and the offline checkout page."""
+        if path.startswith("/_stripe/"):
+            status, payload = self.fake_stripe.handle(
+                method, path.removeprefix("/_stripe"), dict(headers), body.decode()
+            )
+            return HttpResponse(status, JSON_HEADERS, json.dumps(payload).encode())
+        found = CHECKOUT_PAGE.match(path)
+        if not found or found["id"] not in self.fake_stripe.sessions:
+            return None
+        session_id, action = found["id"], found["action"]
+        session = self.fake_stripe.sessions[session_id]
+        if method == "GET" and not action:
+            page = offline_checkout.render(session)
+            return HttpResponse(200, [("Content-Type", "text/html; charset=utf-8")], page.encode())
+        if method == "POST" and action == "pay":
+            paid = self.fake_stripe.pay(session_id)
+            event = event_payload("checkout.session.completed", paid)
+            secret = os.environ.get("STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)
+            delivered = self.serve_http_api(
+                "POST",
+                "/webhooks/stripe",
+                query="",
+                headers=[
+                    ("Content-Type", "application/json"),
+                    ("Stripe-Signature", sign(event, secret)),
+                ],
+                body=event,
+                source_ip="127.0.0.1",
+                protocol="HTTP/1.1",
+            )
+            print(f"offline checkout: webhook answered {delivered.status}", file=sys.stderr)
+            target = str(paid["success_url"]).replace("{CHECKOUT_SESSION_ID}", session_id)
+            return HttpResponse(303, [("Location", target)])
+        if method == "POST" and action == "cancel":
+            return HttpResponse(303, [("Location", str(session["cancel_url"]))])
+        return None
 
     def serve_invoke(self, name: str, invocation_type: str, payload: bytes) -> HttpResponse:
         """One Lambda Invoke API call, answered the way the Lambda service answers it."""
@@ -315,7 +387,14 @@ class DevRequestHandler(BaseHTTPRequestHandler):
         target = urlsplit(self.path)
         body = self._read_body()
         invoke = INVOKE_PATH.match(target.path) if self.command == "POST" else None
-        if invoke:
+        local_page = None
+        if not invoke and target.path.startswith(("/_stripe/", "/_local/")):
+            local_page = self.server.serve_local(
+                self.command, target.path, list(self.headers.items()), body
+            )
+        if local_page is not None:
+            response = local_page
+        elif invoke:
             response = self.server.serve_invoke(
                 unquote(invoke["name"]),
                 self.headers.get("X-Amz-Invocation-Type", "RequestResponse"),
@@ -376,11 +455,31 @@ def build_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> DevServe
     return DevServer((host, port))
 
 
-def function_environment() -> dict[str, str]:
-    """The union of every function's template environment (TABLE_NAME -> LedgerTable)."""
+def function_environment(server_url: str) -> dict[str, str]:
+    """The union of every function's template environment (TABLE_NAME -> LedgerTable),
+    with the local stand-ins for what a deployment configures: Stripe (offline unless
+    STRIPE_SECRET_KEY is set, then real Stripe test mode) and the Checkout redirects."""
     environment: dict[str, str] = {}
     for spec in load_template().functions().values():
         environment.update(spec.environment)
+    environment.pop("STRIPE_SECRET_ARN", None)
+    environment.update(
+        STAGE="local",
+        CHECKOUT_REDIRECT_ORIGINS=server_url,
+        CHECKOUT_SUCCESS_URL=f"{server_url}/checkout/success",
+        CHECKOUT_CANCEL_URL=f"{server_url}/checkout/cancel",
+    )
+    if os.environ.get("STRIPE_SECRET_KEY"):
+        environment["STRIPE_SECRET_KEY"] = os.environ["STRIPE_SECRET_KEY"]
+        environment["STRIPE_WEBHOOK_SECRET"] = os.environ.get(
+            "STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET
+        )
+    else:
+        environment.update(
+            STRIPE_SECRET_KEY=LOCAL_SECRET_KEY,
+            STRIPE_WEBHOOK_SECRET=LOCAL_WEBHOOK_SECRET,
+            STRIPE_API_BASE=f"{server_url}/_stripe",
+        )
     return environment
 
 
@@ -402,6 +501,15 @@ def banner(server: DevServer, ddb: dynamodb_local.DynamoDBLocal) -> str:
         f"DynamoDB Local {ddb.endpoint}  data: {DATA_DIR.relative_to(ROOT)}/",
         "Seed tokens   .venv/bin/python -m local.seed --customer cust_demo --tokens 1000"
         + seed_port,
+        "Sign in       .venv/bin/python -m local.identity --customer cust_demo   (or --admin):"
+        " send it as `Authorization: Bearer <token>`",
+        "Stripe        "
+        + (
+            "real Stripe test mode (STRIPE_SECRET_KEY is set)"
+            if os.environ.get("STRIPE_API_BASE") is None
+            else f"offline: checkout_url opens {server.url}/_local/checkout/<session>, whose"
+            " Pay button sends the webhook a signed checkout.session.completed"
+        ),
         "Handlers run in this process: restart to pick up code changes. Ctrl-C stops.",
     ]
     return "\n".join(lines)
@@ -447,7 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         dynamodb_local.create_tables(ddb.client())
-        os.environ.update(function_environment())
+        os.environ.update(function_environment(server.url))
         os.environ.update(dynamodb_local.local_aws_environment(ddb.endpoint))
         print(banner(server, ddb), flush=True)
         server.serve_forever()

@@ -45,6 +45,7 @@ class HttpRoute:
     method: str
     path: str  # API Gateway form: /api/v1/customers/{id}/tokens
     function: str  # logical id
+    authorized: bool = False  # the HTTP API's JWT authorizer guards this route
 
     @property
     def route_key(self) -> str:
@@ -160,6 +161,11 @@ class Template:
             )
         return functions
 
+    def default_authorizer(self, api_id: str) -> str | None:
+        properties = self.resources.get(api_id, {}).get("Properties", {})
+        name = properties.get("Auth", {}).get("DefaultAuthorizer")
+        return str(name) if name else None
+
     def http_routes(self) -> list[HttpRoute]:
         routes = []
         for spec in self.functions().values():
@@ -167,8 +173,17 @@ class Template:
                 if event.get("Type") != "HttpApi":
                     continue
                 properties = event["Properties"]
+                api = properties.get("ApiId", {}).get("Ref", "ServerlessHttpApi")
+                authorizer = properties.get("Auth", {}).get(
+                    "Authorizer", self.default_authorizer(api)
+                )
                 routes.append(
-                    HttpRoute(properties["Method"].upper(), properties["Path"], spec.logical_id)
+                    HttpRoute(
+                        properties["Method"].upper(),
+                        properties["Path"],
+                        spec.logical_id,
+                        authorized=authorizer not in (None, "NONE"),
+                    )
                 )
         # Literal paths before parameterised ones, as API Gateway's most-specific match does.
         return sorted(routes, key=lambda route: (route.path.count("{"), -len(route.path)))

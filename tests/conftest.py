@@ -46,6 +46,11 @@ class FakeLambdaContext:
         return 10_000
 
 
+def fake_context() -> Any:
+    """A context for calling a handler whose signature names Powertools' LambdaContext."""
+    return FakeLambdaContext()
+
+
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()

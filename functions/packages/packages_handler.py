@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -11,6 +12,7 @@ from token_billing.catalog import CATALOG_VERSION, CURRENCY, PACKAGES, RATES
 from token_billing.estimate import estimate_usage
 from token_billing.http_api import create_resolver
 from token_billing.models.catalog import (
+    CheckoutClientConfig,
     PackageListOut,
     PackageOut,
     RateListOut,
@@ -28,6 +30,10 @@ def list_packages() -> PackageListOut:
     return PackageListOut(
         catalog_version=CATALOG_VERSION,
         data=[PackageOut.of(package, CURRENCY) for package in PACKAGES.values()],
+        config=CheckoutClientConfig(
+            stripe_publishable_key=os.environ.get("STRIPE_PUBLISHABLE_KEY") or None,
+            currency=CURRENCY,
+        ),
     )
 
 

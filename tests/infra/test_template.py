@@ -97,3 +97,28 @@ def test_routes_match_the_design() -> None:
     assert routes[("GET", "/api/v1/token-packages")] == "PackagesFunction"
     assert routes[("GET", "/api/v1/token-rates")] == "PackagesFunction"
     assert routes[("POST", "/api/v1/usage-estimate")] == "PackagesFunction"
+
+
+def test_only_purchase_and_webhook_may_read_the_stripe_secret() -> None:
+    readers = {
+        function
+        for function in of_type("AWS::Serverless::Function")
+        for statement in statements(function)
+        if "secretsmanager:GetSecretValue" in statement["Action"]
+    }
+    assert readers == {"PurchaseFunction", "WebhookFunction"}
+    for function in readers:
+        (statement,) = [s for s in statements(function) if s["Sid"] == "StripeSecret"]
+        assert statement["Resource"] == {"Ref": "StripeSecretArn"}
+        env = RESOURCES[function]["Properties"]["Environment"]["Variables"]
+        assert env["STRIPE_SECRET_ARN"] == {"Ref": "StripeSecretArn"}
+        assert not any("STRIPE_SECRET_KEY" in name for name in env)
+
+
+def test_webhook_has_no_authorizer_and_customer_routes_have_the_jwt_one() -> None:
+    api = RESOURCES["HttpApi"]["Properties"]["Auth"]
+    assert api["DefaultAuthorizer"] == "JwtAuthorizer"
+    routes = {(route.method, route.path): route.authorized for route in TEMPLATE.http_routes()}
+    assert routes[("POST", "/webhooks/stripe")] is False
+    assert routes[("POST", "/api/v1/customers/{id}/tokens/purchase")] is True
+    assert routes[("GET", "/api/v1/token-packages")] is False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from token_billing.ledger import Account, Ledger
 
 
@@ -22,3 +24,34 @@ def assert_consistent(ledger: Ledger, customer_id: str) -> Account:
     assert account.balance_mt == ledger.sum_entries_mt(customer_id)
     assert account.available_mt == account.balance_mt - account.held_mt
     return account
+
+
+def http_json(
+    base_url: str,
+    method: str,
+    path: str,
+    body: object | None = None,
+    *,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Status and JSON body of one real HTTP request to the dev server (loopback only)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base_url + path, data=data, method=method)  # noqa: S310
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            parsed: dict[str, Any] = json.loads(response.read())
+            return response.status, parsed
+    except urllib.error.HTTPError as error:
+        with error:
+            parsed = json.loads(error.read())
+            return error.code, parsed

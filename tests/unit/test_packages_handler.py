@@ -16,6 +16,7 @@ def call(name: str, context: FakeLambdaContext) -> tuple[int, dict[str, Any]]:
 def test_list_packages(lambda_context: FakeLambdaContext) -> None:
     status, body = call("packages/list-packages.json", lambda_context)
     assert status == 200
+    assert body["config"] == {"stripe_publishable_key": None, "currency": "usd"}
     growth = {package["id"]: package for package in body["data"]}["growth"]
     assert growth == {
         "object": "token_package",

@@ -11,6 +11,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from token_billing.ledger import Ledger
+from token_billing.orders import OrderStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -43,7 +44,16 @@ def default_ledger() -> Ledger:
     return Ledger(dynamodb_client(), table_name())
 
 
+@cache
+def default_order_store() -> OrderStore:
+    return OrderStore(dynamodb_client(), table_name())
+
+
 def reset() -> None:
     """Forget cached clients (tests switch between moto and DynamoDB Local)."""
+    from token_billing.stripe_gateway import stripe_client
+
     default_ledger.cache_clear()
+    default_order_store.cache_clear()
     dynamodb_client.cache_clear()
+    stripe_client.cache_clear()

@@ -45,11 +45,19 @@ class PackageOut(BaseModel):
         )
 
 
+class CheckoutClientConfig(BaseModel):
+    """What a frontend needs to start Stripe Checkout: public values only."""
+
+    stripe_publishable_key: str | None
+    currency: str
+
+
 class PackageListOut(BaseModel):
     object: Literal["list"] = "list"
     catalog_version: str
     data: list[PackageOut]
     has_more: bool = False
+    config: CheckoutClientConfig
 
 
 class RateOut(BaseModel):

@@ -1,0 +1,64 @@
+"""purchase: a Stripe Checkout Session for one token pack, for the calling customer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from token_billing.debits import require_idempotency_key
+from token_billing.http_api import create_resolver
+from token_billing.http_identity import caller_for_customer
+from token_billing.models.purchase import PurchaseIn, PurchaseOut
+from token_billing.observability import logger
+from token_billing.purchases import CheckoutConfig, start_purchase
+from token_billing.runtime import default_order_store
+from token_billing.stripe_gateway import create_checkout_session
+
+app = create_resolver()
+default_order_store()  # create the DynamoDB client during init
+
+
+@app.post(
+    "/api/v1/customers/<customer_id>/tokens/purchase",
+    tags=["purchases"],
+    summary="Start a Stripe Checkout for a token pack",
+)
+def purchase(
+    customer_id: Annotated[str, Path(min_length=1, max_length=64)],
+    body: PurchaseIn,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> PurchaseOut:
+    caller_for_customer(app, customer_id)
+    key = (
+        None
+        if idempotency_key is None
+        else require_idempotency_key(idempotency_key, "Idempotency-Key")
+    )
+    result = start_purchase(
+        customer_id=customer_id,
+        package_id=body.package_id,
+        success_url=body.success_url,
+        cancel_url=body.cancel_url,
+        idempotency_key=key,
+        store=default_order_store(),
+        create_session=create_checkout_session,
+        config=CheckoutConfig.from_environment(),
+    )
+    logger.info("checkout started", extra={"order_id": result.order.order_id})
+    return PurchaseOut(
+        order_id=result.order.order_id,
+        checkout_url=result.checkout_url,
+        session_id=result.session_id,
+        status=result.order.status,
+        package_id=result.order.package_id,
+        price_cents=result.order.price_cents,
+        currency=result.order.currency,
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,60 @@
+"""webhook: Stripe events, verified by signature before anything else is read."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from token_billing.errors import BillingError, InvalidRequest
+from token_billing.http_responses import error_response_dict, json_response_dict
+from token_billing.observability import MetricUnit, logger, metrics
+from token_billing.payments import handle_event
+from token_billing.runtime import default_ledger, default_order_store
+from token_billing.stripe_gateway import verify_webhook
+
+MAX_BODY_BYTES = 256 * 1024  # Stripe events are a few KB; refuse anything absurd unread
+
+
+def raw_body(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return base64.b64decode(body)
+    return str(body).encode()
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    signature = headers.get("stripe-signature")
+    payload = raw_body(event)
+    if not signature or len(payload) > MAX_BODY_BYTES:
+        metrics.add_metric(name="WebhookSignatureFailures", unit=MetricUnit.Count, value=1)
+        return error_response_dict(InvalidRequest("missing or oversized Stripe-Signature request"))
+    try:
+        stripe_event = verify_webhook(payload, signature)
+    except ValueError as error:
+        metrics.add_metric(name="WebhookSignatureFailures", unit=MetricUnit.Count, value=1)
+        logger.warning("webhook refused", extra={"reason": str(error)})
+        return error_response_dict(InvalidRequest(str(error)))
+    logger.append_keys(
+        stripe_event_id=stripe_event.get("id"), stripe_event_type=stripe_event.get("type")
+    )
+    try:
+        outcome = handle_event(stripe_event, store=default_order_store(), ledger=default_ledger())
+    except BillingError as error:
+        # Retryable errors answer 503: Stripe redelivers with backoff for days.
+        logger.warning("webhook not applied", extra={"code": error.code})
+        return error_response_dict(error)
+    logger.info("webhook applied", extra={"action": outcome.action, "order_id": outcome.order_id})
+    return json_response_dict(
+        200,
+        {
+            "received": True,
+            "action": outcome.action,
+            "order_id": outcome.order_id,
+            "detail": outcome.detail,
+        },
+    )

@@ -1,0 +1,242 @@
+"""Stripe events -> ledger: credit a paid order exactly once, claw back refunds and disputes.
+
+Every event may arrive twice, late or out of order. Credits are idempotent by order id
+(the ledger entry's key), clawbacks by the event's object and cumulative amount, and order
+status moves only by conditional writes, so a replay can never move tokens again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from token_billing.errors import ServiceUnavailable
+from token_billing.ledger import ExtraConditionFailed, Ledger
+from token_billing.observability import MetricUnit, logger, metrics
+from token_billing.orders import CLAWBACK_STATUSES, Order, OrderConditionFailed, OrderStore
+
+CLAWBACK_ATTEMPTS = 3
+SESSION_EVENTS = frozenset(
+    {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.async_payment_failed",
+        "checkout.session.expired",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an event did: `action` is a stable word for logs, metrics and the reply."""
+
+    action: str
+    order_id: str | None = None
+    detail: str | None = None
+
+
+def handle_event(event: Mapping[str, Any], *, store: OrderStore, ledger: Ledger) -> Outcome:
+    """Apply one verified Stripe event. Unknown types are acknowledged and ignored."""
+    event_type = str(event.get("type"))
+    obj = (event.get("data") or {}).get("object") or {}
+    if not isinstance(obj, Mapping):
+        return Outcome("ignored", detail="event without an object")
+    if event_type in SESSION_EVENTS:
+        return _session_event(event_type, obj, store, ledger)
+    if event_type == "payment_intent.succeeded":
+        # Checkout's own events credit the order; this one must never credit again.
+        return Outcome("acknowledged", detail="credits come from checkout.session events")
+    if event_type == "charge.refunded":
+        return _refund(obj, store, ledger)
+    if event_type == "charge.dispute.created":
+        return _dispute(obj, store, ledger)
+    return Outcome("ignored", detail=f"unhandled event type {event_type}")
+
+
+def _order_of_session(session: Mapping[str, Any], store: OrderStore) -> Order | None:
+    metadata = session.get("metadata") or {}
+    order_id = metadata.get("order_id")
+    customer_id = metadata.get("customer_id") or session.get("client_reference_id")
+    if not isinstance(order_id, str) or not isinstance(customer_id, str):
+        return None
+    return store.find(customer_id, order_id)
+
+
+def _session_event(
+    event_type: str, session: Mapping[str, Any], store: OrderStore, ledger: Ledger
+) -> Outcome:
+    order = _order_of_session(session, store)
+    if order is None:
+        return Outcome("ignored", detail="not an order of this service")
+    if event_type == "checkout.session.expired":
+        moved = store.mark(order, "expired")
+        return Outcome("expired" if moved else "unchanged", order.order_id)
+    if event_type == "checkout.session.async_payment_failed":
+        moved = store.mark(order, "failed")
+        return Outcome("failed" if moved else "unchanged", order.order_id)
+    if event_type == "checkout.session.completed" and session.get("payment_status") != "paid":
+        # Delayed payment methods: the async_payment_succeeded event will follow.
+        return Outcome("awaiting_payment", order.order_id)
+    return _credit(order, session, store, ledger)
+
+
+def mismatches(order: Order, session: Mapping[str, Any]) -> list[str]:
+    """Every way the paid session disagrees with the order it claims to pay for."""
+    metadata = session.get("metadata") or {}
+    found = []
+    if session.get("amount_total") != order.price_cents:
+        found.append(f"amount {session.get('amount_total')} != {order.price_cents}")
+    if str(session.get("currency", "")).lower() != order.currency:
+        found.append(f"currency {session.get('currency')} != {order.currency}")
+    if (
+        metadata.get("customer_id") != order.customer_id
+        or session.get("client_reference_id") != order.customer_id
+    ):
+        found.append("customer does not match the order")
+    if metadata.get("package_id") != order.package_id:
+        found.append(f"package {metadata.get('package_id')} != {order.package_id}")
+    if order.session_id and session.get("id") != order.session_id:
+        found.append("checkout session is not the order's")
+    return found
+
+
+def _credit(order: Order, session: Mapping[str, Any], store: OrderStore, ledger: Ledger) -> Outcome:
+    problems = mismatches(order, session)
+    if problems:
+        reason = "; ".join(problems)
+        store.mark(order, "flagged", extra={"flag_reason": {"S": reason}})
+        metrics.add_metric(name="AmountMismatches", unit=MetricUnit.Count, value=1)
+        logger.error(
+            "paid session does not match its order",
+            extra={"order_id": order.order_id, "reason": reason},
+        )
+        return Outcome("flagged", order.order_id, reason)
+    payment_intent = session.get("payment_intent")
+    payment_intent_id = payment_intent if isinstance(payment_intent, str) else None
+    extra_items = [
+        store.paid_transition(
+            order, payment_intent_id=payment_intent_id, session_id=str(session["id"])
+        )
+    ]
+    if payment_intent_id:
+        extra_items.append(store.payment_link(order, payment_intent_id))
+    try:
+        posted = ledger.credit_purchase(
+            customer_id=order.customer_id,
+            order_id=order.order_id,
+            package_id=order.package_id,
+            tokens_mt=order.tokens_mt,
+            bonus_mt=order.bonus_mt,
+            catalog_version=order.catalog_version,
+            extra_items=extra_items,
+        )
+    except ExtraConditionFailed:
+        current = store.get(order.customer_id, order.order_id)
+        logger.error(
+            "order could not be credited",
+            extra={"order_id": order.order_id, "status": current.status},
+        )
+        metrics.add_metric(name="CreditRefusedByOrderState", unit=MetricUnit.Count, value=1)
+        return Outcome("not_credited", order.order_id, f"order is {current.status}")
+    if posted.replayed:
+        return Outcome("already_credited", order.order_id)
+    metrics.add_metric(name="TokensCreditedMt", unit=MetricUnit.Count, value=posted.amount_mt)
+    return Outcome("credited", order.order_id)
+
+
+def _order_of_payment(obj: Mapping[str, Any], store: OrderStore) -> Order | None:
+    payment_intent = obj.get("payment_intent")
+    if isinstance(payment_intent, str):
+        order = store.order_for_payment(payment_intent)
+        if order is not None:
+            return order
+    metadata = obj.get("metadata") or {}
+    customer_id, order_id = metadata.get("customer_id"), metadata.get("order_id")
+    if isinstance(customer_id, str) and isinstance(order_id, str):
+        return store.find(customer_id, order_id)
+    return None
+
+
+def _refund(charge: Mapping[str, Any], store: OrderStore, ledger: Ledger) -> Outcome:
+    order = _order_of_payment(charge, store)
+    if order is None:
+        return Outcome("ignored", detail="refund of a payment this service did not credit")
+    refunded = int(charge.get("amount_refunded") or 0)
+    key = f"refund:{charge.get('id')}:{refunded}"
+    return apply_clawback(
+        order, store, ledger, key=key, refunded_cents=refunded, disputed_cents=None
+    )
+
+
+def _dispute(dispute: Mapping[str, Any], store: OrderStore, ledger: Ledger) -> Outcome:
+    order = _order_of_payment(dispute, store)
+    if order is None:
+        return Outcome("ignored", detail="dispute of a payment this service did not credit")
+    key = f"dispute:{dispute.get('id')}"
+    amount = int(dispute.get("amount") or 0)
+    return apply_clawback(order, store, ledger, key=key, refunded_cents=None, disputed_cents=amount)
+
+
+def clawback_target_mt(order: Order, refunded_cents: int, disputed_cents: int) -> int:
+    """Tokens to take back in total: the refunded or disputed share of what was credited,
+    rounded up, and never more than was credited."""
+    covered = min(order.price_cents, refunded_cents + disputed_cents)
+    return -(-order.total_mt * covered // order.price_cents)
+
+
+def apply_clawback(
+    order: Order,
+    store: OrderStore,
+    ledger: Ledger,
+    *,
+    key: str,
+    refunded_cents: int | None,
+    disputed_cents: int | None,
+) -> Outcome:
+    """Bring the order's clawed-back total up to its refunded/disputed share, atomically
+    with the order's bookkeeping; concurrent events on one order retry on fresh state."""
+    for _ in range(CLAWBACK_ATTEMPTS):
+        if order.status not in CLAWBACK_STATUSES:
+            # Nothing was credited yet; Stripe retries a failed delivery, so ask it to.
+            raise ServiceUnavailable(f"order {order.order_id} is {order.status}: not credited yet")
+        refunded = max(order.refunded_cents, refunded_cents or 0)
+        disputed = max(order.disputed_cents, disputed_cents or 0)
+        target_mt = clawback_target_mt(order, refunded, disputed)
+        delta_mt = target_mt - order.clawed_back_mt
+        status = (
+            "disputed"
+            if disputed
+            else "refunded"
+            if refunded >= order.price_cents
+            else "partially_refunded"
+        )
+        transition = store.clawback_transition(
+            order,
+            refunded_cents=refunded,
+            disputed_cents=disputed,
+            clawed_back_mt=max(target_mt, order.clawed_back_mt),
+            status=status,
+        )
+        try:
+            if delta_mt <= 0:
+                if (refunded, disputed) == (order.refunded_cents, order.disputed_cents):
+                    return Outcome("already_clawed_back", order.order_id)
+                store.apply(transition)
+                return Outcome("recorded", order.order_id)
+            posted = ledger.clawback(
+                customer_id=order.customer_id,
+                idempotency_key=key,
+                amount_mt=delta_mt,
+                canonical_request=key,
+                cause={"order_id": {"S": order.order_id}, "reason": {"S": key.split(":", 1)[0]}},
+                extra_items=[transition],
+            )
+        except (ExtraConditionFailed, OrderConditionFailed):
+            order = store.get(order.customer_id, order.order_id)
+            continue
+        if posted.replayed:
+            return Outcome("already_clawed_back", order.order_id)
+        metrics.add_metric(name="TokensClawedBackMt", unit=MetricUnit.Count, value=delta_mt)
+        return Outcome("clawed_back", order.order_id, f"{delta_mt} mt")
+    raise ServiceUnavailable("the order changed while clawing back; Stripe will retry")

@@ -1,0 +1,79 @@
+"""Stripe Checkout through the official SDK. `stripe` is imported here, on first use only,
+so no other function pays its ~80 ms import."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from token_billing.errors import ServiceUnavailable
+from token_billing.stripe_config import stripe_settings
+
+if TYPE_CHECKING:
+    from stripe import StripeClient
+
+# Stripe retries idempotent requests itself on network errors and 409/5xx answers.
+STRIPE_NETWORK_RETRIES = 2
+# Stripe's default: a signed event older than this is a replay.
+WEBHOOK_TOLERANCE_S = 300
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutSession:
+    session_id: str
+    url: str
+    expires_at: int
+
+
+@cache
+def stripe_client() -> StripeClient:
+    import stripe
+
+    settings = stripe_settings()
+    base_addresses: Any = {"api": settings.api_base} if settings.api_base else None
+    return stripe.StripeClient(
+        settings.secret_key,
+        base_addresses=base_addresses,
+        max_network_retries=STRIPE_NETWORK_RETRIES,
+    )
+
+
+def create_checkout_session(params: dict[str, Any], *, idempotency_key: str) -> CheckoutSession:
+    """Create a Checkout Session; the same idempotency key returns the same session."""
+    import stripe
+
+    try:
+        session = stripe_client().v1.checkout.sessions.create(
+            params=params,  # type: ignore[arg-type]
+            options={"idempotency_key": idempotency_key},
+        )
+    except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+        raise ServiceUnavailable("Stripe could not be reached; retry the purchase") from error
+    except stripe.APIError as error:
+        raise ServiceUnavailable("Stripe failed to create the checkout; retry") from error
+    assert session.url is not None
+    assert session.expires_at is not None
+    return CheckoutSession(session.id, session.url, int(session.expires_at))
+
+
+def verify_webhook(payload: bytes, signature_header: str) -> dict[str, Any]:
+    """The event, if `payload` carries a valid Stripe signature within the tolerance.
+
+    Raises ValueError for a bad signature, a stale timestamp or a malformed body.
+    """
+    import stripe
+
+    settings = stripe_settings()
+    text = payload.decode("utf-8", errors="strict")
+    try:
+        stripe.WebhookSignature.verify_header(
+            text, signature_header, settings.webhook_secret, WEBHOOK_TOLERANCE_S
+        )
+    except stripe.SignatureVerificationError as error:
+        raise ValueError(f"invalid Stripe signature: {error.user_message or error}") from None
+    event = json.loads(text)
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise ValueError("the payload is not a Stripe event")
+    return event

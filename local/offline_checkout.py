@@ -1,0 +1,41 @@
+"""The offline checkout page `make dev` serves in place of Stripe's hosted page."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+
+def render(session: dict[str, Any]) -> str:
+    metadata = session.get("metadata") or {}
+    amount = int(session.get("amount_total") or 0)
+    currency = str(session.get("currency") or "usd").upper()
+    base = f"/_local/checkout/{html.escape(str(session['id']))}"
+    done = session.get("status") != "open"
+    state = "Paid" if done else "Awaiting payment"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Offline checkout</title>
+<style>
+ body {{ font-family: system-ui, sans-serif; max-width: 28rem; margin: 3rem auto;
+        padding: 0 1rem; }}
+ .card {{ border: 1px solid #ccc; border-radius: 8px; padding: 1.5rem; }}
+ button {{ font-size: 1rem; padding: .6rem 1.2rem; margin-right: .5rem; }}
+</style></head>
+<body><main class="card">
+<h1>Offline checkout</h1>
+<p>This page stands in for Stripe's hosted checkout on the dev server. Paying sends the
+webhook a <code>checkout.session.completed</code> event signed with the local webhook secret.</p>
+<dl>
+ <dt>Package</dt><dd id="package">{html.escape(str(metadata.get("package_id", "")))}</dd>
+ <dt>Amount</dt><dd id="amount">{amount // 100}.{amount % 100:02d} {html.escape(currency)}</dd>
+ <dt>Order</dt><dd id="order">{html.escape(str(metadata.get("order_id", "")))}</dd>
+ <dt>Status</dt><dd id="status">{state}</dd>
+</dl>
+<form method="post" action="{base}/pay" style="display:inline">
+ <button type="submit" aria-label="Pay" {"disabled" if done else ""}>Pay</button></form>
+<form method="post" action="{base}/cancel" style="display:inline">
+ <button type="submit" aria-label="Cancel and go back">Cancel</button></form>
+</main></body></html>
+"""
