@@ -96,12 +96,11 @@ def debit_usage(ledger: Ledger, request: DebitRequest) -> DebitResult:
     canonical = json.dumps(
         {"usage": records, "occurred_at": request.occurred_at}, separators=(",", ":")
     )
+    by_action = cost_by_action(request.lines)
     cause: dict[str, AttributeValue] = {
         "line_count": {"N": str(len(records))},
         "lines_z": {"B": encode_lines(records)},
-        "usage_mt_by_action": {
-            "M": {action: {"N": str(mt)} for action, mt in cost_by_action(request.lines).items()}
-        },
+        "usage_mt_by_action": {"M": {action: {"N": str(mt)} for action, mt in by_action.items()}},
     }
     if request.occurred_at:
         cause["occurred_at"] = {"S": request.occurred_at}
@@ -111,6 +110,7 @@ def debit_usage(ledger: Ledger, request: DebitRequest) -> DebitResult:
         amount_mt=request.amount_mt,
         canonical_request=canonical,
         cause=cause,
+        usage_mt_by_action=by_action,
     )
     result = DebitResult(posted.txn_id, -posted.amount_mt, posted.replayed)
     if request.return_balance:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -67,6 +68,25 @@ RETRYABLE_ERROR_CODES = frozenset(
 ACCOUNT_COUNTERS = frozenset(
     {"purchased_mt", "bonus_mt", "granted_mt", "used_mt", "clawed_back_mt"}
 )
+
+
+USAGE_COUNTER = re.compile(r"^used_[a-z][a-z_]{0,30}_mt$")
+
+
+def usage_counter(action: str) -> str:
+    """The account attribute counting an action's lifetime usage: used_<action>_mt."""
+    name = f"used_{action}_mt"
+    assert USAGE_COUNTER.match(name), action
+    return name
+
+
+def usage_by_action(item: Mapping[str, AttributeValue]) -> dict[str, int]:
+    """The per-action lifetime counters of an account item (or stream image)."""
+    found = {}
+    for name, value in item.items():
+        if name != "used_mt" and USAGE_COUNTER.match(name):
+            found[name[len("used_") : -len("_mt")]] = int(value["N"])
+    return found
 
 
 class ExtraConditionFailed(Exception):
@@ -187,17 +207,27 @@ class Ledger:
         amount_mt: int,
         canonical_request: str,
         cause: Mapping[str, AttributeValue],
+        usage_mt_by_action: Mapping[str, int] | None = None,
         kind: str = "usage",
     ) -> PostedEntry:
-        """Take `amount_mt` from available tokens; refused whole if they do not cover it."""
+        """Take `amount_mt` from available tokens; refused whole if they do not cover it.
+
+        `usage_mt_by_action` also moves the account's lifetime per-action counters, from
+        whose stream images the daily usage aggregates are derived idempotently.
+        """
         assert amount_mt > 0
+        by_action = dict(usage_mt_by_action or {})
+        assert not by_action or sum(by_action.values()) == amount_mt
+        counters = {"used_mt": amount_mt} | {
+            usage_counter(action): mt for action, mt in by_action.items()
+        }
         return self._post(
             customer_id=customer_id,
             scope=kind,
             idempotency_key=idempotency_key,
             kind=kind,
             amount_mt=-amount_mt,
-            counters={"used_mt": amount_mt},
+            counters=counters,
             condition="attribute_exists(PK) AND available_mt >= :spend",
             condition_values={":spend": _n(amount_mt)},
             canonical_request=canonical_request,
@@ -329,7 +359,7 @@ class Ledger:
         extra_items: Sequence[Mapping[str, Any]] = (),
     ) -> PostedEntry:
         assert amount_mt != 0
-        assert set(counters) <= ACCOUNT_COUNTERS, counters
+        assert all(name in ACCOUNT_COUNTERS or USAGE_COUNTER.match(name) for name in counters)
         assert 2 + len(extra_items) <= 100  # DynamoDB's transaction limit
         txn_id = transaction_id(customer_id, scope, idempotency_key)
         fingerprint = request_hash(canonical_request)
