@@ -6,11 +6,13 @@ Tests share the template's tables and stay apart by using their own customer ids
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 from local import dynamodb_local
+from local.devserver import DevServer, build_server
 from token_billing import runtime
 from token_billing.ledger import Ledger
 
@@ -38,3 +40,15 @@ def local_aws(ddb_local: dynamodb_local.DynamoDBLocal) -> Iterator[None]:
 @pytest.fixture
 def ledger(ddb_local: dynamodb_local.DynamoDBLocal) -> Ledger:
     return Ledger(ddb_local.client(), "LedgerTable")
+
+
+@pytest.fixture(scope="module")
+def dev_server() -> Iterator[DevServer]:
+    """The dev server on a free port, serving the template's routes in-process."""
+    server = build_server("127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)

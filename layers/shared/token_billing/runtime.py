@@ -10,6 +10,7 @@ import os
 from functools import cache
 from typing import TYPE_CHECKING
 
+from token_billing.history import History
 from token_billing.ledger import Ledger
 from token_billing.orders import OrderStore
 
@@ -49,11 +50,17 @@ def default_order_store() -> OrderStore:
     return OrderStore(dynamodb_client(), table_name())
 
 
+@cache
+def default_history() -> History:
+    return History(dynamodb_client(), table_name())
+
+
 def reset() -> None:
     """Forget cached clients (tests switch between moto and DynamoDB Local)."""
     from token_billing.stripe_gateway import stripe_client
 
     default_ledger.cache_clear()
     default_order_store.cache_clear()
+    default_history.cache_clear()
     dynamodb_client.cache_clear()
     stripe_client.cache_clear()

@@ -1,0 +1,211 @@
+"""balances: what a customer sees of their tokens (balance, history, orders, dashboard),
+and admin grants. A customer reads only their own; the admin scope reads anyone."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from token_billing.access import require_admin
+from token_billing.account_view import account_or_empty, balance_view, quick_purchase_suggestions
+from token_billing.catalog import CURRENCY
+from token_billing.debits import require_idempotency_key
+from token_billing.errors import InvalidRequest
+from token_billing.history import ENTRY_KINDS, MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from token_billing.http_api import create_resolver
+from token_billing.http_identity import caller_for_customer, current_caller
+from token_billing.models.balances import (
+    BalanceOut,
+    DashboardOut,
+    GrantIn,
+    GrantOut,
+    OrderListOut,
+    OrderOut,
+    TransactionListOut,
+    TransactionOut,
+    UsageOut,
+)
+from token_billing.models.catalog import PackageOut
+from token_billing.observability import MetricUnit, logger, metrics
+from token_billing.runtime import default_history, default_ledger, default_order_store
+from token_billing.units import QuantityError, format_tokens, tokens_to_mt
+
+app = create_resolver()
+default_history()  # create the DynamoDB client during init
+# The dashboard's four reads are independent: run them side by side, not one after another.
+READERS = ThreadPoolExecutor(max_workers=4)
+CustomerId = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+]
+RECENT_TRANSACTIONS = 10
+RECENT_ORDERS = 5
+USAGE_DAYS = 30
+
+
+def balance_of(customer_id: str) -> BalanceOut:
+    account, holds = default_history().account_with_holds(customer_id)
+    return BalanceOut.of(balance_view(account_or_empty(account, customer_id)), holds)
+
+
+@app.get("/api/v1/customers/<customer_id>/tokens", tags=["balances"], summary="Token balance")
+def get_balance(customer_id: CustomerId) -> BalanceOut:
+    caller_for_customer(app, customer_id)
+    return balance_of(customer_id)
+
+
+@app.get(
+    "/api/v1/customers/<customer_id>/tokens/transactions",
+    tags=["balances"],
+    summary="Token transactions, newest first",
+)
+def list_transactions(
+    customer_id: CustomerId,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    kind: Annotated[str | None, Query(description="Comma-separated kinds", max_length=100)] = None,
+    since: Annotated[str | None, Query(description="ISO 8601, inclusive", max_length=40)] = None,
+    until: Annotated[str | None, Query(description="ISO 8601, inclusive", max_length=40)] = None,
+) -> TransactionListOut:
+    caller_for_customer(app, customer_id)
+    kinds = tuple(part.strip() for part in (kind or "").split(",") if part.strip())
+    unknown = set(kinds) - set(ENTRY_KINDS)
+    if unknown:
+        raise InvalidRequest(
+            f"unknown kind {sorted(unknown)[0]!r}; kinds: {', '.join(ENTRY_KINDS)}"
+        )
+    page = default_history().transactions(
+        customer_id,
+        limit=limit,
+        cursor=cursor,
+        kinds=kinds,
+        since=normalized_time(since, "since"),
+        until=normalized_time(until, "until"),
+    )
+    return TransactionListOut(
+        data=[TransactionOut.of(txn) for txn in page.data],
+        has_more=page.has_more,
+        next_cursor=page.next_cursor,
+    )
+
+
+def normalized_time(value: str | None, field: str) -> str | None:
+    """An ISO 8601 instant in the ledger's own format (UTC, microseconds, Z)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(f"{field} must be an ISO 8601 timestamp") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@app.get(
+    "/api/v1/customers/<customer_id>/tokens/orders",
+    tags=["balances"],
+    summary="Token pack orders, newest first",
+)
+def list_orders(
+    customer_id: CustomerId,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+) -> OrderListOut:
+    caller_for_customer(app, customer_id)
+    start = decode_cursor(cursor, customer_id, ("PK", "SK")) if cursor else None
+    orders, last_key = default_order_store().list_for_customer(
+        customer_id, limit=limit, cursor=start
+    )
+    return OrderListOut(
+        data=[OrderOut.of(order) for order in orders],
+        has_more=last_key is not None,
+        next_cursor=encode_cursor(last_key) if last_key else None,
+    )
+
+
+@app.get("/api/v1/customers/<customer_id>/dashboard", tags=["balances"], summary="Token dashboard")
+def get_dashboard(customer_id: CustomerId) -> DashboardOut:
+    caller_for_customer(app, customer_id)
+    history = default_history()
+    today = datetime.now(UTC).date()
+    first_day = today - timedelta(days=USAGE_DAYS - 1)
+    balance = READERS.submit(balance_of, customer_id)
+    transactions = READERS.submit(history.transactions, customer_id, limit=RECENT_TRANSACTIONS)
+    orders = READERS.submit(
+        default_order_store().list_for_customer, customer_id, limit=RECENT_ORDERS
+    )
+    usage = READERS.submit(
+        history.usage_for_days, customer_id, first_day.isoformat(), today.isoformat()
+    )
+    balance_out = balance.result()
+    return DashboardOut(
+        balance=balance_out,
+        recent_transactions=[TransactionOut.of(txn) for txn in transactions.result().data],
+        recent_orders=[OrderOut.of(order) for order in orders.result()[0]],
+        usage_last_30_days=[
+            UsageOut(action=action, tokens=format_tokens(used_mt), tokens_mt=used_mt)
+            for action, used_mt in sorted(usage.result().items())
+        ],
+        usage_period_start=first_day.isoformat(),
+        usage_period_end=today.isoformat(),
+        quick_purchase=[
+            PackageOut.of(package, CURRENCY)
+            for package in quick_purchase_suggestions(balance_out.available_mt)
+        ],
+    )
+
+
+@app.post(
+    "/api/v1/customers/<customer_id>/tokens/grants",
+    tags=["admin"],
+    summary="Grant promotional or support tokens (admin scope)",
+)
+def grant_tokens(
+    customer_id: CustomerId,
+    body: GrantIn,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response[GrantOut]:
+    caller = current_caller(app)
+    require_admin(caller)
+    key = require_idempotency_key(idempotency_key or body.idempotency_key, "Idempotency-Key")
+    try:
+        amount_mt = tokens_to_mt(body.amount)
+    except QuantityError as error:
+        raise InvalidRequest(f"amount: {error}") from None
+    if amount_mt <= 0:
+        raise InvalidRequest("amount must be greater than zero")
+    posted = default_ledger().grant(
+        customer_id=customer_id,
+        idempotency_key=key,
+        amount_mt=amount_mt,
+        reason=body.reason,
+        granted_by=caller.subject,
+    )
+    if not posted.replayed:
+        metrics.add_metric(name="TokensGrantedMt", unit=MetricUnit.Count, value=amount_mt)
+        logger.info("tokens granted", extra={"customer_id": customer_id, "amount_mt": amount_mt})
+    grant = GrantOut(
+        transaction_id=posted.txn_id,
+        customer_id=customer_id,
+        amount=format_tokens(posted.amount_mt),
+        amount_mt=posted.amount_mt,
+        reason=body.reason,
+        replayed=posted.replayed,
+    )
+    return Response(
+        status_code=200 if posted.replayed else 201,
+        content_type=content_types.APPLICATION_JSON,
+        body=grant,
+    )
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
