@@ -19,7 +19,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help bootstrap dev test lint format typecheck unit integration sam-validate sam-build \
-        check-layer-arch clean
+        check-layer-arch clean bench
 
 help:
 	@echo "make dev    - API on http://127.0.0.1:3000 (and the Lambda Invoke API) on DynamoDB Local"
@@ -79,5 +79,13 @@ sam-build:
 check-layer-arch:
 	$(PY) tools/check_layer_arch.py .aws-sam/build/SharedLayer
 
+bench: bootstrap $(SAM_VENV)/.installed
+	$(SAM) build
+	$(PY) -m bench
+
 clean:
 	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache
+
+.PHONY: openapi
+openapi: bootstrap
+	$(PY) -m tools.openapi

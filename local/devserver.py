@@ -269,7 +269,11 @@ class DevServer(ThreadingHTTPServer):
     def serve_local(
         self, method: str, path: str, headers: list[tuple[str, str]], body: bytes
     ) -> HttpResponse | None:
-        """The dev server's own pages: the fake Stripe API and the offline checkout page."""
+        """The dev server's own pages: the API's OpenAPI document, the fake Stripe API and
+        the offline checkout page."""
+        if path == "/openapi.json" and method == "GET":
+            document = (ROOT / "openapi.json").read_bytes()
+            return HttpResponse(200, JSON_HEADERS, document)
         if path.startswith("/_stripe/"):
             status, payload = self.fake_stripe.handle(
                 method, path.removeprefix("/_stripe"), dict(headers), body.decode()
@@ -388,7 +392,7 @@ class DevRequestHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         invoke = INVOKE_PATH.match(target.path) if self.command == "POST" else None
         local_page = None
-        if not invoke and target.path.startswith(("/_stripe/", "/_local/")):
+        if not invoke and target.path.startswith(("/_stripe/", "/_local/", "/openapi.json")):
             local_page = self.server.serve_local(
                 self.command, target.path, list(self.headers.items()), body
             )
