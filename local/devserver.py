@@ -42,6 +42,8 @@ from local.apigw import (
     http_api_event,
     http_api_response,
 )
+from local.ddb_streams import POLL_INTERVAL_S, StreamPoller
+from local.fake_events import FakeEventBridge
 from local.fake_stripe import (
     LOCAL_SECRET_KEY,
     LOCAL_WEBHOOK_SECRET,
@@ -49,10 +51,12 @@ from local.fake_stripe import (
     event_payload,
     sign,
 )
+from local.schedules import ScheduleRunner, schedules
 from local.template import ROOT, FunctionSpec, HttpRoute, load_template
 
 SHARED_LAYER = ROOT / "layers" / "shared"
 DATA_DIR = ROOT / ".dynamodb" / "data"
+EVENTS_LOG = ROOT / ".local" / "events.jsonl"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 DEFAULT_DDB_PORT = 8000
@@ -207,6 +211,44 @@ class DevServer(ThreadingHTTPServer):
         self.routes: list[HttpRoute] = template.http_routes()
         super().__init__(address, DevRequestHandler)
         self.fake_stripe = FakeStripe(public_base=self.url)
+        self.fake_events = FakeEventBridge(EVENTS_LOG)
+        self.stream_pollers: list[StreamPoller] = []
+        self.schedule_runners: list[ScheduleRunner] = []
+
+    def start_schedules(self) -> list[ScheduleRunner]:
+        """Run the template's scheduled functions (the holds-sweeper) on their rate."""
+        for schedule in schedules(load_template()):
+            runner = ScheduleRunner(schedule, self.functions[schedule.function].invoke)
+            self.schedule_runners.append(runner.start())
+        return self.schedule_runners
+
+    def start_stream_pollers(self, ddb_endpoint: str) -> list[StreamPoller]:
+        """Deliver each template stream event source (the ledger stream) to its function,
+        from the stream's tip on. Separate from construction, so tests decide when."""
+        for source in load_template().stream_sources():
+            function = self.functions[source.function]
+            poller = StreamPoller(source, function.invoke, endpoint=ddb_endpoint)
+            self.stream_pollers.append(poller.start())
+        return self.stream_pollers
+
+    def stop_stream_pollers(self) -> None:
+        while self.stream_pollers:
+            self.stream_pollers.pop().stop()
+
+    def server_close(self) -> None:
+        """Stops the pollers and schedules first: they must not outlive the server or
+        DynamoDB Local."""
+        self.stop_stream_pollers()
+        while self.schedule_runners:
+            self.schedule_runners.pop().stop()
+        super().server_close()
+
+    def serve_events(self, target: str, body: bytes) -> HttpResponse:
+        """EventBridge's API (PutEvents), which boto3 reaches through
+        AWS_ENDPOINT_URL_EVENTBRIDGE."""
+        status, payload = self.fake_events.handle(target, body)
+        headers = [("Content-Type", "application/x-amz-json-1.1")]
+        return HttpResponse(status, headers, json.dumps(payload).encode())
 
     @property
     def url(self) -> str:
@@ -396,8 +438,12 @@ class DevRequestHandler(BaseHTTPRequestHandler):
             local_page = self.server.serve_local(
                 self.command, target.path, list(self.headers.items()), body
             )
+        amz_target = self.headers.get("X-Amz-Target", "")
+        events = self.command == "POST" and amz_target.startswith("AWSEvents.")
         if local_page is not None:
             response = local_page
+        elif events:
+            response = self.server.serve_events(amz_target, body)
         elif invoke:
             response = self.server.serve_invoke(
                 unquote(invoke["name"]),
@@ -472,6 +518,8 @@ def function_environment(server_url: str) -> dict[str, str]:
         CHECKOUT_REDIRECT_ORIGINS=server_url,
         CHECKOUT_SUCCESS_URL=f"{server_url}/checkout/success",
         CHECKOUT_CANCEL_URL=f"{server_url}/checkout/cancel",
+        # boto3's variable for EventBridge is named after its service id, not `events`.
+        AWS_ENDPOINT_URL_EVENTBRIDGE=server_url,
     )
     if os.environ.get("STRIPE_SECRET_KEY"):
         environment["STRIPE_SECRET_KEY"] = os.environ["STRIPE_SECRET_KEY"]
@@ -498,6 +546,7 @@ def banner(server: DevServer, ddb: dynamodb_local.DynamoDBLocal) -> str:
         f"Payload=json.dumps({json.dumps(EXAMPLE_DEBIT)}))"
     )
     seed_port = "" if ddb.port == DEFAULT_DDB_PORT else f" --ddb-port {ddb.port}"
+    streamed = ", ".join(poller.source.function for poller in server.stream_pollers) or "nothing"
     lines += [
         f"Invoke API    {server.url}/2015-03-31/functions/<name>/invocations",
         f"  functions: {', '.join(server.functions)}",
@@ -514,6 +563,8 @@ def banner(server: DevServer, ddb: dynamodb_local.DynamoDBLocal) -> str:
             else f"offline: checkout_url opens {server.url}/_local/checkout/<session>, whose"
             " Pay button sends the webhook a signed checkout.session.completed"
         ),
+        f"Ledger stream DynamoDB Local's stream -> {streamed} every {POLL_INTERVAL_S} s;"
+        f" EventBridge PutEvents on {server.url} -> console and {EVENTS_LOG.relative_to(ROOT)}",
         "Handlers run in this process: restart to pick up code changes. Ctrl-C stops.",
     ]
     return "\n".join(lines)
@@ -561,12 +612,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         dynamodb_local.create_tables(ddb.client())
         os.environ.update(function_environment(server.url))
         os.environ.update(dynamodb_local.local_aws_environment(ddb.endpoint))
+        server.start_stream_pollers(ddb.endpoint)
+        server.start_schedules()
         print(banner(server, ddb), flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        server.server_close()  # stops the stream pollers before DynamoDB Local goes
         ddb.stop()
         print("Stopped the dev server and DynamoDB Local.", file=sys.stderr)
     return 0

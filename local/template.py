@@ -6,6 +6,7 @@ tables are all derived from it, so nothing local can drift from what `sam deploy
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -75,6 +76,19 @@ class FunctionSpec:
     @property
     def function_name(self) -> str:
         return self.handler.rsplit(".", 1)[1]
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    """A function's `Type: DynamoDB` event: which table's stream feeds it, and how."""
+
+    function: str  # logical id
+    table: str  # logical id of the table (locally also its name)
+    batch_size: int
+    starting_position: str
+    maximum_retry_attempts: int  # -1: until the record expires, as Lambda's default
+    filter_patterns: tuple[dict[str, Any], ...]  # Lambda's FilterCriteria, parsed; empty: all
+    report_batch_item_failures: bool
 
 
 @dataclass(frozen=True)
@@ -187,6 +201,36 @@ class Template:
                 )
         # Literal paths before parameterised ones, as API Gateway's most-specific match does.
         return sorted(routes, key=lambda route: (route.path.count("{"), -len(route.path)))
+
+    def stream_sources(self) -> list[StreamSource]:
+        """Every DynamoDB stream event source of the template's functions."""
+        sources = []
+        for spec in self.functions().values():
+            for event in spec.events.values():
+                if event.get("Type") != "DynamoDB":
+                    continue
+                properties = event["Properties"]
+                stream = properties["Stream"]
+                if not (isinstance(stream, dict) and "Fn::GetAtt" in stream):
+                    raise ValueError(f"{spec.logical_id}: only a table's !GetAtt StreamArn runs")
+                filters = properties.get("FilterCriteria", {}).get("Filters", [])
+                patterns = tuple(
+                    json.loads(f["Pattern"]) if isinstance(f["Pattern"], str) else f["Pattern"]
+                    for f in filters
+                )
+                sources.append(
+                    StreamSource(
+                        function=spec.logical_id,
+                        table=stream["Fn::GetAtt"][0],
+                        batch_size=int(properties.get("BatchSize", 100)),
+                        starting_position=properties.get("StartingPosition", "LATEST"),
+                        maximum_retry_attempts=int(properties.get("MaximumRetryAttempts", -1)),
+                        filter_patterns=patterns,
+                        report_batch_item_failures="ReportBatchItemFailures"
+                        in properties.get("FunctionResponseTypes", []),
+                    )
+                )
+        return sources
 
 
 @cache

@@ -33,7 +33,12 @@ from token_billing.models.balances import (
 )
 from token_billing.models.catalog import PackageOut
 from token_billing.observability import MetricUnit, logger, metrics
-from token_billing.runtime import default_history, default_ledger, default_order_store
+from token_billing.runtime import (
+    default_history,
+    default_ledger,
+    default_order_store,
+    default_usage_aggregates,
+)
 from token_billing.units import QuantityError, format_tokens, tokens_to_mt
 
 app = create_resolver()
@@ -140,9 +145,7 @@ def get_dashboard(customer_id: CustomerId) -> DashboardOut:
     orders = READERS.submit(
         default_order_store().list_for_customer, customer_id, limit=RECENT_ORDERS
     )
-    usage = READERS.submit(
-        history.usage_for_days, customer_id, first_day.isoformat(), today.isoformat()
-    )
+    usage = READERS.submit(default_usage_aggregates().usage_for_days, customer_id, first_day, today)
     balance_out = balance.result()
     return DashboardOut(
         balance=balance_out,

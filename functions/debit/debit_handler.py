@@ -1,9 +1,7 @@
-"""debit: usage debits invoked directly by VM agents (IAM `lambda:InvokeFunction`).
-
-Payload: {customer_id, idempotency_key, usage: [{action, quantity, vm_id?}], occurred_at?,
-return_balance?}. Reply: {ok: true, debited, debited_mt, transaction_id, replayed} or
-{ok: false, error: {code, message, retryable, ...}}. Imports neither pydantic nor stripe.
-"""
+"""debit: usage debits and VM holds, invoked directly by VM agents (IAM
+`lambda:InvokeFunction`). Ops: debit (default), hold, settle, renew, release; see
+docs/debit-invoke-api.md. Replies {ok: true, ...} or {ok: false, error: {code, message,
+retryable, ...}}. Imports neither pydantic nor stripe."""
 
 from __future__ import annotations
 
@@ -11,42 +9,89 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from token_billing import vm_holds
 from token_billing.debits import DebitResult, debit_usage, parse_debit_request
-from token_billing.errors import BillingError, InsufficientTokens
+from token_billing.errors import BillingError, InsufficientTokens, InvalidRequest
+from token_billing.ledger import Hold
 from token_billing.observability import MetricUnit, logger, metrics
 from token_billing.runtime import default_ledger
 from token_billing.units import format_tokens
 
+OPS = ("debit", "hold", "settle", "renew", "release")
+
 default_ledger()  # create the DynamoDB client during init, not on the first debit
+
+
+def tokens(name: str, amount_mt: int) -> dict[str, Any]:
+    return {name: format_tokens(amount_mt), f"{name}_mt": amount_mt}
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    op = event.get("op", "debit") if isinstance(event, dict) else None
     try:
-        request = parse_debit_request(event)
-        result = debit_usage(default_ledger(), request)
+        if op not in OPS:
+            raise InvalidRequest(f"op must be one of: {', '.join(OPS)}")
+        reply = run(str(op), event)
     except BillingError as error:
         if isinstance(error, InsufficientTokens):
             metrics.add_metric(name="DebitRefusals", unit=MetricUnit.Count, value=1)
-        logger.info("debit refused", extra={"code": error.code, "reason": error.message})
+        logger.info("refused", extra={"op": op, "code": error.code, "reason": error.message})
         return {"ok": False, **error.to_body()}
-    if not result.replayed:
-        metrics.add_metric(name="TokensDebitedMt", unit=MetricUnit.Count, value=result.debited_mt)
-    return debit_reply(result)
+    debited = reply.get("debited_mt", 0)
+    if debited and not reply.get("replayed"):
+        metrics.add_metric(name="TokensDebitedMt", unit=MetricUnit.Count, value=debited)
+    return {"ok": True, **reply}
+
+
+def run(op: str, event: dict[str, Any]) -> dict[str, Any]:
+    ledger = default_ledger()
+    if op == "debit":
+        return debit_reply(debit_usage(ledger, parse_debit_request(event)))
+    if op == "hold":
+        placed = vm_holds.place_hold(ledger, event)
+        return {**hold_reply(placed.hold), "replayed": placed.replayed}
+    if op == "settle":
+        return settle_reply(vm_holds.settle(ledger, event))
+    if op == "renew":
+        renewed = vm_holds.renew(ledger, event)
+        reply = settle_reply(renewed.settle) | {
+            "renewed": renewed.renewed,
+            "next_hold_id": event.get("next_hold_id"),
+        }
+        if renewed.renewed:
+            return reply | {"expires_at": renewed.next_expires_at}
+        return reply | {"grace_until": renewed.grace_until}
+    hold, released_mt, replayed = vm_holds.release(ledger, event)
+    return {"hold_id": hold.hold_id, **tokens("released", released_mt), "replayed": replayed}
+
+
+def hold_reply(hold: Hold) -> dict[str, Any]:
+    return {
+        "hold_id": hold.hold_id,
+        **tokens("held", hold.original_mt),
+        "expires_at": hold.expires_at,
+        "status": hold.status,
+    }
+
+
+def settle_reply(result: vm_holds.SettleResult) -> dict[str, Any]:
+    return {
+        "transaction_id": result.entry.txn_id,
+        **tokens("debited", -result.entry.amount_mt),
+        **tokens("released", result.released_mt),
+        "late": result.late,
+        "replayed": result.entry.replayed,
+    }
 
 
 def debit_reply(result: DebitResult) -> dict[str, Any]:
     reply: dict[str, Any] = {
-        "ok": True,
         "transaction_id": result.transaction_id,
-        "debited": format_tokens(result.debited_mt),
-        "debited_mt": result.debited_mt,
+        **tokens("debited", result.debited_mt),
         "replayed": result.replayed,
     }
     if result.balance_mt is not None and result.available_mt is not None:
-        reply["balance"] = format_tokens(result.balance_mt)
-        reply["balance_mt"] = result.balance_mt
-        reply["available"] = format_tokens(result.available_mt)
-        reply["available_mt"] = result.available_mt
+        reply |= tokens("balance", result.balance_mt) | tokens("available", result.available_mt)
     return reply

@@ -13,5 +13,7 @@ def test_every_customer_route_needs_a_bearer_token_and_the_catalog_does_not() ->
     paths = json.loads(OUTPUT.read_text())["paths"]
     for path, operations in paths.items():
         for operation in operations.values():
-            expected = [{"bearerAuth": []}] if path.startswith("/api/v1/customers/") else []
+            expected: list[dict[str, list[str]]] = (
+                [{"bearerAuth": []}] if path.startswith("/api/v1/customers/") else []
+            )
             assert operation["security"] == expected, path

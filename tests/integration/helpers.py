@@ -18,10 +18,15 @@ def fund(ledger: Ledger, customer_id: str, amount_mt: int, key: str = "fund") ->
 
 
 def assert_consistent(ledger: Ledger, customer_id: str) -> Account:
-    """Invariants 1 and 2: balance = sum of entries; available = balance - held."""
+    """Invariants 1 and 2: balance = sum of entries; held = sum of active holds;
+    available = balance - held."""
+    from token_billing.history import History
+
     account = ledger.get_account(customer_id)
     assert account is not None
     assert account.balance_mt == ledger.sum_entries_mt(customer_id)
+    _, holds = History(ledger._client, ledger._table).account_with_holds(customer_id)
+    assert account.held_mt == sum(hold.amount_mt for hold in holds)
     assert account.available_mt == account.balance_mt - account.held_mt
     return account
 

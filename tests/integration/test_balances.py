@@ -207,3 +207,91 @@ def test_admin_grants_are_their_own_ledger_kind_and_idempotent(
         )
         assert status == 400, (bad_body, error)
     assert assert_consistent(ledger, customer_id).granted_mt == 250_500
+
+
+def test_dashboard_numbers_agree_with_the_ledger_for_a_seeded_history(
+    dev_server: DevServer, ledger: Ledger, customer_id: str, ddb_local: Any
+) -> None:
+    from tests import stripe_events
+    from tests.integration.test_ledger_stream import deliver, ledger_usage, stream_records
+    from token_billing.orders import Order, OrderStore
+    from token_billing.payments import handle_event
+
+    store = OrderStore(ddb_local.client(), "LedgerTable")
+    orders = []
+    for index, package in enumerate(["growth", "starter"]):
+        draft = Order(
+            order_id=f"ord_{index:012x}seeded{index}",
+            customer_id=customer_id,
+            package_id=package,
+            catalog_version="2026-11-01",
+            price_cents={"growth": 4_900, "starter": 1_900}[package],
+            currency="usd",
+            tokens_mt={"growth": 6_000_000, "starter": 2_000_000}[package],
+            bonus_mt={"growth": 500_000, "starter": 0}[package],
+            status="pending",
+            created_at=f"2026-11-25T10:0{index}:00.000000Z",
+        )
+        orders.append(store.create(draft, idempotency_key=None, request_hash="seed"))
+    session = stripe_events.checkout_session(
+        session_id="cs_seeded",
+        customer_id=customer_id,
+        order_id=orders[0].order_id,
+        package_id="growth",
+        amount_total=4_900,
+    )
+    assert (
+        handle_event(
+            {"type": "checkout.session.completed", "data": {"object": session}},
+            store=store,
+            ledger=ledger,
+        ).action
+        == "credited"
+    )
+    fund(ledger, customer_id, 250_000, key="support")
+    for index, (action, quantity) in enumerate(
+        [
+            ("vm_runtime", 4_000),
+            ("ai_message", 300),
+            ("screenshot", 51),
+            ("api_call", 7),
+            ("vm_runtime", 2_100),
+        ]
+    ):
+        time.sleep(0.002)
+        debit(customer_id, f"d{index}", [{"action": action, "quantity": quantity}])
+    deliver(stream_records(ddb_local, customer_id))
+
+    status, board = get(
+        dev_server, f"/api/v1/customers/{customer_id}/dashboard", as_customer(customer_id)
+    )
+    assert status == 200, board
+    account = assert_consistent(ledger, customer_id)
+    assert board["balance"]["balance_mt"] == account.balance_mt == 6_500_000 + 250_000 - 6_186_200
+    assert board["balance"]["low_balance"] is False  # 563.8 tokens
+    assert board["balance"]["estimated_hours_remaining"] == account.available_mt // 100_000
+    entries = sorted(
+        ledger.iter_entries(customer_id), key=lambda e: e["created_at"]["S"], reverse=True
+    )
+    assert [t["id"] for t in board["recent_transactions"]] == [e["txn_id"]["S"] for e in entries]
+    assert [t["amount_mt"] for t in board["recent_transactions"]] == [
+        int(e["amount_mt"]["N"]) for e in entries
+    ]
+    assert {(o["id"], o["status"]) for o in board["recent_orders"]} == {
+        (orders[0].order_id, "paid"),
+        (orders[1].order_id, "pending"),
+    }
+    usage = {u["action"]: u["tokens_mt"] for u in board["usage_last_30_days"]}
+    assert (
+        usage
+        == ledger_usage(ledger, customer_id)
+        == {
+            "vm_runtime": 6_100_000,
+            "ai_message": 60_000,
+            "screenshot": 25_500,
+            "api_call": 700,
+        }
+    )
+    assert sum(usage.values()) == account.used_mt
+    # quick purchase: with 563.8 available every pack keeps the balance above 500
+    assert [p["id"] for p in board["quick_purchase"]] == ["starter", "growth", "pro"]

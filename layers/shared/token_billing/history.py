@@ -14,27 +14,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from token_billing.errors import InvalidRequest
-from token_billing.ledger import Account, AttributeValue, Item, account_from_item, usage_by_action
-from token_billing.table_layout import ACCOUNT_SK, LEDGER_BY_TIME_INDEX, customer_pk
+from token_billing.ledger import (
+    Account,
+    AttributeValue,
+    Hold,
+    Item,
+    account_from_item,
+    hold_from_item,
+)
+from token_billing.table_layout import ACCOUNT_SK, HOLD_PREFIX, LEDGER_BY_TIME_INDEX, customer_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-HOLD_SK_PREFIX = ACCOUNT_SK + "#HOLD#"
-USAGE_SK_PREFIX = "USAGE#"
 ENTRY_KINDS = ("purchase", "grant", "usage", "clawback")
 MAX_PAGE_SIZE = 100
 # A filtered page may need several index reads to fill; bounded so one request stays cheap.
 MAX_QUERIES_PER_PAGE = 5
-
-
-@dataclass(frozen=True, slots=True)
-class ActiveHold:
-    hold_id: str
-    vm_id: str | None
-    amount_mt: int
-    expires_at: str
-    created_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +59,6 @@ class Page[T]:
 def _s(item: Item, name: str) -> str | None:
     value = item.get(name)
     return value["S"] if value else None
-
-
-def hold_from_item(item: Item) -> ActiveHold:
-    return ActiveHold(
-        hold_id=item["hold_id"]["S"],
-        vm_id=_s(item, "vm_id"),
-        amount_mt=int(item["amount_mt"]["N"]),
-        expires_at=item["expires_at"]["S"],
-        created_at=item["created_at"]["S"],
-    )
 
 
 def transaction_from_item(item: Item) -> Transaction:
@@ -116,7 +102,7 @@ class History:
         self._client = client
         self._table = table_name
 
-    def account_with_holds(self, customer_id: str) -> tuple[Account | None, list[ActiveHold]]:
+    def account_with_holds(self, customer_id: str) -> tuple[Account | None, list[Hold]]:
         """One strongly consistent Query: the account item and its active holds."""
         items: list[Item] = []
         kwargs: dict[str, Any] = {
@@ -137,7 +123,7 @@ class History:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         account = next((account_from_item(i) for i in items if i["SK"]["S"] == ACCOUNT_SK), None)
-        holds = [hold_from_item(i) for i in items if i["SK"]["S"].startswith(HOLD_SK_PREFIX)]
+        holds = [hold_from_item(i) for i in items if i["SK"]["S"].startswith(HOLD_PREFIX)]
         return account, sorted(holds, key=lambda hold: hold.expires_at)
 
     def transactions(
@@ -186,21 +172,3 @@ class History:
                 break
             kwargs["ExclusiveStartKey"] = last_key
         return Page(found, encode_cursor(last_key) if last_key else None)
-
-    def usage_for_days(self, customer_id: str, first_day: str, last_day: str) -> dict[str, int]:
-        """Milli-tokens used per action over whole UTC days (YYYY-MM-DD, inclusive), from
-        the daily aggregates the ledger-stream function keeps: one Query of <= 31 items."""
-        totals: dict[str, int] = {}
-        response = self._client.query(
-            TableName=self._table,
-            KeyConditionExpression="PK = :pk AND SK BETWEEN :first AND :last",
-            ExpressionAttributeValues={
-                ":pk": {"S": customer_pk(customer_id)},
-                ":first": {"S": USAGE_SK_PREFIX + first_day},
-                ":last": {"S": USAGE_SK_PREFIX + last_day},
-            },
-        )
-        for item in response.get("Items", []):
-            for action, used_mt in usage_by_action(item).items():  # type: ignore[arg-type]
-                totals[action] = totals.get(action, 0) + used_mt
-        return totals

@@ -11,8 +11,9 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from token_billing.history import History
-from token_billing.ledger import Ledger
+from token_billing.ledger import HoldLedger
 from token_billing.orders import OrderStore
+from token_billing.usage_aggregates import UsageAggregates
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -41,8 +42,8 @@ def dynamodb_client() -> DynamoDBClient:
 
 
 @cache
-def default_ledger() -> Ledger:
-    return Ledger(dynamodb_client(), table_name())
+def default_ledger() -> HoldLedger:
+    return HoldLedger(dynamodb_client(), table_name())
 
 
 @cache
@@ -55,12 +56,20 @@ def default_history() -> History:
     return History(dynamodb_client(), table_name())
 
 
+@cache
+def default_usage_aggregates() -> UsageAggregates:
+    return UsageAggregates(dynamodb_client(), table_name())
+
+
 def reset() -> None:
     """Forget cached clients (tests switch between moto and DynamoDB Local)."""
+    from token_billing.low_balance import events_client
     from token_billing.stripe_gateway import stripe_client
 
     default_ledger.cache_clear()
     default_order_store.cache_clear()
     default_history.cache_clear()
+    default_usage_aggregates.cache_clear()
     dynamodb_client.cache_clear()
     stripe_client.cache_clear()
+    events_client.cache_clear()

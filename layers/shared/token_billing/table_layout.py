@@ -6,9 +6,12 @@ is a transaction inside one partition and a customer's reads are single Queries:
     PK              SK                    item
     CUST#<id>       ACCOUNT               balance_mt, held_mt, available_mt, version, totals
     CUST#<id>       TXN#<txn_id>          an immutable ledger entry (idempotency record too)
+    CUST#<id>       ACCOUNT#HOLD#<hold_id> tokens reserved for a running VM (not an entry:
+                                          holds move no balance, only `held_mt`)
 
 GSI `ledger-by-time` (PK, ledger_sk = "<created_at>#<txn_id>") lists a customer's entries
-newest first; only entries carry `ledger_sk`, so the index is sparse.
+newest first; only entries carry `ledger_sk`, so the index is sparse. GSI `active-holds`
+(active_shard, active_expires_at) holds only active holds, for the expiry sweeper.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ CUSTOMER_PREFIX = "CUST#"
 ACCOUNT_SK = "ACCOUNT"
 ENTRY_PREFIX = "TXN#"
 LEDGER_BY_TIME_INDEX = "ledger-by-time"
+HOLD_PREFIX = ACCOUNT_SK + "#HOLD#"
+ACTIVE_HOLDS_INDEX = "active-holds"
+# The sparse index of active holds is spread over a few partitions so no single index
+# partition takes every hold write; the sweeper queries each shard.
+ACTIVE_HOLD_SHARDS = 8
 
 CUSTOMER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/+=-]{0,127}$")
@@ -32,6 +40,15 @@ def customer_pk(customer_id: str) -> str:
 
 def entry_sk(txn_id: str) -> str:
     return ENTRY_PREFIX + txn_id
+
+
+def hold_sk(hold_id: str) -> str:
+    return HOLD_PREFIX + hold_id
+
+
+def active_hold_shard(hold_id: str) -> str:
+    digest = hashlib.sha256(hold_id.encode()).digest()
+    return f"HOLDS#{digest[0] % ACTIVE_HOLD_SHARDS}"
 
 
 def transaction_id(customer_id: str, scope: str, idempotency_key: str) -> str:

@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from token_billing.account_view import BalanceView
 from token_billing.catalog import CURRENCY, LOW_BALANCE_MT
-from token_billing.history import ActiveHold, Transaction
+from token_billing.history import Transaction
+from token_billing.ledger import Hold
 from token_billing.models.catalog import TOKENS_DESCRIPTION, PackageOut
 from token_billing.orders import Order
 from token_billing.units import format_tokens
@@ -24,7 +25,7 @@ class HoldOut(BaseModel):
     created_at: str
 
     @classmethod
-    def of(cls, hold: ActiveHold) -> HoldOut:
+    def of(cls, hold: Hold) -> HoldOut:
         return cls(
             id=hold.hold_id,
             vm_id=hold.vm_id,
@@ -65,7 +66,7 @@ class BalanceOut(BaseModel):
     version: int
 
     @classmethod
-    def of(cls, view: BalanceView, holds: list[ActiveHold]) -> BalanceOut:
+    def of(cls, view: BalanceView, holds: list[Hold]) -> BalanceOut:
         a = view.account
         return cls(
             customer_id=a.customer_id,

@@ -1,0 +1,354 @@
+"""Section 4, cost model: DynamoDB requests and request units per operation, counted from the
+requests the code actually sends and priced by AWS's published rules (bench/dynamo_units.py),
+not by DynamoDB Local's ConsumedCapacity.
+
+The client the code sends through is wrapped on its instance: every call is recorded with
+its items. For items a request changes in place (Update, Delete, ConditionCheck) the item is
+read before and after on a separate client, since an UpdateItem is charged for the larger
+of the two images. A GSI write is charged for items that carry the index's keys (the
+sparse `ledger-by-time` holds entries only), by the size of what the index projects.
+
+A cancelled transaction (a refusal, a replay) is counted the way the README's cost table
+says the benchmark counts it: 2 write units per started KB of every item it names,
+pessimistically (AWS bills a cancelled transaction's condition reads; the exact charge is
+not published per item), and no GSI write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from bench.dynamo_units import (
+    Consistency,
+    SecondaryIndex,
+    item_size,
+    read_units,
+    secondary_indexes,
+    write_units,
+)
+from bench.harness import THREE_LINES, FakeLambdaContext, Harness, patched, thousand_lines
+from bench.report import Row, SectionResult
+from bench.stats import fmt_ratio, ratio
+from local.template import load_template
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+SECTION = "4 cost model"
+PRICE_PER_MILLION_WRU = 0.625
+PRICE_PER_MILLION_RRU = 0.125
+PRICE_BASIS = (
+    "us-east-1, on-demand, Standard table class: $0.625 per million write request units, "
+    "$0.125 per million read request units (on-demand prices effective 2024-11-01; "
+    "check aws.amazon.com/dynamodb/pricing before quoting)"
+)
+RECORDED_METHODS = (
+    "transact_write_items",
+    "update_item",
+    "put_item",
+    "delete_item",
+    "get_item",
+    "query",
+)
+
+
+@dataclass
+class Charge:
+    what: str
+    size: int
+    write: float = 0.0
+    read: float = 0.0
+
+
+@dataclass
+class Request:
+    operation: str
+    outcome: str
+    charges: list[Charge] = field(default_factory=list)
+
+    @property
+    def write(self) -> float:
+        return sum(charge.write for charge in self.charges)
+
+    @property
+    def read(self) -> float:
+        return sum(charge.read for charge in self.charges)
+
+
+def _label(item_or_key: Mapping[str, Any]) -> str:
+    sort_key = item_or_key.get("SK", {}).get("S", "")
+    return sort_key.split("#", 1)[0] or "item"
+
+
+class Recorder:
+    """Records every DynamoDB call sent through one client instance, with its charges."""
+
+    def __init__(self, client: DynamoDBClient, probe: DynamoDBClient, table: str) -> None:
+        self.client = client
+        self.probe = probe
+        self.tables = load_template().tables()
+        assert table in self.tables, f"{table} is not a table of template.yaml"
+        self.requests: list[Request] = []
+
+    def _indexes(self, table: str) -> list[SecondaryIndex]:
+        return secondary_indexes(self.tables[table])
+
+    def _key(self, table: str, item: Mapping[str, Any]) -> dict[str, Any]:
+        names = [key["AttributeName"] for key in self.tables[table]["KeySchema"]]
+        return {name: item[name] for name in names}
+
+    def _index_charges(self, table: str, label: str, item: Mapping[str, Any]) -> list[Charge]:
+        return [
+            Charge(f"GSI {index.name} of {label}", size, index.write_units(item))
+            for index in self._indexes(table)
+            if index.indexes(item) and (size := item_size(index.projected(item)))
+        ]
+
+    def _image(self, table: str, key: Mapping[str, Any]) -> dict[str, Any]:
+        response = self.probe.get_item(TableName=table, Key=key, ConsistentRead=True)
+        return dict(response.get("Item", {}))
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[Request]]:
+        self.requests = []
+        with contextlib.ExitStack() as stack:
+            for name in RECORDED_METHODS:
+                stack.enter_context(
+                    patched(self.client, name, self._wrap(name, getattr(self.client, name)))
+                )
+            yield self.requests
+
+    def _wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(**kwargs: Any) -> Any:
+            if name == "transact_write_items":
+                return self._transaction(method, kwargs)
+            if name in {"update_item", "put_item", "delete_item"}:
+                return self._single_write(name, method, kwargs)
+            return self._read(name, method, kwargs)
+
+        return recorded
+
+    def _transaction(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        actions = []
+        for action in kwargs["TransactItems"]:
+            ((kind, body),) = action.items()
+            key = body.get("Key") or self._key(body["TableName"], body["Item"])
+            actions.append((kind, body, self._image(body["TableName"], key), key))
+        request = Request("TransactWriteItems", "ok")
+        try:
+            response = method(**kwargs)
+        except ClientError as error:
+            request.outcome = error.response.get("Error", {}).get("Code", "error")
+            for kind, body, before, key in actions:
+                size = item_size(body["Item"]) if kind == "Put" else item_size(before)
+                request.charges.append(
+                    Charge(
+                        f"{kind} {_label(key)} (cancelled)",
+                        size,
+                        write_units(size, transactional=True),
+                    )
+                )
+            self.requests.append(request)
+            raise
+        for kind, body, before, key in actions:
+            after = body["Item"] if kind == "Put" else self._image(body["TableName"], key)
+            size = max(item_size(before), item_size(after) if kind != "Delete" else 0)
+            request.charges.append(
+                Charge(f"{kind} {_label(key)}", size, write_units(size, transactional=True))
+            )
+            if kind in {"Put", "Update"}:
+                request.charges += self._index_charges(body["TableName"], _label(key), after)
+        self.requests.append(request)
+        return response
+
+    def _single_write(self, name: str, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        key = kwargs.get("Key") or self._key(kwargs["TableName"], kwargs["Item"])
+        before = self._image(kwargs["TableName"], key)
+        operation = {
+            "update_item": "UpdateItem",
+            "put_item": "PutItem",
+            "delete_item": "DeleteItem",
+        }[name]
+        request = Request(operation, "ok")
+        try:
+            response = method(**kwargs)
+        except ClientError as error:
+            request.outcome = error.response.get("Error", {}).get("Code", "error")
+            size = item_size(kwargs["Item"]) if name == "put_item" else item_size(before)
+            request.charges.append(Charge(f"{_label(key)} (failed)", size, write_units(size)))
+            self.requests.append(request)
+            raise
+        after = kwargs["Item"] if name == "put_item" else self._image(kwargs["TableName"], key)
+        size = max(item_size(before), item_size(after))
+        request.charges.append(Charge(_label(key), size, write_units(size)))
+        if name != "delete_item":
+            request.charges += self._index_charges(kwargs["TableName"], _label(key), after)
+        self.requests.append(request)
+        return response
+
+    def _read(self, name: str, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        response = method(**kwargs)
+        consistency: Consistency = "strong" if kwargs.get("ConsistentRead") else "eventual"
+        if name == "get_item":
+            item = response.get("Item", {})
+            size = item_size(item)
+            charge = Charge(
+                f"GetItem {_label(item or kwargs['Key'])}", size, read=read_units(size, consistency)
+            )
+            self.requests.append(Request("GetItem", "ok", [charge]))
+        else:
+            size = sum(item_size(item) for item in response.get("Items", []))
+            charge = Charge("Query page", size, read=read_units(size, consistency))
+            self.requests.append(Request("Query", "ok", [charge]))
+        return response
+
+
+def dollars_per_million(write: float, read: float) -> float:
+    return write * PRICE_PER_MILLION_WRU + read * PRICE_PER_MILLION_RRU
+
+
+@dataclass
+class Priced:
+    name: str
+    requests: list[Request]
+    per: int = 1  # operations the figures are divided by (lines, for the per-line row)
+
+    @property
+    def write(self) -> float:
+        return sum(request.write for request in self.requests)
+
+    @property
+    def read(self) -> float:
+        return sum(request.read for request in self.requests)
+
+    @property
+    def dollars(self) -> float:
+        return dollars_per_million(self.write, self.read)
+
+    def detail(self) -> str:
+        parts = []
+        for request in self.requests:
+            charges = ", ".join(
+                f"{charge.what} {charge.size} B: "
+                + (f"{charge.write:g} WRU" if charge.write else f"{charge.read:g} RRU")
+                for charge in request.charges
+            )
+            outcome = "" if request.outcome == "ok" else f" [{request.outcome}]"
+            parts.append(f"{request.operation}{outcome}: {charges}")
+        return "; ".join(parts)
+
+
+def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
+    from token_billing.catalog import CATALOG_VERSION, PACKAGES
+
+    result = SectionResult()
+    recorder = Recorder(harness.runtime_client, harness.bare_client, harness.table)
+    context = FakeLambdaContext()
+    ledger = harness.handler_ledger
+    priced: list[Priced] = []
+
+    def measure(name: str, action: Callable[[], object]) -> None:
+        with recorder.recording() as requests:
+            action()
+        priced.append(Priced(name, list(requests)))
+
+    def debit(
+        customer: str, key: str, usage: list[dict[str, Any]], **extra: Any
+    ) -> Callable[[], object]:
+        payload = {**harness.debit_payload(customer, key, usage), **extra}
+        return lambda: harness.handler(payload, context)
+
+    rich = harness.customer("cost")
+    harness.fund(rich, 10**12)
+    poor = harness.customer("cost-poor")
+    harness.fund(poor, 1)
+    floor_customer = harness.customer("cost-upd")
+    harness.fund(floor_customer, 10**9)
+    cost_mt = harness.price_mt(THREE_LINES)
+
+    def floor() -> object:
+        return harness.runtime_client.update_item(
+            TableName=harness.table,
+            Key={"PK": {"S": f"CUST#{floor_customer}"}, "SK": {"S": "ACCOUNT"}},
+            UpdateExpression="ADD balance_mt :neg",
+            ConditionExpression="available_mt >= :x",
+            ExpressionAttributeValues={":neg": {"N": str(-cost_mt)}, ":x": {"N": str(cost_mt)}},
+        )
+
+    measure("floor: one conditional UpdateItem", floor)
+    measure("debit, 3 lines", debit(rich, "cost-3", THREE_LINES))
+    measure(
+        "debit, 3 lines, `return_balance: true`",
+        debit(rich, "cost-rb", THREE_LINES, return_balance=True),
+    )
+    lines = thousand_lines()
+    measure("debit, 1,000 lines", debit(rich, "cost-1000", lines))
+    measure("debit refused (insufficient tokens)", debit(poor, "cost-refused", THREE_LINES))
+    measure("debit replayed (same key)", debit(rich, "cost-3", THREE_LINES))
+    growth = PACKAGES["growth"]
+    measure(
+        "credit purchase (`Ledger.credit_purchase`, growth pack)",
+        lambda: ledger.credit_purchase(
+            customer_id=rich,
+            order_id=f"ord_{harness.run_id}cost",
+            package_id=growth.package_id,
+            tokens_mt=growth.tokens_mt,
+            bonus_mt=growth.bonus_mt,
+            catalog_version=CATALOG_VERSION,
+        ),
+    )
+    measure(
+        "grant (`Ledger.grant`)",
+        lambda: ledger.grant(
+            customer_id=rich,
+            idempotency_key="cost-grant",
+            amount_mt=1_000_000,
+            reason="support credit",
+            granted_by="bench",
+        ),
+    )
+    progress("cost model: priced")
+
+    base = priced[0]
+    for entry in priced:
+        is_floor = entry is base
+        result.rows.append(
+            Row(
+                SECTION,
+                entry.name,
+                f"{len(entry.requests)} request(s), {entry.write:g} WRU + {entry.read:g} RRU = "
+                f"${entry.dollars:.3f} per million",
+                "(the floor)"
+                if is_floor
+                else f"{base.write:g} WRU = ${base.dollars:.3f} per million",
+                fmt_ratio(ratio(entry.dollars, base.dollars)),
+            )
+        )
+        result.notes.append(f"Cost, {entry.name}: {entry.detail()}")
+    thousand = next(entry for entry in priced if entry.name == "debit, 1,000 lines")
+    result.rows.append(
+        Row(
+            SECTION,
+            "debit, 1,000 lines: per usage line",
+            f"{thousand.write / 1_000:.3f} WRU = ${thousand.dollars / 1_000:.4f} per million lines",
+            f"{base.write:g} WRU = ${base.dollars:.3f} per million",
+            fmt_ratio(ratio(thousand.dollars / 1_000, base.dollars)),
+        )
+    )
+    result.notes.append(
+        "Cost: units follow AWS's published rules (transactional write 2 WRU per started KB "
+        "per item; UpdateItem charged for the larger of before/after; GSI `ledger-by-time` "
+        "1 WRU per started KB of the projected item, keys + listed attributes; strongly "
+        "consistent GetItem 1 RRU per started 4 KB), not DynamoDB Local's ConsumedCapacity. "
+        f"Prices: {PRICE_BASIS}. Not included: storage, PITR, streams reads by consumers."
+    )
+    result.notes.append(
+        "Cost, credit purchase: `Ledger.credit_purchase` alone (2 items). The Stripe webhook "
+        "adds its order items to the same transaction (each +2 WRU per started KB)."
+    )
+    return result

@@ -1,0 +1,85 @@
+"""ledger-stream: the table's DynamoDB stream, off the debit path.
+
+For every INSERT/MODIFY of an ACCOUNT item: the usage it added goes into the customer's
+daily aggregate, and a balance that crossed below the low-balance line puts one
+`TokenBalanceLow` event on EventBridge. Both are idempotent, so a redelivered record is
+skipped (metric `StreamRecordsSkipped`), not an error.
+
+A record that fails is reported as a batch item failure; Lambda then retries from the first
+failed sequence number. Every record after a failure is failed too, unprocessed: Lambda
+delivers those again anyway, and applying a later change of the same account before the
+failed one would move that day's `last_version` past it and skip it on the retry.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from token_billing.low_balance import LowBalanceAlerts
+from token_billing.observability import MetricUnit, logger, metrics
+from token_billing.runtime import dynamodb_client, table_name
+from token_billing.stream_events import account_change, apply_account_change
+from token_billing.table_layout import ACCOUNT_SK
+from token_billing.usage_aggregates import UsageAggregates
+
+PROCESSED_EVENTS = frozenset({"INSERT", "MODIFY"})
+
+dynamodb_client()  # create the DynamoDB client during init, not in the first batch
+
+
+class EarlierRecordFailed(Exception):
+    """Not processed because a record before it in the batch failed (see module doc)."""
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    # Per invocation, not per module: the dev server may run two invocations at once.
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    aggregates = UsageAggregates(dynamodb_client(), table_name())
+    alerts = LowBalanceAlerts(dynamodb_client(), table_name())
+    tally: Counter[str] = Counter()
+
+    def record_handler(record: DynamoDBRecord) -> None:
+        if processor.fail_messages:
+            raise EarlierRecordFailed("an earlier record of this batch failed")
+        stream: dict[str, Any] = record.raw_event.get("dynamodb") or {}
+        keys = stream.get("Keys") or {}
+        event_name = record.raw_event.get("eventName")
+        if keys.get("SK", {}).get("S") != ACCOUNT_SK or event_name not in PROCESSED_EVENTS:
+            # The event source's filter drops these; an event from elsewhere may not.
+            tally["StreamRecordsSkipped"] += 1
+            return
+        change = account_change(stream.get("OldImage"), stream["NewImage"])
+        outcome = apply_account_change(change, aggregates=aggregates, alerts=alerts)
+        tally["UsageAggregatesApplied"] += outcome.aggregate_applied
+        tally["LowBalanceEvents"] += outcome.alert_sent
+        if outcome.redelivered:
+            tally["StreamRecordsSkipped"] += 1
+            logger.info(
+                "redelivered account change skipped",
+                extra={"customer_id": change.customer_id, "version": change.version},
+            )
+        if outcome.alert_sent:
+            logger.info(
+                "TokenBalanceLow put",
+                extra={"customer_id": change.customer_id, "version": change.version},
+            )
+
+    try:
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        for name in ("UsageAggregatesApplied", "LowBalanceEvents", "StreamRecordsSkipped"):
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=tally[name])
