@@ -92,3 +92,7 @@ clean:
 .PHONY: openapi
 openapi: bootstrap
 	$(PY) -m tools.openapi
+
+.PHONY: reconcile
+reconcile: bootstrap
+	PYTHONPATH=layers/shared $(PY) -m tools.reconcile $(ARGS)

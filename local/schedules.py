@@ -1,6 +1,6 @@
 """The template's scheduled functions, run by the dev server on their own rate.
 
-Only `rate(N minute|minutes|hour|hours)` expressions: the template uses nothing else, and a
+Only `rate(N minute(s)|hour(s)|day(s))` expressions: the template uses nothing else, and a
 cron stand-in that is wrong would be worse than a clear error.
 """
 
@@ -17,7 +17,8 @@ from typing import Any
 
 from local.template import Template
 
-RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours)\)$")
+RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+UNIT_S = {"minute": 60, "hour": 3600, "day": 86_400}
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def schedules(template: Template) -> list[Schedule]:
                 raise ValueError(
                     f"{spec.logical_id}: the dev server runs only rate(), not {expression}"
                 )
-            unit_s = 60 if match.group(2).startswith("minute") else 3600
+            unit_s = UNIT_S[match.group(2).removesuffix("s")]
             found.append(Schedule(spec.logical_id, int(match.group(1)) * unit_s))
     return found
 

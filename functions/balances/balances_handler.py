@@ -17,9 +17,16 @@ from token_billing.account_view import account_or_empty, balance_view, quick_pur
 from token_billing.catalog import CURRENCY
 from token_billing.debits import require_idempotency_key
 from token_billing.errors import InvalidRequest
-from token_billing.history import ENTRY_KINDS, MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from token_billing.history import (
+    ENTRY_KINDS,
+    MAX_EXPORT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    decode_cursor,
+    encode_cursor,
+)
 from token_billing.http_api import create_resolver
 from token_billing.http_identity import caller_for_customer, current_caller
+from token_billing.ledger_export import ledger_csv
 from token_billing.models.balances import (
     BalanceOut,
     DashboardOut,
@@ -161,6 +168,33 @@ def get_dashboard(customer_id: CustomerId) -> DashboardOut:
             PackageOut.of(package, CURRENCY)
             for package in quick_purchase_suggestions(balance_out.available_mt)
         ],
+    )
+
+
+@app.get(
+    "/api/v1/customers/<customer_id>/tokens/export",
+    tags=["admin"],
+    summary="The customer's ledger as CSV, oldest first (admin scope)",
+    responses={200: {"description": "text/csv; continue with the X-Next-Cursor header"}},
+)
+def export_ledger(
+    customer_id: CustomerId,
+    limit: Annotated[int, Query(ge=1, le=MAX_EXPORT_PAGE_SIZE)] = MAX_EXPORT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+) -> Response[str]:
+    require_admin(current_caller(app))
+    page = default_history().transactions(
+        customer_id, limit=limit, cursor=cursor, oldest_first=True
+    )
+    headers = {
+        "Content-Disposition": f'attachment; filename="ledger-{customer_id}.csv"',
+        **({"X-Next-Cursor": page.next_cursor} if page.next_cursor else {}),
+    }
+    return Response(
+        status_code=200,
+        content_type="text/csv; charset=utf-8",
+        body=ledger_csv(page.data),
+        headers=headers,
     )
 
 

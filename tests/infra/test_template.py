@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from local.template import load_template
+from local.template import ROOT, load_template
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE.resources
@@ -122,3 +122,49 @@ def test_webhook_has_no_authorizer_and_customer_routes_have_the_jwt_one() -> Non
     assert routes[("POST", "/webhooks/stripe")] is False
     assert routes[("POST", "/api/v1/customers/{id}/tokens/purchase")] is True
     assert routes[("GET", "/api/v1/token-packages")] is False
+
+
+def test_every_function_has_error_and_throttle_alarms_on_the_topic() -> None:
+    alarms = of_type("AWS::CloudWatch::Alarm").values()
+    watched = {
+        (alarm["Properties"]["MetricName"], alarm["Properties"]["Dimensions"][0]["Value"]["Ref"])
+        for alarm in alarms
+        if alarm["Properties"]["Namespace"] == "AWS/Lambda"
+    }
+    for function in of_type("AWS::Serverless::Function"):
+        assert ("Errors", function) in watched, function
+        assert ("Throttles", function) in watched, function
+    assert all(alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for alarm in alarms)
+
+
+def test_business_alarms_watch_the_metrics_the_code_emits() -> None:
+    business = {
+        alarm["Properties"]["MetricName"]
+        for alarm in of_type("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["Namespace"] == "TokenBilling"
+    }
+    assert business == {"WebhookSignatureFailures", "AmountMismatches", "ReconciliationDifferences"}
+    sources = "".join(path.read_text() for path in (ROOT / "functions").rglob("*.py"))
+    sources += "".join(path.read_text() for path in (ROOT / "layers" / "shared").rglob("*.py"))
+    for metric in business:
+        assert f'name="{metric}"' in sources, metric
+
+
+def test_failed_asynchronous_work_goes_to_a_dead_letter_queue() -> None:
+    stream = RESOURCES["LedgerStreamFunction"]["Properties"]["Events"]["LedgerStream"]["Properties"]
+    assert stream["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["LedgerStreamDLQ", "Arn"]
+    }
+    for function in ("HoldsSweeperFunction", "ReconcileFunction"):
+        (event,) = RESOURCES[function]["Properties"]["Events"].values()
+        assert event["Type"] == "ScheduleV2"
+        assert event["Properties"]["DeadLetterConfig"]["Arn"] == {
+            "Fn::GetAtt": ["ScheduledWorkDLQ", "Arn"]
+        }
+
+
+def test_reconcile_only_reads() -> None:
+    actions = {
+        action for statement in statements("ReconcileFunction") for action in [statement["Action"]]
+    }
+    assert actions == {"dynamodb:Scan"}

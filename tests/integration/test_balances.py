@@ -295,3 +295,37 @@ def test_dashboard_numbers_agree_with_the_ledger_for_a_seeded_history(
     assert sum(usage.values()) == account.used_mt
     # quick purchase: with 563.8 available every pack keeps the balance above 500
     assert [p["id"] for p in board["quick_purchase"]] == ["starter", "growth", "pro"]
+
+
+def test_admin_exports_the_ledger_as_csv_in_pages(
+    dev_server: DevServer, ledger: Ledger, customer_id: str
+) -> None:
+    import csv
+    import io
+    import urllib.request
+
+    for index in range(5):
+        fund(ledger, customer_id, 1_000 + index, key=f"g{index}")
+        time.sleep(0.002)
+    debit(customer_id, "d1", [{"action": "api_call", "quantity": "2.5"}])
+    path = f"/api/v1/customers/{customer_id}/tokens/export"
+    assert get(dev_server, path, as_customer(customer_id))[0] == 403  # admins only
+    rows: list[dict[str, str]] = []
+    cursor = ""
+    for _ in range(10):
+        request = urllib.request.Request(f"{dev_server.url}{path}?limit=4{cursor}")  # noqa: S310
+        request.add_header("Authorization", f"Bearer {identity.mint(admin=True)}")
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            assert response.headers["Content-Type"].startswith("text/csv")
+            rows += list(csv.DictReader(io.StringIO(response.read().decode())))
+            following = response.headers.get("X-Next-Cursor")
+        if not following:
+            break
+        cursor = f"&cursor={following}"
+    assert [row["amount_mt"] for row in rows] == ["1000", "1001", "1002", "1003", "1004", "-250"]
+    assert rows[-1]["amount"] == "-0.25"
+    assert rows[-1]["usage_by_action_mt"] == '{"api_call": 250}'
+    assert (
+        sum(int(row["amount_mt"]) for row in rows)
+        == assert_consistent(ledger, customer_id).balance_mt
+    )

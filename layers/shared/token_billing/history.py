@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 ENTRY_KINDS = ("purchase", "grant", "usage", "clawback")
 MAX_PAGE_SIZE = 100
+# An export page stays far below Lambda's 6 MB response: a CSV row is ~200 bytes.
+MAX_EXPORT_PAGE_SIZE = 5_000
 # A filtered page may need several index reads to fill; bounded so one request stays cheap.
 MAX_QUERIES_PER_PAGE = 5
 
@@ -135,9 +137,11 @@ class History:
         kinds: Sequence[str] = (),
         since: str | None = None,
         until: str | None = None,
+        oldest_first: bool = False,
     ) -> Page[Transaction]:
-        """A page of ledger entries, newest first, optionally of some kinds and times."""
-        assert 1 <= limit <= MAX_PAGE_SIZE
+        """A page of ledger entries, newest first (or oldest first), optionally of some
+        kinds and times."""
+        assert 1 <= limit <= MAX_EXPORT_PAGE_SIZE
         values: dict[str, AttributeValue] = {":pk": {"S": customer_pk(customer_id)}}
         condition = "PK = :pk"
         if since or until:
@@ -150,7 +154,7 @@ class History:
             "IndexName": LEDGER_BY_TIME_INDEX,
             "KeyConditionExpression": condition,
             "ExpressionAttributeValues": values,
-            "ScanIndexForward": False,
+            "ScanIndexForward": oldest_first,
             "Limit": limit,
         }
         if kinds:
