@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from conftest import AGENT_DIR
 
 from local import dynamodb_local
 from local.apigw import HttpResponse
-from local.devserver import DevServer, build_server, function_error, lambda_error
+from local.devserver import DevServer, function_error, lambda_error
 from tests.integration import conftest as service_fixtures
 from token_billing.ledger import Ledger
 from token_meter import Meter, State
@@ -60,19 +60,14 @@ FUNDING_MT = 10**12
 # handlers the dev server runs) pointed at it around every test of this module.
 ddb_local = service_fixtures.ddb_local
 local_aws = service_fixtures.local_aws
+dev_server = service_fixtures.dev_server
 
 Line = tuple[str, str, str]  # action, quantity, vm_id
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[DevServer]:
-    server = build_server("127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+def server(dev_server: DevServer) -> DevServer:
+    return dev_server
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -18,7 +16,7 @@ import pytest
 from botocore.config import Config
 
 from local.apigw import http_api_event
-from local.devserver import DevServer, build_server
+from local.devserver import DevServer
 from token_billing.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -30,14 +28,8 @@ HTTP_TIMEOUT_S = 10
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[DevServer]:
-    server = build_server("127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+def server(dev_server: DevServer) -> DevServer:
+    return dev_server
 
 
 @pytest.fixture

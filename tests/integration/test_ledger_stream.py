@@ -25,7 +25,7 @@ from debit_handler import lambda_handler as debit_handler
 
 from local import dynamodb_local
 from local.ddb_streams import lambda_record, local_client_arguments, passes_filters
-from local.devserver import DevServer, build_server
+from local.devserver import DevServer
 from local.template import load_template
 from tests.conftest import fake_context
 from tests.integration.helpers import fund
@@ -44,16 +44,10 @@ WAIT_S = 15.0
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[DevServer]:
-    server = build_server("127.0.0.1", 0)
-    server.fake_events.log_path = None  # tests read the entries in memory
-    server.fake_events.echo = False
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+def server(dev_server: DevServer) -> DevServer:
+    dev_server.fake_events.log_path = None  # tests read the entries in memory
+    dev_server.fake_events.echo = False
+    return dev_server
 
 
 @pytest.fixture(autouse=True)

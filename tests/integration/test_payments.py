@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from local import identity
-from local.devserver import DevServer, build_server
+from local.devserver import DevServer
 from tests import stripe_events
 from tests.conftest import FakeLambdaContext, fake_context, load_event
 from tests.integration.helpers import assert_consistent, http_json
@@ -29,14 +27,8 @@ PURCHASE = "/api/v1/customers/{}/tokens/purchase"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[DevServer]:
-    server = build_server("127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+def server(dev_server: DevServer) -> DevServer:
+    return dev_server
 
 
 @pytest.fixture(autouse=True)
