@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import cold_start, contention, cost_model, debit_overhead, package_size
+from bench import (
+    cold_start,
+    contention,
+    cost_model,
+    debit_overhead,
+    hold_latency,
+    meter_batching,
+    package_size,
+)
 from bench.build import BuildMissing, host_layer
 from bench.harness import open_harness
 from bench.report import Row, SectionResult, render
@@ -33,6 +41,9 @@ class Budget:
     big_count: int
     max_debits: int
     time_limit_s: float
+    hold_warmup: int
+    hold_count: int
+    meter: meter_batching.Plan
 
 
 FULL = Budget(
@@ -43,9 +54,21 @@ FULL = Budget(
     big_count=100,
     max_debits=3_000,
     time_limit_s=6.0,
+    hold_warmup=20,
+    hold_count=200,
+    meter=meter_batching.Plan(agents=50, records=2_000, floor_sample=50),
 )
 QUICK = Budget(
-    cold_runs=2, warmup=3, count=20, big_warmup=1, big_count=3, max_debits=60, time_limit_s=1.0
+    cold_runs=2,
+    warmup=3,
+    count=20,
+    big_warmup=1,
+    big_count=3,
+    max_debits=60,
+    time_limit_s=1.0,
+    hold_warmup=2,
+    hold_count=10,
+    meter=meter_batching.Plan(agents=3, records=300, floor_sample=5),
 )
 
 
@@ -91,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 sections.append(overhead)
                 sections.append(
+                    hold_latency.run(
+                        harness,
+                        warmup=budget.hold_warmup,
+                        count=budget.hold_count,
+                        progress=progress,
+                    )
+                )
+                sections.append(
                     contention.run(
                         harness,
                         single_thread_rate=rate,
@@ -98,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
                         time_limit_s=budget.time_limit_s,
                         progress=progress,
                     )
+                )
+                sections.append(
+                    meter_batching.run(harness, Path(scratch), budget.meter, progress=progress)
                 )
                 sections.append(cost_model.run(harness, progress=progress))
     except BuildMissing as error:

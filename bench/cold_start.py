@@ -8,17 +8,23 @@ around it) and its peak RSS. The floor child instead times `import boto3;
 boto3.client("dynamodb")`: the least any function that talks to DynamoDB imports.
 
 Byte code, two ways, each against the same floor:
-- "as shipped": `sam build` ships no .pyc and /opt and /var/task are read-only on Lambda, so
-  every cold start compiles the layer and the handler from source. The stdlib and boto3 are
-  byte-compiled (as the runtime's are).
-- "precompiled": everything byte-compiled, what a layer that ships .pyc would give.
-Byte code lives under a `-X pycache_prefix` in a scratch directory, written once by an
-untimed warm-up per target; the timed children run with `-B`, so nothing is ever written
-into `.aws-sam/build` (whose size section 5 reports) and runs stay independent.
+- "as shipped": the byte code `make sam-build` put in `.aws-sam/build` (compileall,
+  unchecked-hash .pyc in each package's `__pycache__`), read where it lies: no
+  `-X pycache_prefix`, and `-B` so nothing new is written. The stdlib and boto3 use their
+  own installed .pyc, as the runtime's do. Before timing, every module of the imported
+  layer and function dirs is checked for a .pyc this interpreter accepts.
+- "without byte code": the layer and the handler compiled at import, what a build that
+  ships no .pyc costs on Lambda (/opt and /var/task are read-only, so every cold start
+  compiles). Children run with `-X pycache_prefix` in a scratch directory, which makes
+  Python ignore the in-tree `__pycache__`; an untimed warm-up writes the stdlib's and
+  boto3's byte code there, and the layer's and handlers' is deleted. Fewer rounds, no
+  target: it shows what the build's compile step buys.
+Nothing is ever written into `.aws-sam/build` (whose size section 7 reports).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -35,6 +41,8 @@ from bench.stats import fmt_ratio, median, ratio
 from local.template import FunctionSpec, load_template
 
 SECTION = "1 cold start"
+SHIPPED = "shipped"
+SOURCE = "source"
 DEBIT_FUNCTION = "DebitFunction"
 TARGET_DEBIT = 1.15
 TARGET_OTHER = 1.35
@@ -61,9 +69,11 @@ result = {{"ms": elapsed_ms, "rss_kb": rss_kb, **globals().get("probe_extra", {{
 print({marker!r} + json.dumps(result))
 """
 MODES = {
-    "shipped": "layer + handler compiled at import (as shipped: no .pyc)",
-    "precompiled": "layer + handler precompiled (.pyc)",
+    SHIPPED: "as shipped (the build's .pyc)",
+    SOURCE: "without byte code (compiled at import)",
 }
+SOURCE_RUNS = 5  # rounds that also time the "without byte code" rows
+UNCHECKED_HASH_FLAGS = 0b01  # PEP 552: hash-based, source not checked
 
 
 @dataclass
@@ -72,14 +82,16 @@ class Target:
     body: str
     paths: list[str]
     env: dict[str, str]
-    prefix: Path
+    prefix: Path | None  # None: byte code from the in-tree __pycache__
     ms: list[float] = field(default_factory=list)
     rss_kb: list[int] = field(default_factory=list)
     client_ms: list[float] = field(default_factory=list)
     error: str | None = None
 
     def command(self, *, write_bytecode: bool, importtime: bool = False) -> list[str]:
-        command = [sys.executable, "-I", "-X", f"pycache_prefix={self.prefix}"]
+        command = [sys.executable, "-I"]
+        if self.prefix is not None:
+            command += ["-X", f"pycache_prefix={self.prefix}"]
         if not write_bytecode:
             command.append("-B")
         if importtime:
@@ -136,9 +148,9 @@ def lambda_environment(scratch: Path, spec: FunctionSpec | None) -> dict[str, st
     return env
 
 
-def import_profile(stderr: str) -> dict[str, float]:
+def import_profile(stderr: str, *, by_module: bool = False) -> dict[str, float]:
     """`-X importtime` output as self milliseconds per top-level package (stdlib modules
-    named `stdlib:<module>`)."""
+    named `stdlib:<module>`), or per module."""
     totals: dict[str, float] = defaultdict(float)
     for line in stderr.splitlines():
         if not line.startswith("import time:"):
@@ -146,9 +158,10 @@ def import_profile(stderr: str) -> dict[str, float]:
         fields = line.removeprefix("import time:").split("|")
         if len(fields) != 3 or not fields[0].strip().isdigit():
             continue
-        top = fields[2].strip().split(".")[0]
+        module = fields[2].strip()
+        top = module.split(".")[0]
         group = f"stdlib:{top}" if top in sys.stdlib_module_names else top
-        totals[group] += int(fields[0]) / 1000
+        totals[module if by_module else group] += int(fields[0]) / 1000
     return dict(totals)
 
 
@@ -162,19 +175,46 @@ def _drop_bytecode(prefix: Path, source_dir: Path) -> None:
     shutil.rmtree(prefix / source_dir.resolve().relative_to("/"), ignore_errors=True)
 
 
+@dataclass
+class Bytecode:
+    modules: int = 0
+    usable: int = 0  # an unchecked-hash .pyc of this interpreter's magic number
+    other: int = 0  # a .pyc, but timestamp-checked or source-checked hash
+    missing: list[str] = field(default_factory=list)
+
+
+def shipped_bytecode(roots: list[Path]) -> Bytecode:
+    """Which modules under `roots` have byte code in their `__pycache__` that this
+    interpreter loads without reading the source."""
+    found = Bytecode()
+    for root in roots:
+        for source in sorted(root.rglob("*.py")):
+            found.modules += 1
+            cached = Path(importlib.util.cache_from_source(str(source)))
+            try:
+                header = cached.read_bytes()[:8]
+            except OSError:
+                found.missing.append(str(source.relative_to(root)))
+                continue
+            flags = int.from_bytes(header[4:8], "little")
+            if header[:4] == importlib.util.MAGIC_NUMBER and flags == UNCHECKED_HASH_FLAGS:
+                found.usable += 1
+            else:
+                found.other += 1
+    return found
+
+
 def run(
     layer: HostLayer, scratch: Path, *, runs: int, progress: Callable[[str], None]
 ) -> SectionResult:
     result = SectionResult()
     functions = load_template().functions()
-    prefixes = {mode: scratch / f"pycache-{mode}" for mode in MODES}
-    floor = Target(
-        "floor", FLOOR_BODY, [], lambda_environment(scratch, None), prefixes["precompiled"]
-    )
+    source_prefix = scratch / "pycache-source"
+    floor = Target("floor", FLOOR_BODY, [], lambda_environment(scratch, None), None)
     targets: dict[tuple[str, str], Target] = {}
     for logical_id, spec in functions.items():
         paths = [str(layer.path), str(built_function_dir(logical_id))]
-        for mode, prefix in prefixes.items():
+        for mode, prefix in ((SHIPPED, None), (SOURCE, source_prefix)):
             targets[(logical_id, mode)] = Target(
                 f"{logical_id}/{mode}",
                 f"__import__({spec.module_name!r})",
@@ -182,20 +222,35 @@ def run(
                 lambda_environment(scratch, spec),
                 prefix,
             )
-    everything = [floor, *targets.values()]
+    shipped = [floor, *(t for (_, mode), t in targets.items() if mode == SHIPPED)]
+    source = [t for (_, mode), t in targets.items() if mode == SOURCE]
 
-    # Warm-up: one untimed run per target writes the byte code its prefix should hold.
-    for target in everything:
+    bytecode = shipped_bytecode([layer.path, *map(built_function_dir, functions)])
+    if bytecode.usable < bytecode.modules:
+        result.notes.append(
+            f"Shipped byte code INCOMPLETE: {bytecode.usable} of {bytecode.modules} modules "
+            f"have an unchecked-hash .pyc for this interpreter ({bytecode.other} another "
+            f"kind, {len(bytecode.missing)} none, e.g. {', '.join(bytecode.missing[:3])}): "
+            "those compile at every import. `make sam-build` runs compileall."
+        )
+
+    # Warm-up: one untimed run per target. Shipped children only read (the page cache
+    # warms); source children write the stdlib's and boto3's byte code into their prefix,
+    # and then the layer's and handlers' is deleted, so they compile at every import.
+    for target in shipped:
+        target.run(scratch)
+    for target in source:
         target.run(scratch, write_bytecode=True)
-    _drop_bytecode(prefixes["shipped"], layer.path)
+    _drop_bytecode(source_prefix, layer.path)
     for logical_id in functions:
-        _drop_bytecode(prefixes["shipped"], built_function_dir(logical_id))
+        _drop_bytecode(source_prefix, built_function_dir(logical_id))
 
     # Timed runs, round robin with a rotating start so drift in the machine's load spreads
-    # over every target alike.
+    # over every target alike; the "without byte code" rows join the first rounds only.
     deadline = time.monotonic() + TIME_BUDGET_S
     rounds = 0
     for round_index in range(runs):
+        everything = shipped + (source if round_index < SOURCE_RUNS else [])
         shift = round_index % len(everything)
         for target in everything[shift:] + everything[:shift]:
             target.sample(scratch)
@@ -224,20 +279,25 @@ def run(
             "1.00x",
         )
     )
-    floor_profile = import_profile(floor.run(scratch, importtime=True).stderr)
-    for (logical_id, mode), target in targets.items():
+    floor_profiled = floor.run(scratch, importtime=True).stderr
+    floor_profile = import_profile(floor_profiled)
+    floor_modules = import_profile(floor_profiled, by_module=True)
+    order = sorted(targets.items(), key=lambda item: item[0][1] != SHIPPED)  # shipped first
+    for (logical_id, mode), target in order:
         spec = functions[logical_id]
         limit = TARGET_DEBIT if logical_id == DEBIT_FUNCTION else TARGET_OTHER
+        target_text = f"<= {limit}x" if mode == SHIPPED else "(report)"
         measure = f"{logical_id}: import {spec.module_name}, {MODES[mode]}"
         if target.error or not target.ms:
             result.rows.append(
-                Row(SECTION, measure, "import failed", floor_text, "", f"<= {limit}x", "ERROR")
+                Row(SECTION, measure, "import failed", floor_text, "", target_text, "ERROR")
             )
             result.notes.append(f"{logical_id} ({mode}) could not be imported: {target.error}")
             continue
         ms = median(target.ms)
         mb = median(target.rss_kb) / 1024
         time_ratio = ratio(ms, floor_ms)
+        verdict = "" if mode != SHIPPED else "PASS" if time_ratio <= limit else "OVER"
         result.rows.append(
             Row(
                 SECTION,
@@ -245,12 +305,18 @@ def run(
                 f"{ms:.0f} ms, RSS {mb:.0f} MB",
                 floor_text,
                 f"{fmt_ratio(time_ratio, 3)} (RSS {fmt_ratio(ratio(mb, floor_mb))})",
-                f"<= {limit}x",
-                "PASS" if time_ratio <= limit else "OVER",
+                target_text,
+                verdict,
             )
         )
-        profile = import_profile(target.run(scratch, importtime=True).stderr)
+        if mode != SHIPPED:
+            continue
+        profiled = target.run(scratch, importtime=True).stderr
+        profile = import_profile(profiled)
         additions = top_additions(profile, floor_profile, 6)
+        if verdict == "OVER":
+            modules = top_additions(import_profile(profiled, by_module=True), floor_modules, 8)
+            additions += f"; by module: {modules or 'nothing above 0.5 ms'}"
         body_remark = ""
         if profile.get(spec.module_name, 0.0) >= CLIENT_REMARK_MS and floor.client_ms:
             body_remark = (
@@ -259,18 +325,23 @@ def run(
                 f"({median(floor.client_ms):.0f} ms)."
             )
         result.notes.append(
-            f"{logical_id} ({mode}), `-X importtime` self time beyond the floor's (one "
-            f"profiled run), largest first: {additions or 'nothing above 0.5 ms'}.{body_remark}"
+            f"{logical_id} ({verdict}, {fmt_ratio(time_ratio, 3)} vs <= {limit}x), "
+            "`-X importtime` self time beyond the floor's (one profiled run, as shipped), "
+            f"largest first: {additions or 'nothing above 0.5 ms'}.{body_remark}"
         )
+    source_rounds = min(rounds, SOURCE_RUNS)
     result.notes.append(
-        f"Cold start: median of {rounds} fresh `python -I` processes per row, interleaved "
-        "round robin; RSS is the child's peak (`ru_maxrss`)."
+        f"Cold start: median of {rounds} fresh `python -I` processes per row as shipped and "
+        f"{source_rounds} without byte code, interleaved round robin; RSS is the child's "
+        f"peak (`ru_maxrss`). As shipped, {bytecode.usable} of {bytecode.modules} modules of "
+        "the imported layer and function dirs carry an unchecked-hash .pyc this interpreter "
+        "loads without reading the source."
     )
     if layer.is_copy:
         result.notes.append(
-            "Cold start and in-process sections import a copy of the built layer in which "
-            "only foreign native extensions are swapped for this host's build of the same "
-            "version: " + "; ".join(layer.swapped)
+            "Cold start and in-process sections import a copy of the built layer (its "
+            "`__pycache__` kept) in which only foreign native extensions are swapped for "
+            "this host's build of the same version: " + "; ".join(layer.swapped)
         )
     if layer.unresolved:
         result.notes.append(

@@ -1,4 +1,4 @@
-"""Section 3, contention: N agents (threads, each invoking the handler in-process) debiting
+"""Section 4, contention: N agents (threads, each invoking the handler in-process) debiting
 one customer, and 32 agents on 32 customers; each run bounded by a debit count and a time.
 
 One-customer runs are funded for ~85% of their planned debits, so the balance runs out
@@ -24,7 +24,7 @@ from bench.harness import THREE_LINES, FakeLambdaContext, Harness, patched
 from bench.report import Row, SectionResult
 from bench.stats import fmt_ratio, median, percentile, ratio
 
-SECTION = "3 contention"
+SECTION = "4 contention"
 FUNDED_SHARE = 0.85  # of the planned debits, on one-customer runs
 PLAN_SHARE = 0.6  # of what the measured rate could do in the time limit
 

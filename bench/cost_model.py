@@ -1,12 +1,15 @@
-"""Section 4, cost model: DynamoDB requests and request units per operation, counted from the
+"""Section 6, cost model: DynamoDB requests and request units per operation, counted from the
 requests the code actually sends and priced by AWS's published rules (bench/dynamo_units.py),
 not by DynamoDB Local's ConsumedCapacity.
 
 The client the code sends through is wrapped on its instance: every call is recorded with
 its items. For items a request changes in place (Update, Delete, ConditionCheck) the item is
 read before and after on a separate client, since an UpdateItem is charged for the larger
-of the two images. A GSI write is charged for items that carry the index's keys (the
-sparse `ledger-by-time` holds entries only), by the size of what the index projects.
+of the two images. A GSI write is charged from the before and after images by AWS's index
+rules (bench/dynamo_units.py): a put when a write gives an item the index's keys (the
+sparse `ledger-by-time` holds entries only, `active-holds` active holds only), a delete
+when it takes them away (a hold settled or released), an update when only projected
+attributes change, each 1 WRU per started KB of the index entry.
 
 A cancelled transaction (a refusal, a replay) is counted the way the README's cost table
 says the benchmark counts it: 2 write units per started KB of every item it names,
@@ -32,6 +35,7 @@ from bench.dynamo_units import (
     write_units,
 )
 from bench.harness import THREE_LINES, FakeLambdaContext, Harness, patched, thousand_lines
+from bench.hold_latency import HOLD_MINUTES, RENEW_MINUTES, SETTLE_MINUTES, Payloads
 from bench.report import Row, SectionResult
 from bench.stats import fmt_ratio, ratio
 from local.template import load_template
@@ -39,7 +43,7 @@ from local.template import load_template
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-SECTION = "4 cost model"
+SECTION = "6 cost model"
 PRICE_PER_MILLION_WRU = 0.625
 PRICE_PER_MILLION_RRU = 0.125
 PRICE_BASIS = (
@@ -81,7 +85,11 @@ class Request:
 
 
 def _label(item_or_key: Mapping[str, Any]) -> str:
+    from token_billing.table_layout import HOLD_PREFIX
+
     sort_key = item_or_key.get("SK", {}).get("S", "")
+    if sort_key.startswith(HOLD_PREFIX):
+        return "HOLD"
     return sort_key.split("#", 1)[0] or "item"
 
 
@@ -102,11 +110,13 @@ class Recorder:
         names = [key["AttributeName"] for key in self.tables[table]["KeySchema"]]
         return {name: item[name] for name in names}
 
-    def _index_charges(self, table: str, label: str, item: Mapping[str, Any]) -> list[Charge]:
+    def _index_charges(
+        self, table: str, label: str, before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> list[Charge]:
         return [
-            Charge(f"GSI {index.name} of {label}", size, index.write_units(item))
+            Charge(f"GSI {index.name} {write.kind} of {label}", write.size, write.units)
             for index in self._indexes(table)
-            if index.indexes(item) and (size := item_size(index.projected(item)))
+            for write in index.writes(before, after)
         ]
 
     def _image(self, table: str, key: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,13 +166,24 @@ class Recorder:
             self.requests.append(request)
             raise
         for kind, body, before, key in actions:
-            after = body["Item"] if kind == "Put" else self._image(body["TableName"], key)
-            size = max(item_size(before), item_size(after) if kind != "Delete" else 0)
+            if kind == "ConditionCheck":
+                size = item_size(before)
+                request.charges.append(
+                    Charge(f"{kind} {_label(key)}", size, write_units(size, transactional=True))
+                )
+                continue
+            after = (
+                {}
+                if kind == "Delete"
+                else body["Item"]
+                if kind == "Put"
+                else self._image(body["TableName"], key)
+            )
+            size = max(item_size(before), item_size(after))
             request.charges.append(
                 Charge(f"{kind} {_label(key)}", size, write_units(size, transactional=True))
             )
-            if kind in {"Put", "Update"}:
-                request.charges += self._index_charges(body["TableName"], _label(key), after)
+            request.charges += self._index_charges(body["TableName"], _label(key), before, after)
         self.requests.append(request)
         return response
 
@@ -183,11 +204,12 @@ class Recorder:
             request.charges.append(Charge(f"{_label(key)} (failed)", size, write_units(size)))
             self.requests.append(request)
             raise
-        after = kwargs["Item"] if name == "put_item" else self._image(kwargs["TableName"], key)
+        after = (
+            kwargs["Item"] if name == "put_item" else self._image(kwargs["TableName"], key)
+        )  # a deleted item reads back empty
         size = max(item_size(before), item_size(after))
         request.charges.append(Charge(_label(key), size, write_units(size)))
-        if name != "delete_item":
-            request.charges += self._index_charges(kwargs["TableName"], _label(key), after)
+        request.charges += self._index_charges(kwargs["TableName"], _label(key), before, after)
         self.requests.append(request)
         return response
 
@@ -312,6 +334,41 @@ def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
             granted_by="bench",
         ),
     )
+    holder = harness.customer("cost-hold")
+    harness.fund(holder, 10**12)
+    holds = Payloads(holder)
+
+    def op(payload: dict[str, Any], *, renewed: bool = True) -> Callable[[], object]:
+        def call() -> object:
+            reply = harness.handler(payload, context)
+            assert reply.get("ok"), reply
+            assert payload["op"] != "renew" or reply.get("renewed") is renewed, reply
+            return reply
+
+        return call
+
+    hold_ids = {slot: f"{harness.run_id}-cost-hold-{slot}" for slot in "abc"}
+    measure(f"hold ({HOLD_MINUTES} tokens)", op(holds.hold(hold_ids["a"])))
+    measure(
+        f"settle ({SETTLE_MINUTES} min of a {HOLD_MINUTES}-token hold, the rest released)",
+        op(holds.settle(hold_ids["a"])),
+    )
+    op(holds.hold(hold_ids["b"]))()
+    measure(
+        f"renew ({RENEW_MINUTES} min used, next {HOLD_MINUTES}-token hold placed)",
+        op(holds.renew(hold_ids["b"], hold_ids["c"])),
+    )
+    measure("release (nothing captured)", op(holds.release(hold_ids["c"])))
+    # Funded for the first hold and 5 tokens more: the next hold cannot be covered, so the
+    # renew captures the usage and keeps the old hold (shrunk) as the VM's grace.
+    short = harness.customer("cost-hold-short")
+    harness.fund(short, (HOLD_MINUTES + 5) * 1_000)
+    short_holds = Payloads(short)
+    op(short_holds.hold(hold_ids["a"]))()
+    measure(
+        "renew refused (next hold not covered: usage captured, old hold kept as grace)",
+        op(short_holds.renew(hold_ids["a"], hold_ids["b"]), renewed=False),
+    )
     progress("cost model: priced")
 
     base = priced[0]
@@ -342,9 +399,11 @@ def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
     )
     result.notes.append(
         "Cost: units follow AWS's published rules (transactional write 2 WRU per started KB "
-        "per item; UpdateItem charged for the larger of before/after; GSI `ledger-by-time` "
-        "1 WRU per started KB of the projected item, keys + listed attributes; strongly "
-        "consistent GetItem 1 RRU per started 4 KB), not DynamoDB Local's ConsumedCapacity. "
+        "per item; UpdateItem charged for the larger of before/after; a GSI 1 WRU per "
+        "started KB of its entry (keys + listed attributes) for each put, delete or update "
+        "a write makes in it: `ledger-by-time` a put per entry, `active-holds` a put per "
+        "hold placed and a delete per hold closed; strongly consistent GetItem 1 RRU per "
+        "started 4 KB), not DynamoDB Local's ConsumedCapacity. "
         f"Prices: {PRICE_BASIS}. Not included: storage, PITR, streams reads by consumers."
     )
     result.notes.append(

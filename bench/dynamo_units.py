@@ -13,7 +13,13 @@ operations"):
 - a standard write costs 1 unit per started KB, a transactional write 2 per started KB;
   `UpdateItem` is charged for the larger of the item before and after;
 - a strongly consistent read costs 1 unit per started 4 KB, eventually consistent half
-  that, transactional twice that; a read that finds nothing still costs the minimum.
+  that, transactional twice that; a read that finds nothing still costs the minimum;
+- a global secondary index spends 1 standard write unit per started KB of its entry: a put
+  when a write gives an item the index's keys, a delete when it takes them away (sized by
+  the old entry), both when it changes a key's value, an update when only projected
+  attributes change, and nothing when the item is in the index neither before nor after
+  or nothing projected changed (developer guide, "Provisioned throughput considerations
+  for Global Secondary Indexes").
 
 Items are in the low-level client's form: `{"PK": {"S": "CUST#1"}, "n": {"N": "12"}}`.
 """
@@ -139,6 +145,37 @@ class SecondaryIndex:
     def write_units(self, item: Item) -> int:
         """Standard write units the index spends on this item (0 when it does not hold it)."""
         return write_units(item_size(self.projected(item))) if self.indexes(item) else 0
+
+    def key(self, item: Item) -> dict[str, AttributeValue]:
+        return {name: item[name] for name in self.key_attributes}
+
+    def writes(self, before: Item, after: Item) -> list[IndexWrite]:
+        """What a write that turns `before` into `after` (an empty mapping: no item) costs
+        this index."""
+        held_before, held_after = self.indexes(before), self.indexes(after)
+        old = self.projected(before) if held_before else {}
+        new = self.projected(after) if held_after else {}
+        if held_before and held_after:
+            if self.key(before) != self.key(after):
+                return [_index_write("delete", old), _index_write("put", new)]
+            return [_index_write("update", new)] if old != new else []
+        if held_before:
+            return [_index_write("delete", old)]
+        if held_after:
+            return [_index_write("put", new)]
+        return []
+
+
+@dataclass(frozen=True)
+class IndexWrite:
+    kind: Literal["put", "update", "delete"]
+    size: int  # of the index entry written (the old one for a delete)
+    units: int
+
+
+def _index_write(kind: Literal["put", "update", "delete"], entry: Item) -> IndexWrite:
+    size = item_size(entry)
+    return IndexWrite(kind, size, write_units(size))
 
 
 def secondary_indexes(create_table: Mapping[str, Any]) -> list[SecondaryIndex]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.build import built_function_dir
 from local import dynamodb_local
-from local.template import load_template
+from local.template import ROOT, load_template
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -186,6 +186,52 @@ def replay_with_fresh_keys(
     return fresh
 
 
+# The DynamoDB client methods the service's code calls (what a capture records).
+CLIENT_METHODS = ("get_item", "query", "transact_write_items", "update_item", "put_item")
+Request = tuple[str, dict[str, Any]]  # (client method, its keyword arguments)
+
+
+def capture_requests(harness: Harness, call: Callable[[], Any]) -> tuple[Any, list[Request]]:
+    """Run `call` with the handler's client wrapped on its instance; its result and (deep
+    copies of) every request it sent, in order."""
+    captured: list[Request] = []
+    client = harness.runtime_client
+
+    def recording(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(**kwargs: Any) -> Any:
+            captured.append((name, copy.deepcopy(kwargs)))
+            return method(**kwargs)
+
+        return recorded
+
+    with contextlib.ExitStack() as stack:
+        for name in CLIENT_METHODS:
+            stack.enter_context(patched(client, name, recording(name, getattr(client, name))))
+        result = call()
+    return result, captured
+
+
+def rewrite_strings(value: Any, replacements: Mapping[str, str]) -> Any:
+    """A deep copy of a request with every occurrence of each key replaced in string values
+    (attribute names, bytes and numbers stay as they are)."""
+    if isinstance(value, str):
+        for old, new in replacements.items():
+            value = value.replace(old, new)
+        return value
+    if isinstance(value, Mapping):
+        return {key: rewrite_strings(item, replacements) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rewrite_strings(item, replacements) for item in value]
+    return value
+
+
+def agent_on_path() -> None:
+    """The VM agent's package (agent/token_meter), importable as a VM installs it."""
+    agent = str(ROOT / "agent")
+    if agent not in sys.path:
+        sys.path.append(agent)
+
+
 def _import_handler(function_dir: Path, layer_dir: Path, module: str, name: str) -> Handler:
     for path in (str(function_dir), str(layer_dir)):
         if path in sys.path:
@@ -202,6 +248,10 @@ def open_harness(layer_dir: Path) -> Iterator[Harness]:
     assert "LedgerTable" in tables, "template.yaml defines LedgerTable"
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     saved_env = dict(os.environ)
+    saved_dont_write = sys.dont_write_bytecode
+    # The handler, the layer (the built one itself on an arm64 host) and the agent's package
+    # are imported in this process: it must not write byte code into the build or the repo.
+    sys.dont_write_bytecode = True
     with (
         dynamodb_local.running() as instance,
         Path(os.devnull).open("w") as devnull,
@@ -234,3 +284,4 @@ def open_harness(layer_dir: Path) -> Iterator[Harness]:
         finally:
             os.environ.clear()
             os.environ.update(saved_env)
+            sys.dont_write_bytecode = saved_dont_write

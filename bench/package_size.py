@@ -1,4 +1,4 @@
-"""Section 5, package size: unzipped bytes of each built function and of the layer, against
+"""Section 7, package size: unzipped bytes of each built function and of the layer, against
 Lambda's quota of 250 MB unzipped for a function and all its layers together (a published
 limit, not a measured floor: the one denominator that decides whether a deploy fails)."""
 
@@ -11,7 +11,7 @@ from bench.build import BUILD_DIR, built_layer_dir, layer_logical_id
 from bench.report import Row, SectionResult
 from local.template import load_template
 
-SECTION = "5 package size"
+SECTION = "7 package size"
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 MB = 1024 * 1024
 

@@ -95,7 +95,7 @@ def render(
         "Written by `make bench` (`python -m bench`); bench/README.md says how to read it.",
         "",
         *machine_lines(started),
-        f"- Wall time of the benchmark: {wall_s:.0f} s (after `sam build`)",
+        f"- Wall time of the benchmark: {wall_s:.0f} s (after `make sam-build`)",
         "",
         render_table(rows),
         "",

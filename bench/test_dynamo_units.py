@@ -8,6 +8,7 @@ import pytest
 
 from bench.dynamo_units import (
     KB,
+    IndexWrite,
     SecondaryIndex,
     index_write_units,
     item_size,
@@ -162,3 +163,58 @@ def test_sparse_include_index_holds_keys_and_listed_attributes_only() -> None:
     assert index_write_units([index], entry) == 1  # the 5,000 lines bytes are not projected
     account = {"PK": {"S": "CUST#1"}, "SK": {"S": "ACCOUNT"}}
     assert index_write_units([index], account) == 0  # no ledger_sk: not in the index
+
+
+HOLDS_TABLE = {
+    "KeySchema": LEDGER_TABLE["KeySchema"],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "active-holds",
+            "KeySchema": [
+                {"AttributeName": "active_shard", "KeyType": "HASH"},
+                {"AttributeName": "active_expires_at", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["hold_id"]},
+        }
+    ],
+}
+HOLD: dict[str, dict[str, Any]] = {
+    "PK": {"S": "CUST#1"},  # 2 + 6
+    "SK": {"S": "HOLD#h1"},  # 2 + 7
+    "hold_id": {"S": "h1"},  # 7 + 2
+    "amount_mt": {"N": "15000"},  # not projected
+    "active_shard": {"S": "HOLDS#3"},  # 12 + 7
+    "active_expires_at": {"S": "2026-11-25T12:00:00Z"},  # 17 + 20
+}
+HOLD_ENTRY_BYTES = 8 + 9 + 9 + 19 + 37
+
+
+def test_index_put_when_a_write_gives_the_item_its_keys() -> None:
+    (index,) = secondary_indexes(HOLDS_TABLE)
+    assert index.writes({}, HOLD) == [IndexWrite("put", HOLD_ENTRY_BYTES, 1)]
+
+
+def test_index_delete_when_a_write_removes_a_key_attribute() -> None:
+    (index,) = secondary_indexes(HOLDS_TABLE)
+    closed = {name: value for name, value in HOLD.items() if name != "active_shard"}
+    assert index.writes(HOLD, closed) == [IndexWrite("delete", HOLD_ENTRY_BYTES, 1)]
+    assert index.writes(HOLD, {}) == [IndexWrite("delete", HOLD_ENTRY_BYTES, 1)]
+
+
+def test_index_delete_and_put_when_a_key_value_changes() -> None:
+    (index,) = secondary_indexes(HOLDS_TABLE)
+    moved = {**HOLD, "active_expires_at": {"S": "2026-11-25T13:00:00Z"}}
+    assert index.writes(HOLD, moved) == [
+        IndexWrite("delete", HOLD_ENTRY_BYTES, 1),
+        IndexWrite("put", HOLD_ENTRY_BYTES, 1),
+    ]
+
+
+def test_index_update_only_when_a_projected_attribute_changes() -> None:
+    (index,) = secondary_indexes(HOLDS_TABLE)
+    renamed = {**HOLD, "hold_id": {"S": "h2"}}
+    assert index.writes(HOLD, renamed) == [IndexWrite("update", HOLD_ENTRY_BYTES, 1)]
+    shrunk = {**HOLD, "amount_mt": {"N": "5000"}}  # not projected: the index is untouched
+    assert index.writes(HOLD, shrunk) == []
+    account = {"PK": {"S": "CUST#1"}, "SK": {"S": "ACCOUNT"}}
+    assert index.writes(account, {**account, "n": {"N": "1"}}) == []

@@ -33,6 +33,17 @@ def test_debit_imports_neither_stripe_nor_pydantic_nor_xray() -> None:
     assert imported("debit_handler", "debit", ["stripe", "pydantic", "aws_xray_sdk"]) == []
 
 
+def test_debit_loads_no_module_it_does_not_use() -> None:
+    unused = [
+        "token_billing.orders",
+        "token_billing.history",
+        "token_billing.usage_aggregates",
+        "token_billing.payments",
+        "aws_lambda_powertools.event_handler",
+    ]
+    assert imported("debit_handler", "debit", unused) == []
+
+
 @pytest.mark.parametrize(("module", "folder"), [("packages_handler", "packages")])
 def test_catalog_api_does_not_import_stripe(module: str, folder: str) -> None:
     assert imported(module, folder, ["stripe"]) == []

@@ -719,9 +719,8 @@ class HoldLedger(Ledger):
                     f"hold_id {hold.hold_id!r} was already used for a different hold"
                 ) from None
             return existing, True
-        placed = self.get_hold(customer_id, hold.hold_id)
-        assert placed is not None
-        return placed, False
+        # Everything the reply needs was just written: no read-back.
+        return hold_from_item(self._hold_item(customer_id, hold, fingerprint, now)), False
 
     def _hold_item(self, customer_id: str, hold: NewHold, fingerprint: str, now: str) -> Item:
         item: Item = {

@@ -10,13 +10,17 @@ import os
 from functools import cache
 from typing import TYPE_CHECKING
 
-from token_billing.history import History
 from token_billing.ledger import HoldLedger
-from token_billing.orders import OrderStore
-from token_billing.usage_aggregates import UsageAggregates
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from token_billing.history import History
+    from token_billing.orders import OrderStore
+    from token_billing.usage_aggregates import UsageAggregates
+
+# Each store is imported where it is first asked for: the debit function, whose cold start
+# budget is a few milliseconds, never loads the order, history or aggregate modules.
 
 
 def table_name() -> str:
@@ -48,16 +52,22 @@ def default_ledger() -> HoldLedger:
 
 @cache
 def default_order_store() -> OrderStore:
+    from token_billing.orders import OrderStore
+
     return OrderStore(dynamodb_client(), table_name())
 
 
 @cache
 def default_history() -> History:
+    from token_billing.history import History
+
     return History(dynamodb_client(), table_name())
 
 
 @cache
 def default_usage_aggregates() -> UsageAggregates:
+    from token_billing.usage_aggregates import UsageAggregates
+
     return UsageAggregates(dynamodb_client(), table_name())
 
 
