@@ -13,18 +13,24 @@ SAM_VENV := .tools/sam
 SAM := $(SAM_VENV)/bin/sam
 DDB_DIR := tools/dynamodb-local
 DDB_STAMP := $(DDB_DIR)/node_modules/.installed
+WEB := web
+WEB_STAMP := $(WEB)/node_modules/.installed
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public $(WEB)/scripts -type f 2>/dev/null)
+CHROMIUM := /usr/bin/chromium
+E2E_TIMEOUT_S := 300
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # sam build runs `python3.13 -m pip`: the project venv's python comes first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help bootstrap dev test lint format typecheck unit integration sam-validate sam-build \
-        check-layer-arch clean bench
+        check-layer-arch clean bench web web-test web-schema chromium e2e
 
 help:
 	@echo "make dev    - API on http://127.0.0.1:3000 (and the Lambda Invoke API) on DynamoDB Local"
 	@echo "make test   - lint, type check, unit + integration tests, sam validate --lint, sam build"
-	@echo "other: lint format typecheck unit integration sam-validate sam-build clean"
+	@echo "make e2e    - the web pages in headless Chromium against a dev server of their own"
+	@echo "other: lint format typecheck unit integration web web-test web-schema sam-validate sam-build clean"
 
 $(VENV)/.installed: requirements/dev.txt layers/shared/requirements.txt
 	@command -v $(PYTHON313) >/dev/null || { echo "Python 3.13 is required (pyenv: 3.13.0, see .python-version)"; exit 1; }
@@ -47,11 +53,45 @@ $(DDB_STAMP): $(DDB_DIR)/package.json $(DDB_DIR)/package-lock.json
 
 bootstrap: $(VENV)/.installed $(DDB_STAMP)
 
-dev: bootstrap
+# ---- web/: the React components and their demo app (Node.js 20.19+) ----
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "web/ needs Node.js 20.19+ and npm"; exit 1; }
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The demo app, bundled by esbuild into web/dist; `make dev` serves it at /.
+$(WEB)/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
+	cd $(WEB) && node scripts/build.mjs
+
+web: $(WEB)/dist/index.html
+
+# openapi.json -> web/src/api/schema.d.ts (commit the result; web-test fails when stale)
+web-schema: $(WEB_STAMP)
+	cd $(WEB) && node scripts/schema.mjs
+
+web-test: $(WEB_STAMP)
+	cd $(WEB) && node scripts/schema.mjs --check
+	cd $(WEB) && node_modules/.bin/prettier --check --log-level warn .
+	cd $(WEB) && node_modules/.bin/tsc --noEmit
+	cd $(WEB) && node_modules/.bin/vitest run
+
+# Debian's Chromium for the e2e tests (playwright-core downloads no browser).
+$(CHROMIUM):
+	@[ "$$(id -u)" = 0 ] || { echo "e2e needs $(CHROMIUM): apt-get install -y --no-install-recommends chromium (as root)"; exit 1; }
+	apt-get update && apt-get install -y --no-install-recommends chromium
+
+chromium: $(CHROMIUM)
+
+# Starts and stops its own dev server (free ports, temporary DynamoDB Local data);
+# screenshots go to web/screenshots/.
+e2e: bootstrap web $(CHROMIUM)
+	cd $(WEB) && timeout --kill-after=15 $(E2E_TIMEOUT_S) node_modules/.bin/vitest run --config vitest.e2e.config.ts
+
+dev: bootstrap web
 	$(PY) -m local.devserver
 
 test: bootstrap $(SAM_VENV)/.installed
-	$(MAKE) lint typecheck unit integration sam-validate sam-build check-layer-arch
+	$(MAKE) lint typecheck unit integration web-test sam-validate sam-build check-layer-arch
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -87,7 +127,7 @@ bench: bootstrap $(SAM_VENV)/.installed
 	$(PY) -m bench
 
 clean:
-	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache $(WEB)/dist $(WEB)/screenshots
 
 .PHONY: openapi
 openapi: bootstrap

@@ -12,7 +12,9 @@ import argparse
 import contextlib
 import errno
 import importlib
+import ipaddress
 import json
+import mimetypes
 import os
 import re
 import signal
@@ -56,6 +58,7 @@ from local.template import ROOT, FunctionSpec, HttpRoute, load_template
 
 SHARED_LAYER = ROOT / "layers" / "shared"
 DATA_DIR = ROOT / ".dynamodb" / "data"
+WEB_ROOT = ROOT / "web" / "dist"  # the demo web app, built by `make web`
 EVENTS_LOG = ROOT / ".local" / "events.jsonl"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
@@ -65,6 +68,10 @@ UNAUTHORIZED = HttpResponse(
     401, [("Content-Type", "application/json")], b'{"message":"Unauthorized"}'
 )
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+SIGN_IN_PATH = "/_local/identity/token"
+CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Paths the web app's SPA fallback never answers: the dev server's own and the Invoke API.
+NOT_WEB_PATHS = ("/_local/", "/_stripe/", "/2015-03-31/", "/openapi.json")
 EXAMPLE_DEBIT = {
     "customer_id": "cust_demo",
     "idempotency_key": "k1",
@@ -160,6 +167,22 @@ class LocalFunction:
                 )
 
 
+def api_error(status: int, code: str, message: str) -> HttpResponse:
+    """The API's one error shape, for the dev server's own endpoints."""
+    body = {"error": {"code": code, "message": message, "retryable": False}}
+    return HttpResponse(status, JSON_HEADERS, json.dumps(body).encode())
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address the server binds) only accepts this machine's clients."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def lambda_error(status: int, error_type: str, message: str) -> HttpResponse:
     """An error of the Lambda service itself, shaped so botocore raises `error_type`."""
     body = json.dumps({"Type": "User", "message": message}).encode()
@@ -198,7 +221,7 @@ class DevServer(ThreadingHTTPServer):
     # A second server on the same port must fail to bind, not share the port's traffic.
     allow_reuse_port = False
 
-    def __init__(self, address: tuple[str, int]) -> None:
+    def __init__(self, address: tuple[str, int], web_root: Path | None = WEB_ROOT) -> None:
         template = load_template()
         self.functions = {
             logical_id: LocalFunction(
@@ -209,6 +232,11 @@ class DevServer(ThreadingHTTPServer):
             for logical_id, spec in template.functions().items()
         }
         self.routes: list[HttpRoute] = template.http_routes()
+        # First path segments of the API's routes ("/api/", "/webhooks/"): never web pages.
+        self.api_prefixes = tuple(
+            sorted({"/" + route.path.strip("/").split("/", 1)[0] + "/" for route in self.routes})
+        )
+        self.web_root = web_root
         super().__init__(address, DevRequestHandler)
         self.fake_stripe = FakeStripe(public_base=self.url)
         self.fake_events = FakeEventBridge(EVENTS_LOG)
@@ -311,8 +339,10 @@ class DevServer(ThreadingHTTPServer):
     def serve_local(
         self, method: str, path: str, headers: list[tuple[str, str]], body: bytes
     ) -> HttpResponse | None:
-        """The dev server's own pages: the API's OpenAPI document, the fake Stripe API and
-        the offline checkout page."""
+        """The dev server's own pages: the API's OpenAPI document, the fake Stripe API, the
+        offline checkout page and the development sign-in."""
+        if path == SIGN_IN_PATH and method == "POST":
+            return self.mint_identity_token(body)
         if path == "/openapi.json" and method == "GET":
             document = (ROOT / "openapi.json").read_bytes()
             return HttpResponse(200, JSON_HEADERS, document)
@@ -351,6 +381,58 @@ class DevServer(ThreadingHTTPServer):
         if method == "POST" and action == "cancel":
             return HttpResponse(303, [("Location", str(session["cancel_url"]))])
         return None
+
+    def mint_identity_token(self, body: bytes) -> HttpResponse:
+        """`POST /_local/identity/token` `{customer_id}` or `{admin: true}` -> `{token}`: the
+        web app's sign-in on the dev server, a token from the development identity
+        (`local.identity`). Dev only: answered only while the server binds loopback."""
+        if not is_loopback(str(self.server_address[0])):
+            return api_error(403, "forbidden", "development sign-in is only served on loopback")
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            return api_error(400, "invalid_request", "the body must be JSON")
+        if not isinstance(request, dict) or set(request) - {"customer_id", "admin"}:
+            return api_error(400, "invalid_request", "send {customer_id} or {admin: true}")
+        customer_id, admin = request.get("customer_id"), request.get("admin", False)
+        if customer_id is not None and (
+            not isinstance(customer_id, str) or not CUSTOMER_ID.match(customer_id)
+        ):
+            return api_error(400, "invalid_request", "customer_id: letters, digits, _ and -")
+        if not isinstance(admin, bool) or (customer_id is None and not admin):
+            return api_error(400, "invalid_request", "send {customer_id} or {admin: true}")
+        token = identity.mint(customer_id=customer_id, admin=admin)
+        return HttpResponse(200, JSON_HEADERS, json.dumps({"token": token}).encode())
+
+    def serve_web(self, method: str, path: str) -> HttpResponse | None:
+        """The web app's static files from web/dist, with index.html for the app's own
+        routes (/dashboard, /checkout/success, ...); None for API and dev server paths, or
+        when the app is not built."""
+        if method not in ("GET", "HEAD") or self.web_root is None:
+            return None
+        if (path + "/").startswith((*NOT_WEB_PATHS, *self.api_prefixes)):
+            return None
+        root = self.web_root.resolve()
+        index = root / "index.html"
+        if not index.is_file():
+            return None
+        try:
+            file = (root / unquote(path).lstrip("/")).resolve()
+        except (OSError, ValueError):  # e.g. an encoded NUL byte
+            return None
+        if not file.is_relative_to(root):
+            return None
+        if file.is_dir():
+            file = file / "index.html"
+        if not file.is_file():
+            if "." in path.rsplit("/", 1)[-1]:  # a missing asset, not an app route
+                return None
+            file = index
+        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        if content_type.startswith("text/") or content_type == "application/javascript":
+            content_type += "; charset=utf-8"
+        headers = [("Content-Type", content_type), ("Cache-Control", "no-cache")]
+        return HttpResponse(200, headers, file.read_bytes())
 
     def serve_invoke(self, name: str, invocation_type: str, payload: bytes) -> HttpResponse:
         """One Lambda Invoke API call, answered the way the Lambda service answers it."""
@@ -450,6 +532,8 @@ class DevRequestHandler(BaseHTTPRequestHandler):
                 self.headers.get("X-Amz-Invocation-Type", "RequestResponse"),
                 body,
             )
+        elif (web_page := self.server.serve_web(self.command, target.path)) is not None:
+            response = web_page
         else:
             response = self.server.serve_http_api(
                 self.command,
@@ -495,14 +579,16 @@ class DevRequestHandler(BaseHTTPRequestHandler):
         """Silenced: `_serve` logs one line per request with its duration instead."""
 
 
-def build_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> DevServer:
+def build_server(
+    host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, web_root: Path | None = WEB_ROOT
+) -> DevServer:
     """The dev server bound to (host, port), not yet serving; port 0 picks a free one.
 
     Needs no DynamoDB: handlers are imported on their first invocation and read the
-    environment then.
+    environment then. `web_root` (the built web app) is served when it holds index.html.
     """
     ensure_on_path(SHARED_LAYER)
-    return DevServer((host, port))
+    return DevServer((host, port), web_root)
 
 
 def function_environment(server_url: str) -> dict[str, str]:
@@ -535,9 +621,13 @@ def function_environment(server_url: str) -> dict[str, str]:
     return environment
 
 
-def banner(server: DevServer, ddb: dynamodb_local.DynamoDBLocal) -> str:
+def banner(server: DevServer, ddb: dynamodb_local.DynamoDBLocal, data_dir: Path = DATA_DIR) -> str:
     """What a developer needs to start: URLs, routes, an invoke example, how to seed."""
-    lines = [f"HTTP API      {server.url}"]
+    web = server.web_root is not None and (server.web_root / "index.html").is_file()
+    lines = [
+        f"Web app       {server.url}/" if web else "Web app       not built (`make web`)",
+        f"HTTP API      {server.url}",
+    ]
     lines += [f"  {route.method:<7} {route.path:<32} {route.function}" for route in server.routes]
     example = (
         f'boto3.client("lambda", endpoint_url="{server.url}", '
@@ -551,11 +641,12 @@ def banner(server: DevServer, ddb: dynamodb_local.DynamoDBLocal) -> str:
         f"Invoke API    {server.url}/2015-03-31/functions/<name>/invocations",
         f"  functions: {', '.join(server.functions)}",
         f"  {example}",
-        f"DynamoDB Local {ddb.endpoint}  data: {DATA_DIR.relative_to(ROOT)}/",
+        f"DynamoDB Local {ddb.endpoint}  data: {shown_path(data_dir)}/",
         "Seed tokens   .venv/bin/python -m local.seed --customer cust_demo --tokens 1000"
         + seed_port,
         "Sign in       .venv/bin/python -m local.identity --customer cust_demo   (or --admin):"
-        " send it as `Authorization: Bearer <token>`",
+        " send it as `Authorization: Bearer <token>`; the web app uses"
+        f" POST {SIGN_IN_PATH}",
         "Stripe        "
         + (
             "real Stripe test mode (STRIPE_SECRET_KEY is set)"
@@ -570,6 +661,11 @@ def banner(server: DevServer, ddb: dynamodb_local.DynamoDBLocal) -> str:
     return "\n".join(lines)
 
 
+def shown_path(path: Path) -> Path:
+    """`path` relative to the checkout when inside it, else as given."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -579,6 +675,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--ddb-port", type=int, default=DEFAULT_DDB_PORT)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DATA_DIR,
+        help=f"DynamoDB Local's data folder (default: {shown_path(DATA_DIR)}); tests pass a"
+        " temporary one",
+    )
     return parser.parse_args(argv)
 
 
@@ -603,7 +706,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     try:
-        ddb = dynamodb_local.start(port=args.ddb_port, data_dir=DATA_DIR)
+        ddb = dynamodb_local.start(port=args.ddb_port, data_dir=args.data_dir.resolve())
     except RuntimeError as error:
         server.server_close()
         print(f"Could not start DynamoDB Local: {error}", file=sys.stderr)
@@ -614,7 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.update(dynamodb_local.local_aws_environment(ddb.endpoint))
         server.start_stream_pollers(ddb.endpoint)
         server.start_schedules()
-        print(banner(server, ddb), flush=True)
+        print(banner(server, ddb, args.data_dir.resolve()), flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass

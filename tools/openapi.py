@@ -132,6 +132,7 @@ def build() -> dict[str, Any]:
     paths["/webhooks/stripe"] = WEBHOOK_PATH
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
+    schemas.pop("ResponseValidationError", None)  # refers to ValidationError; unused
     schemas["Error"] = ERROR_SCHEMA
     return {
         "openapi": "3.1.0",

@@ -17,3 +17,11 @@ def test_every_customer_route_needs_a_bearer_token_and_the_catalog_does_not() ->
                 [{"bearerAuth": []}] if path.startswith("/api/v1/customers/") else []
             )
             assert operation["security"] == expected, path
+
+
+def test_every_reference_resolves() -> None:
+    import re
+
+    document = json.loads(OUTPUT.read_text())
+    names = set(re.findall(r"#/components/schemas/([A-Za-z0-9_.-]+)", OUTPUT.read_text()))
+    assert names <= set(document["components"]["schemas"])

@@ -1,0 +1,294 @@
+// The one client of the token billing HTTP API. Request and reply types come from
+// schema.d.ts, generated from ../openapi.json (`npm run gen:schema`); every error reply
+// becomes an ApiError in one place, `toApiError`.
+//
+// Nothing here touches `window` or `fetch` at import time: a Next.js server build can import
+// it; requests run only when a component calls them in the browser.
+import type { components, paths } from "./schema";
+
+type Schemas = components["schemas"];
+export type TokenPackage = Schemas["PackageOut"];
+export type PackageList = Schemas["PackageListOut"];
+export type TokenRate = Schemas["RateOut"];
+export type RateList = Schemas["RateListOut"];
+export type UsageEstimateRequest = Schemas["UsageEstimateIn"];
+export type UsageLine = Schemas["UsageProfileLineIn"];
+export type UsageEstimate = Schemas["UsageEstimateOut"];
+export type Dashboard = Schemas["DashboardOut"];
+export type Balance = Schemas["BalanceOut"];
+export type Hold = Schemas["HoldOut"];
+export type Transaction = Schemas["TransactionOut"];
+export type TransactionPage = Schemas["TransactionListOut"];
+export type Order = Schemas["OrderOut"];
+export type OrderPage = Schemas["OrderListOut"];
+export type UsageByAction = Schemas["UsageOut"];
+export type PurchaseRequest = Schemas["PurchaseIn"];
+export type CheckoutStarted = Schemas["PurchaseOut"];
+
+// ---- types of one operation, read from `paths` ------------------------------------------
+
+type Method = "get" | "post";
+type PathWith<M extends Method> = {
+  [P in keyof paths]: paths[P][M] extends undefined ? never : P;
+}[keyof paths];
+type Operation<P extends keyof paths, M extends Method> = NonNullable<paths[P][M]>;
+type Reply<Op> = Op extends { responses: { 200: { content: { "application/json": infer T } } } }
+  ? T
+  : never;
+type QueryOf<Op> = Op extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never;
+type PathParamsOf<Op> = Op extends { parameters: { path: infer T } } ? T : never;
+type BodyOf<Op> = Op extends { requestBody: { content: { "application/json": infer B } } }
+  ? B
+  : never;
+
+interface RequestParts<Op> {
+  path?: PathParamsOf<Op>;
+  query?: QueryOf<Op>;
+  body?: BodyOf<Op>;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+// ---- errors ---------------------------------------------------------------------------
+
+/** Codes the API sends in `{"error": {"code"}}`, plus the client's own: `network_error`
+ * (no reply), `timeout`, `unauthorized` (API Gateway's 401) and `http_error` (a reply in
+ * no known shape). */
+export type ApiErrorCode =
+  | "network_error"
+  | "timeout"
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "invalid_request"
+  | "conflict"
+  | "insufficient_tokens"
+  | "service_unavailable"
+  | "http_error"
+  | (string & {});
+
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  constructor(
+    /** HTTP status; 0 when no reply arrived. */
+    readonly status: number,
+    readonly code: ApiErrorCode,
+    message: string,
+    /** Whether the same request may succeed later. */
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+export function isApiError(error: unknown): error is ApiError {
+  return error instanceof ApiError;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+const CODE_BY_STATUS: Record<number, ApiErrorCode> = {
+  400: "invalid_request",
+  401: "unauthorized",
+  402: "insufficient_tokens",
+  403: "forbidden",
+  404: "not_found",
+  409: "conflict",
+  503: "service_unavailable",
+};
+
+/** The one place an error reply becomes an ApiError: the API's `{"error": {code, message,
+ * retryable}}`, API Gateway's `{"message": "Unauthorized"}`, or anything else. */
+export function toApiError(status: number, body: unknown): ApiError {
+  const fallbackCode = CODE_BY_STATUS[status] ?? "http_error";
+  const retryableStatus = status === 429 || status >= 500;
+  if (isRecord(body) && isRecord(body.error)) {
+    const { code, message, retryable } = body.error;
+    return new ApiError(
+      status,
+      typeof code === "string" ? code : fallbackCode,
+      typeof message === "string" ? message : `The API answered ${status}.`,
+      typeof retryable === "boolean" ? retryable : retryableStatus,
+    );
+  }
+  if (isRecord(body) && typeof body.message === "string") {
+    return new ApiError(status, fallbackCode, body.message, retryableStatus);
+  }
+  return new ApiError(status, fallbackCode, `The API answered ${status}.`, retryableStatus);
+}
+
+// ---- the client -----------------------------------------------------------------------
+
+export interface ClientOptions {
+  /** The API's origin (and stage path, if any), e.g. "https://api.example.com"; "" means
+   * the page's own origin. */
+  baseUrl: string;
+  /** The bearer token of the signed-in user, read before every request. */
+  getToken?: () => string | null | undefined;
+  /** Defaults to the global fetch, looked up when a request is made. */
+  fetch?: typeof fetch;
+  /** Abort a request after this long (default 15 s). */
+  timeoutMs?: number;
+}
+
+export interface PageQuery {
+  limit?: number;
+  cursor?: string | null;
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+
+export class TokenBillingClient {
+  private readonly baseUrl: string;
+
+  constructor(private readonly options: ClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+  }
+
+  listPackages(signal?: AbortSignal): Promise<PackageList> {
+    return this.request("get", "/api/v1/token-packages", { signal });
+  }
+
+  listRates(signal?: AbortSignal): Promise<RateList> {
+    return this.request("get", "/api/v1/token-rates", { signal });
+  }
+
+  estimateUsage(body: UsageEstimateRequest, signal?: AbortSignal): Promise<UsageEstimate> {
+    return this.request("post", "/api/v1/usage-estimate", { body, signal });
+  }
+
+  getDashboard(customerId: string, signal?: AbortSignal): Promise<Dashboard> {
+    return this.request("get", "/api/v1/customers/{id}/dashboard", {
+      path: { id: customerId },
+      signal,
+    });
+  }
+
+  getBalance(customerId: string, signal?: AbortSignal): Promise<Balance> {
+    return this.request("get", "/api/v1/customers/{id}/tokens", {
+      path: { id: customerId },
+      signal,
+    });
+  }
+
+  listTransactions(
+    customerId: string,
+    query: PageQuery = {},
+    signal?: AbortSignal,
+  ): Promise<TransactionPage> {
+    return this.request("get", "/api/v1/customers/{id}/tokens/transactions", {
+      path: { id: customerId },
+      query,
+      signal,
+    });
+  }
+
+  listOrders(customerId: string, query: PageQuery = {}, signal?: AbortSignal): Promise<OrderPage> {
+    return this.request("get", "/api/v1/customers/{id}/tokens/orders", {
+      path: { id: customerId },
+      query,
+      signal,
+    });
+  }
+
+  /** Starts a Stripe Checkout. `idempotencyKey` must be new for every click: a retry of
+   * the same click (same key) gets the same order and session back. */
+  startCheckout(
+    customerId: string,
+    body: PurchaseRequest,
+    idempotencyKey: string,
+    signal?: AbortSignal,
+  ): Promise<CheckoutStarted> {
+    return this.request("post", "/api/v1/customers/{id}/tokens/purchase", {
+      path: { id: customerId },
+      body,
+      headers: { "Idempotency-Key": idempotencyKey },
+      signal,
+    });
+  }
+
+  private async request<M extends Method, P extends PathWith<M>>(
+    method: M,
+    template: P,
+    parts: RequestParts<Operation<P, M>>,
+  ): Promise<Reply<Operation<P, M>>> {
+    const url = this.baseUrl + expandPath(template, parts.path) + queryString(parts.query);
+    const headers: Record<string, string> = { Accept: "application/json", ...parts.headers };
+    const token = this.options.getToken?.();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let body: string | undefined;
+    if (parts.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(parts.body);
+    }
+    const reply = await this.send(
+      url,
+      { method: method.toUpperCase(), headers, body },
+      parts.signal,
+    );
+    const payload: unknown = await readJson(reply);
+    if (!reply.ok) throw toApiError(reply.status, payload);
+    if (payload === undefined) throw toApiError(reply.status, undefined);
+    return payload as Reply<Operation<P, M>>;
+  }
+
+  private async send(url: string, init: RequestInit, signal?: AbortSignal): Promise<Response> {
+    const fetchImpl = this.options.fetch ?? globalThis.fetch.bind(globalThis);
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const onAbort = (): void => timeout.abort();
+    signal?.addEventListener("abort", onAbort);
+    try {
+      return await fetchImpl(url, { ...init, signal: timeout.signal });
+    } catch (error) {
+      if (signal?.aborted) throw error; // the caller gave up: not an API error
+      if (timeout.signal.aborted) {
+        throw new ApiError(0, "timeout", "The billing API did not answer in time.", true);
+      }
+      throw new ApiError(0, "network_error", "Cannot reach the billing API.", true);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+}
+
+function expandPath(template: string, params: Record<string, string> | undefined): string {
+  return template.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = params?.[name];
+    if (value === undefined) throw new Error(`missing path parameter ${name}`);
+    return encodeURIComponent(value);
+  });
+}
+
+function queryString(query: object | undefined): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(query ?? {})) {
+    if (value !== undefined && value !== null && value !== "") search.set(name, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}
+
+async function readJson(reply: Response): Promise<unknown> {
+  const text = await reply.text().catch(() => "");
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+export function createClient(options: ClientOptions): TokenBillingClient {
+  return new TokenBillingClient(options);
+}
+
+/** A fresh Idempotency-Key, one per user action. */
+export function newIdempotencyKey(): string {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}

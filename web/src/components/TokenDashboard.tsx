@@ -1,0 +1,170 @@
+"use client";
+
+import type { Balance, Dashboard, TokenPackage } from "../api/client";
+import { useApi } from "../api/useApi";
+import { formatHours, formatPrice, formatTokens } from "../format";
+import { OrderList } from "./parts/OrderList";
+import { ReservedHolds } from "./parts/ReservedHolds";
+import { ErrorMessage, Loading } from "./parts/Status";
+import { UsageChart } from "./parts/UsageChart";
+import { TokenBalanceCard } from "./TokenBalanceCard";
+import { TokenCheckout } from "./TokenCheckout";
+import { TokenTransactionHistory } from "./TokenTransactionHistory";
+
+export interface TokenDashboardProps {
+  customerId: string;
+  successUrl?: string;
+  cancelUrl?: string;
+  redirect?: (url: string) => void;
+  /** Entries per page of the transaction history (default 10). */
+  historyPageSize?: number;
+}
+
+/** The customer's dashboard, from `GET /api/v1/customers/{id}/dashboard`: balance, estimated
+ * hours, low-balance warning, tokens reserved by running VMs, quick purchases, usage by
+ * action, transactions (paginated) and orders. */
+export function TokenDashboard({
+  customerId,
+  successUrl,
+  cancelUrl,
+  redirect,
+  historyPageSize = 10,
+}: TokenDashboardProps) {
+  const dashboard = useApi(
+    (client, signal) => client.getDashboard(customerId, signal),
+    [customerId],
+  );
+  const { state, reload, refreshing } = dashboard;
+
+  return (
+    <div className="tb-dashboard">
+      <header className="tb-dashboard__header">
+        <h1>Your tokens</h1>
+        <button
+          type="button"
+          className="tb-button tb-button--secondary"
+          onClick={reload}
+          disabled={refreshing}
+          aria-label="Refresh the dashboard"
+        >
+          {refreshing && state.status === "ready" ? "Refreshing…" : "Refresh"}
+        </button>
+      </header>
+      {state.status === "loading" && <Loading label="Loading your dashboard…" />}
+      {state.status === "error" && (
+        <ErrorMessage
+          error={state.error}
+          context="Could not load your dashboard"
+          onRetry={reload}
+        />
+      )}
+      {state.status === "ready" && (
+        <DashboardBody
+          data={state.data}
+          customerId={customerId}
+          checkout={{ successUrl, cancelUrl, redirect }}
+          historyPageSize={historyPageSize}
+        />
+      )}
+    </div>
+  );
+}
+
+interface CheckoutOptions {
+  successUrl: string | undefined;
+  cancelUrl: string | undefined;
+  redirect: ((url: string) => void) | undefined;
+}
+
+interface DashboardBodyProps {
+  data: Dashboard;
+  customerId: string;
+  checkout: CheckoutOptions;
+  historyPageSize: number;
+}
+
+function DashboardBody({ data, customerId, checkout, historyPageSize }: DashboardBodyProps) {
+  const { balance } = data;
+  return (
+    <>
+      {balance.low_balance && <LowBalanceWarning balance={balance} />}
+      <div className="tb-dashboard__summary">
+        <TokenBalanceCard balance={balance} />
+        <HoursCard balance={balance} />
+        <ReservedHolds balance={balance} />
+      </div>
+      <QuickPurchase packages={data.quick_purchase} customerId={customerId} checkout={checkout} />
+      <div className="tb-dashboard__columns">
+        <TokenTransactionHistory
+          customerId={customerId}
+          pageSize={historyPageSize}
+          refreshKey={data}
+        />
+        <div className="tb-dashboard__side">
+          <UsageChart
+            usage={data.usage_last_30_days}
+            periodStart={data.usage_period_start}
+            periodEnd={data.usage_period_end}
+          />
+          <OrderList orders={data.recent_orders} />
+        </div>
+      </div>
+    </>
+  );
+}
+
+function LowBalanceWarning({ balance }: { balance: Balance }) {
+  return (
+    <div className="tb-notice tb-notice--warning" role="alert" data-testid="low-balance-warning">
+      <p>
+        <strong>Low balance:</strong> {formatTokens(balance.available)} tokens available, under{" "}
+        {formatTokens(balance.low_balance_threshold)}. Top up to keep your VMs running.
+      </p>
+    </div>
+  );
+}
+
+function HoursCard({ balance }: { balance: Balance }) {
+  return (
+    <section className="tb-card tb-hours" aria-labelledby="tb-hours-title">
+      <h2 id="tb-hours-title">Estimated time remaining</h2>
+      <p className="tb-hours__value" data-testid="estimated-hours">
+        ≈ {formatHours(balance.estimated_hours_remaining)}
+      </p>
+      <p className="tb-muted">of platform use with the tokens available now</p>
+    </section>
+  );
+}
+
+interface QuickPurchaseProps {
+  packages: TokenPackage[];
+  customerId: string;
+  checkout: CheckoutOptions;
+}
+
+function QuickPurchase({ packages, customerId, checkout }: QuickPurchaseProps) {
+  if (packages.length === 0) return null;
+  return (
+    <section className="tb-card tb-quick" aria-labelledby="tb-quick-title">
+      <h2 id="tb-quick-title">Top up</h2>
+      <ul className="tb-quick__list">
+        {packages.map((pack) => (
+          <li key={pack.id}>
+            <TokenCheckout
+              customerId={customerId}
+              packageId={pack.id}
+              packageName={pack.name}
+              successUrl={checkout.successUrl}
+              cancelUrl={checkout.cancelUrl}
+              redirect={checkout.redirect}
+              variant="secondary"
+            >
+              Buy {pack.name}: {formatTokens(pack.total_tokens)} tokens for{" "}
+              {formatPrice(pack.price_cents, pack.currency)}
+            </TokenCheckout>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
