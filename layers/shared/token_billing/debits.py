@@ -90,18 +90,26 @@ def parse_debit_request(payload: object) -> DebitRequest:
     )
 
 
+def usage_cause(lines: list[UsageLine]) -> tuple[dict[str, AttributeValue], dict[str, int]]:
+    """What a usage entry records of its cause (its lines, compressed, and the cost per
+    action), and the cost per action for the account's lifetime counters."""
+    by_action = cost_by_action(lines)
+    records = [line.to_record() for line in lines]
+    cause: dict[str, AttributeValue] = {
+        "line_count": {"N": str(len(records))},
+        "lines_z": {"B": encode_lines(records)},
+        "usage_mt_by_action": {"M": {a: {"N": str(mt)} for a, mt in by_action.items()}},
+    }
+    return cause, by_action
+
+
 def debit_usage(ledger: Ledger, request: DebitRequest) -> DebitResult:
     """Post the batch as one atomic debit; a repeated key returns the first result."""
     records = [line.to_record() for line in request.lines]
     canonical = json.dumps(
         {"usage": records, "occurred_at": request.occurred_at}, separators=(",", ":")
     )
-    by_action = cost_by_action(request.lines)
-    cause: dict[str, AttributeValue] = {
-        "line_count": {"N": str(len(records))},
-        "lines_z": {"B": encode_lines(records)},
-        "usage_mt_by_action": {"M": {action: {"N": str(mt)} for action, mt in by_action.items()}},
-    }
+    cause, by_action = usage_cause(request.lines)
     if request.occurred_at:
         cause["occurred_at"] = {"S": request.occurred_at}
     posted = ledger.debit(

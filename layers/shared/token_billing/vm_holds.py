@@ -13,24 +13,28 @@ then post (settle) or void (release), with a timeout (the holds-sweeper). Decisi
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from token_billing.debits import parse_occurred_at, require_customer_id, require_idempotency_key
+from token_billing.debits import (
+    parse_occurred_at,
+    require_customer_id,
+    require_idempotency_key,
+    usage_cause,
+)
 from token_billing.errors import InsufficientTokens, InvalidRequest, NotFound, ServiceUnavailable
 from token_billing.ledger import (
-    AttributeValue,
     Hold,
     HoldChanged,
     HoldLedger,
     NewHold,
     PostedEntry,
-    encode_lines,
 )
 from token_billing.units import MT_PER_TOKEN, QuantityError, tokens_to_mt
-from token_billing.usage import UsageLine, cost_by_action, price_usage
+from token_billing.usage import UsageLine, price_usage
 
 HOLD_EXPIRY_MIN_S = 60
 HOLD_EXPIRY_MAX_S = 24 * 3600
@@ -124,17 +128,6 @@ def place_hold(ledger: HoldLedger, payload: Mapping[str, object]) -> HoldResult:
     return HoldResult(hold, replayed)
 
 
-def _usage_cause(lines: list[UsageLine]) -> tuple[dict[str, AttributeValue], dict[str, int]]:
-    by_action = cost_by_action(lines)
-    records = [line.to_record() for line in lines]
-    cause: dict[str, AttributeValue] = {
-        "line_count": {"N": str(len(records))},
-        "lines_z": {"B": encode_lines(records)},
-        "usage_mt_by_action": {"M": {a: {"N": str(mt)} for a, mt in by_action.items()}},
-    }
-    return cause, by_action
-
-
 def _existing_hold(ledger: HoldLedger, customer_id: str, hold_id: str) -> Hold:
     hold = ledger.get_hold(customer_id, hold_id)
     if hold is None:
@@ -155,7 +148,7 @@ def _capture_or_debit(
 ) -> tuple[SettleResult, Hold]:
     """Capture usage from the hold if it is still active; otherwise bill it as a plain
     debit under the same key (a replay returns the first capture)."""
-    cause, by_action = _usage_cause(lines)
+    cause, by_action = usage_cause(lines)
     cost_mt = sum(line.cost_mt for line in lines)
     for _ in range(HOLD_RACE_ATTEMPTS):
         hold = _existing_hold(ledger, customer_id, hold_id)
@@ -228,26 +221,19 @@ def renew(ledger: HoldLedger, payload: Mapping[str, object]) -> RenewResult:
         next_hold_id=next_hold.hold_id,
         amount_mt=next_hold.amount_mt,
     )
+    capture = functools.partial(
+        _capture_or_debit,
+        ledger,
+        customer_id=customer_id,
+        hold_id=hold_id,
+        lines=lines,
+        scope="renew",
+        canonical=canonical,
+    )
     try:
-        result, _ = _capture_or_debit(
-            ledger,
-            customer_id=customer_id,
-            hold_id=hold_id,
-            lines=lines,
-            scope="renew",
-            canonical=canonical,
-            next_hold=next_hold,
-        )
+        result, _ = capture(next_hold=next_hold)
     except InsufficientTokens:
-        result, old = _capture_or_debit(
-            ledger,
-            customer_id=customer_id,
-            hold_id=hold_id,
-            lines=lines,
-            scope="renew",
-            canonical=canonical,
-            keep_remaining=True,
-        )
+        result, old = capture(keep_remaining=True)
         return RenewResult(result, False, None, old.expires_at)
     if not result.entry.replayed and not result.late:
         return RenewResult(result, True, next_hold.expires_at, None)  # the common case
