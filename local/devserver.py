@@ -655,7 +655,8 @@ def banner(server: DevServer, ddb: dynamodb_local.DynamoDBLocal, data_dir: Path 
             " Pay button sends the webhook a signed checkout.session.completed"
         ),
         f"Ledger stream DynamoDB Local's stream -> {streamed} every {POLL_INTERVAL_S} s;"
-        f" EventBridge PutEvents on {server.url} -> console and {EVENTS_LOG.relative_to(ROOT)}",
+        f" EventBridge PutEvents on {server.url} -> console and"
+        f" {shown_path(server.fake_events.log_path or EVENTS_LOG)}",
         "Handlers run in this process: restart to pick up code changes. Ctrl-C stops.",
     ]
     return "\n".join(lines)
@@ -707,6 +708,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         ddb = dynamodb_local.start(port=args.ddb_port, data_dir=args.data_dir.resolve())
+        # A run on its own data (e2e tests) keeps its events beside that data, not in the
+        # developer's .local/events.jsonl.
+        if args.data_dir.resolve() != DATA_DIR.resolve():
+            server.fake_events.log_path = args.data_dir.resolve() / "events.jsonl"
     except RuntimeError as error:
         server.server_close()
         print(f"Could not start DynamoDB Local: {error}", file=sys.stderr)
