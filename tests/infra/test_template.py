@@ -168,3 +168,14 @@ def test_reconcile_only_reads() -> None:
         action for statement in statements("ReconcileFunction") for action in [statement["Action"]]
     }
     assert actions == {"dynamodb:Scan"}
+
+
+def test_hosted_sign_in_exists_only_with_the_pool_the_web_app_and_a_domain() -> None:
+    condition = TEMPLATE.raw["Conditions"]["HostedSignIn"]["Fn::And"]
+    assert {"Condition": "CreateUserPool"} in condition
+    assert {"Condition": "DeployWebAppCondition"} in condition
+    assert RESOURCES["UserPoolDomain"]["Condition"] == "HostedSignIn"
+    client = RESOURCES["UserPoolClient"]["Properties"]
+    assert client["CallbackURLs"]["Fn::If"][1] == [
+        {"Fn::Sub": "https://${WebDistribution.DomainName}/auth/callback"}
+    ]
