@@ -24,7 +24,8 @@ class _CfnLoader(yaml.SafeLoader):
 
 
 def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    # CloudFormation's JSON form: {"Ref": x}, {"Condition": x}, {"Fn::<name>": ...}.
+    name = tag_suffix if tag_suffix in ("Ref", "Condition") else f"Fn::{tag_suffix}"
     value: Any
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)
