@@ -329,3 +329,35 @@ def test_admin_exports_the_ledger_as_csv_in_pages(
         sum(int(row["amount_mt"]) for row in rows)
         == assert_consistent(ledger, customer_id).balance_mt
     )
+
+
+def test_each_read_is_a_fixed_small_number_of_requests_never_n_plus_1(
+    dev_server: DevServer, ledger: Ledger, customer_id: str
+) -> None:
+    from collections import Counter
+
+    from token_billing import runtime
+
+    for index in range(30):  # a long history must not mean more requests
+        fund(ledger, customer_id, 1_000, key=f"g{index}")
+    sent: Counter[str] = Counter()
+
+    def count(event_name: str, **_: Any) -> None:
+        sent[event_name.rsplit(".", 1)[-1]] += 1
+
+    client = runtime.dynamodb_client()
+    client.meta.events.register("before-call.dynamodb", count)
+    token = as_customer(customer_id)
+    try:
+        expected = {
+            f"/api/v1/customers/{customer_id}/tokens": {"Query": 1},
+            f"/api/v1/customers/{customer_id}/tokens/transactions?limit=20": {"Query": 1},
+            f"/api/v1/customers/{customer_id}/tokens/orders": {"Query": 1},
+            f"/api/v1/customers/{customer_id}/dashboard": {"Query": 4},
+        }
+        for path, requests in expected.items():
+            sent.clear()
+            assert get(dev_server, path, token)[0] == 200
+            assert dict(sent) == requests, path
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", count)
