@@ -21,6 +21,7 @@ from token_billing.ledger import (
     Item,
     account_from_item,
     hold_from_item,
+    item_str,
 )
 from token_billing.table_layout import ACCOUNT_SK, HOLD_PREFIX, LEDGER_BY_TIME_INDEX, customer_pk
 
@@ -58,11 +59,6 @@ class Page[T]:
         return self.next_cursor is not None
 
 
-def _s(item: Item, name: str) -> str | None:
-    value = item.get(name)
-    return value["S"] if value else None
-
-
 def transaction_from_item(item: Item) -> Transaction:
     by_action = item.get("usage_mt_by_action", {}).get("M", {})
     return Transaction(
@@ -70,11 +66,11 @@ def transaction_from_item(item: Item) -> Transaction:
         kind=item["kind"]["S"],
         amount_mt=int(item["amount_mt"]["N"]),
         created_at=item["created_at"]["S"],
-        occurred_at=_s(item, "occurred_at"),
+        occurred_at=item_str(item, "occurred_at"),
         usage_mt_by_action={action: int(value["N"]) for action, value in by_action.items()},
-        order_id=_s(item, "order_id"),
-        package_id=_s(item, "package_id"),
-        reason=_s(item, "reason"),
+        order_id=item_str(item, "order_id"),
+        package_id=item_str(item, "package_id"),
+        reason=item_str(item, "reason"),
     )
 
 

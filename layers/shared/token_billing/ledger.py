@@ -157,12 +157,14 @@ def _n(value: int) -> AttributeValue:
     return {"N": str(value)}
 
 
-def _int(item: Item, name: str) -> int:
+def item_int(item: Mapping[str, AttributeValue], name: str) -> int:
+    """A number attribute as int; 0 when the item does not carry it."""
     value = item.get(name)
     return int(value["N"]) if value else 0
 
 
-def _str(item: Item, name: str) -> str | None:
+def item_str(item: Mapping[str, AttributeValue], name: str) -> str | None:
+    """A string attribute, or None when the item does not carry it."""
     value = item.get(name)
     return value["S"] if value else None
 
@@ -170,18 +172,18 @@ def _str(item: Item, name: str) -> str | None:
 def account_from_item(item: Item) -> Account:
     return Account(
         customer_id=item["customer_id"]["S"],
-        balance_mt=_int(item, "balance_mt"),
-        held_mt=_int(item, "held_mt"),
-        available_mt=_int(item, "available_mt"),
-        version=_int(item, "version"),
-        purchased_mt=_int(item, "purchased_mt"),
-        bonus_mt=_int(item, "bonus_mt"),
-        granted_mt=_int(item, "granted_mt"),
-        used_mt=_int(item, "used_mt"),
-        clawed_back_mt=_int(item, "clawed_back_mt"),
-        plan_tier=_str(item, "plan_tier"),
-        created_at=_str(item, "created_at"),
-        updated_at=_str(item, "updated_at"),
+        balance_mt=item_int(item, "balance_mt"),
+        held_mt=item_int(item, "held_mt"),
+        available_mt=item_int(item, "available_mt"),
+        version=item_int(item, "version"),
+        purchased_mt=item_int(item, "purchased_mt"),
+        bonus_mt=item_int(item, "bonus_mt"),
+        granted_mt=item_int(item, "granted_mt"),
+        used_mt=item_int(item, "used_mt"),
+        clawed_back_mt=item_int(item, "clawed_back_mt"),
+        plan_tier=item_str(item, "plan_tier"),
+        created_at=item_str(item, "created_at"),
+        updated_at=item_str(item, "updated_at"),
     )
 
 
@@ -660,11 +662,11 @@ def hold_from_item(item: Item) -> Hold:
     return Hold(
         hold_id=item["hold_id"]["S"],
         customer_id=item["customer_id"]["S"],
-        vm_id=_str(item, "vm_id"),
-        amount_mt=_int(item, "amount_mt"),
-        original_mt=_int(item, "original_mt"),
-        captured_mt=_int(item, "captured_mt"),
-        released_mt=_int(item, "released_mt"),
+        vm_id=item_str(item, "vm_id"),
+        amount_mt=item_int(item, "amount_mt"),
+        original_mt=item_int(item, "original_mt"),
+        captured_mt=item_int(item, "captured_mt"),
+        released_mt=item_int(item, "released_mt"),
         status=item["hold_status"]["S"],
         created_at=item["created_at"]["S"],
         expires_at=item["expires_at"]["S"],

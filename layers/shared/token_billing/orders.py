@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from token_billing.errors import IdempotencyKeyReused, NotFound
-from token_billing.ledger import AttributeValue, Item, utc_now_iso
+from token_billing.ledger import AttributeValue, Item, item_int, item_str, utc_now_iso
 from token_billing.table_layout import customer_pk
 
 if TYPE_CHECKING:
@@ -80,15 +80,6 @@ class Order:
         return self.tokens_mt + self.bonus_mt
 
 
-def _get(item: Item, name: str) -> Any:
-    value = item.get(name)
-    if value is None:
-        return None
-    if "N" in value:
-        return int(value["N"])
-    return value.get("S")
-
-
 def order_from_item(item: Item) -> Order:
     return Order(
         order_id=item["order_id"]["S"],
@@ -101,15 +92,15 @@ def order_from_item(item: Item) -> Order:
         bonus_mt=int(item["bonus_mt"]["N"]),
         status=item["status"]["S"],
         created_at=item["created_at"]["S"],
-        expires_at=_get(item, "expires_at"),
-        session_id=_get(item, "session_id"),
-        checkout_url=_get(item, "checkout_url"),
-        payment_intent_id=_get(item, "payment_intent_id"),
-        paid_at=_get(item, "paid_at"),
-        flag_reason=_get(item, "flag_reason"),
-        refunded_cents=_get(item, "refunded_cents") or 0,
-        disputed_cents=_get(item, "disputed_cents") or 0,
-        clawed_back_mt=_get(item, "clawed_back_mt") or 0,
+        expires_at=item_int(item, "expires_at") if "expires_at" in item else None,
+        session_id=item_str(item, "session_id"),
+        checkout_url=item_str(item, "checkout_url"),
+        payment_intent_id=item_str(item, "payment_intent_id"),
+        paid_at=item_str(item, "paid_at"),
+        flag_reason=item_str(item, "flag_reason"),
+        refunded_cents=item_int(item, "refunded_cents"),
+        disputed_cents=item_int(item, "disputed_cents"),
+        clawed_back_mt=item_int(item, "clawed_back_mt"),
     )
 
 

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from token_billing.ledger import ACTIVE, Item
+from token_billing.ledger import ACTIVE, Item, item_int
 from token_billing.orders import ORDER_PREFIX
 from token_billing.table_layout import ACCOUNT_SK, CUSTOMER_PREFIX, ENTRY_PREFIX, HOLD_PREFIX
 
@@ -70,11 +70,6 @@ class Report:
         return not self.findings
 
 
-def _n(item: Item, name: str) -> int:
-    value = item.get(name)
-    return int(value["N"]) if value else 0
-
-
 def scan_items(client: DynamoDBClient, table: str) -> Iterator[Item]:
     """Every customer item of the table, from a parallel Scan (segments side by side)."""
 
@@ -112,17 +107,19 @@ def reconcile(client: DynamoDBClient, table: str) -> Report:
             customer.account = item
         elif sort_key.startswith(HOLD_PREFIX):
             if item.get("hold_status", {}).get("S") == ACTIVE:
-                customer.active_holds_mt += _n(item, "amount_mt")
+                customer.active_holds_mt += item_int(item, "amount_mt")
         elif sort_key.startswith(ENTRY_PREFIX):
-            customer.entries_sum_mt += _n(item, "amount_mt")
+            customer.entries_sum_mt += item_int(item, "amount_mt")
             if item.get("kind", {}).get("S") == "purchase":
                 order_id = item.get("order_id", {}).get("S", "?")
-                customer.purchases[order_id].append(_n(item, "amount_mt"))
+                customer.purchases[order_id].append(item_int(item, "amount_mt"))
         elif sort_key.startswith(ORDER_PREFIX):
             status = item.get("status", {}).get("S")
             if status in PAID_STATUSES or "paid_at" in item:
                 order_id = sort_key.removeprefix(ORDER_PREFIX)
-                customer.paid_orders[order_id] = _n(item, "tokens_mt") + _n(item, "bonus_mt")
+                customer.paid_orders[order_id] = item_int(item, "tokens_mt") + item_int(
+                    item, "bonus_mt"
+                )
     findings = [
         finding
         for customer_id, customer in sorted(customers.items())
@@ -143,7 +140,7 @@ def _check(customer_id: str, c: _Customer) -> Iterator[Finding]:
             )
     else:
         balance, held, available = (
-            _n(c.account, name) for name in ("balance_mt", "held_mt", "available_mt")
+            item_int(c.account, name) for name in ("balance_mt", "held_mt", "available_mt")
         )
         if balance != c.entries_sum_mt:
             yield Finding(
