@@ -157,6 +157,11 @@ def _n(value: int) -> AttributeValue:
     return {"N": str(value)}
 
 
+def condition_failed(error: ClientError) -> bool:
+    """Whether a single-item write failed its ConditionExpression (not a transaction)."""
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
 def item_int(item: Mapping[str, AttributeValue], name: str) -> int:
     """A number attribute as int; 0 when the item does not carry it."""
     value = item.get(name)

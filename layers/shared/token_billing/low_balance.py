@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from botocore.exceptions import ClientError
 
-from token_billing.ledger import utc_now_iso
+from token_billing.ledger import condition_failed, utc_now_iso
 from token_billing.stream_events import (
     EVENT_SOURCE,
     LOW_BALANCE_DETAIL_TYPE,
@@ -131,7 +131,7 @@ class LowBalanceAlerts:
         except ClientError as error:
             # Another delivery of the same record marked it between our read and write: the
             # event went out twice, with the same id, which consumers drop.
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
         return True
 

@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from token_billing.errors import IdempotencyKeyReused, NotFound
-from token_billing.ledger import AttributeValue, Item, item_int, item_str, utc_now_iso
+from token_billing.ledger import (
+    AttributeValue,
+    Item,
+    condition_failed,
+    item_int,
+    item_str,
+    utc_now_iso,
+)
 from token_billing.table_layout import customer_pk
 
 if TYPE_CHECKING:
@@ -245,7 +252,7 @@ class OrderStore:
                 ExpressionAttributeValues=values,
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 return False
             raise
         return True
@@ -306,7 +313,7 @@ class OrderStore:
         try:
             self._client.update_item(**update)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 raise OrderConditionFailed(str(update["Key"])) from None
             raise
 

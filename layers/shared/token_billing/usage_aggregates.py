@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from token_billing.ledger import AttributeValue, usage_by_action, usage_counter
+from token_billing.ledger import (
+    AttributeValue,
+    condition_failed,
+    usage_by_action,
+    usage_counter,
+)
 from token_billing.table_layout import customer_pk
 
 if TYPE_CHECKING:
@@ -86,7 +91,7 @@ class UsageAggregates:
                 ExpressionAttributeValues=values,
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 return False
             raise
         return True
