@@ -17,6 +17,7 @@ from botocore.config import Config
 
 from local.apigw import http_api_event
 from local.devserver import DevServer
+from tests.integration.helpers import fund
 from token_billing.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -57,16 +58,6 @@ def request(
     except urllib.error.HTTPError as error:
         with error:
             return error.code, json.loads(error.read())
-
-
-def fund(ledger: Ledger, customer_id: str, amount_mt: int) -> None:
-    ledger.grant(
-        customer_id=customer_id,
-        idempotency_key=f"fund-{uuid.uuid4()}",
-        amount_mt=amount_mt,
-        reason="test funding",
-        granted_by="tests",
-    )
 
 
 def debit_payload(customer_id: str, key: str = "k1") -> dict[str, Any]:
