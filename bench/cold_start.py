@@ -24,8 +24,10 @@ Nothing is ever written into `.aws-sam/build` (whose size section 7 reports).
 
 from __future__ import annotations
 
+import compileall
 import importlib.util
 import json
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -74,6 +76,18 @@ MODES = {
 }
 SOURCE_RUNS = 5  # rounds that also time the "without byte code" rows
 UNCHECKED_HASH_FLAGS = 0b01  # PEP 552: hash-based, source not checked
+STACKS_DIR = Path(__file__).parent / "stacks"
+# DESIGN's building blocks alone, nothing of ours: what the targets leave for our own code.
+REFERENCES = {
+    "stack_logger_metrics": "boto3 client + Powertools Logger and Metrics",
+    "stack_resolver": "+ Powertools HTTP API resolver, no validation",
+    "stack_resolver_pydantic": "+ resolver with pydantic validation (DESIGN's API stack)",
+    "stack_tracer": "boto3 client + Logger, Metrics and Powertools Tracer (X-Ray SDK)",
+}
+API_STACK = "stack_resolver_pydantic"
+# The API functions that also create a DynamoDB client, as the API stack reference does
+# (packages serves the catalog and creates none).
+API_FUNCTIONS = ("BalancesFunction", "PurchaseFunction")
 
 
 @dataclass
@@ -171,6 +185,75 @@ def top_additions(function: dict[str, float], floor: dict[str, float], count: in
     return ", ".join(f"{name} +{ms:.1f} ms" for name, ms in ranked if ms >= 0.5)
 
 
+def reference_rows(
+    result: SectionResult,
+    references: dict[str, Target],
+    floor_ms: float,
+    floor_text: str,
+    targets: dict[tuple[str, str], Target],
+) -> None:
+    """Rows for DESIGN's building blocks alone, and a note that sets the API functions
+    against the smallest handler on DESIGN's API stack."""
+    for module, label in REFERENCES.items():
+        reference = references[module]
+        measure = f"reference: {label}"
+        if reference.error or not reference.ms:
+            result.rows.append(Row(SECTION, measure, "not run", floor_text, "", "(reference)", ""))
+            result.notes.append(f"Reference `{module}` not run: {reference.error}")
+            continue
+        ms = median(reference.ms)
+        mb = median(reference.rss_kb) / 1024
+        result.rows.append(
+            Row(
+                SECTION,
+                measure,
+                f"{ms:.0f} ms, RSS {mb:.0f} MB",
+                floor_text,
+                fmt_ratio(ratio(ms, floor_ms), 3),
+                "(reference)",
+                "",
+            )
+        )
+    stack = references[API_STACK]
+    if stack.error or not stack.ms:
+        return
+    stack_ms = median(stack.ms)
+    beyond = []
+    for logical_id in API_FUNCTIONS:
+        target = targets.get((logical_id, SHIPPED))
+        if target is None or target.error or not target.ms:
+            continue
+        ms = median(target.ms)
+        beyond.append(f"{logical_id} {ms - stack_ms:+.0f} ms ({fmt_ratio(ratio(ms, stack_ms), 3)})")
+    result.notes.append(
+        f"The smallest handler on DESIGN's API stack (`bench/stacks/{API_STACK}.py`: resolver "
+        "with pydantic validation, one model, Logger, Metrics, a DynamoDB client, no code of "
+        f"ours) imports in {stack_ms:.0f} ms, {fmt_ratio(ratio(stack_ms, floor_ms), 3)} the "
+        f"floor, against the {TARGET_OTHER}x target. Each API function against it: "
+        + ", ".join(beyond)
+        + ". The reference rows carry no target; they say how much of each ratio the "
+        "building blocks take before any code of ours."
+    )
+
+
+def reference_dir(scratch: Path) -> Path:
+    """The reference handlers, copied out of the tree and byte-compiled like the build."""
+    target = scratch / "stacks"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(STACKS_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
+    compileall.compile_dir(
+        target, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+    )
+    return target
+
+
+def reference_available(module: str) -> str | None:
+    """Why a reference cannot run here (its library is missing), or None."""
+    if module == "stack_tracer" and importlib.util.find_spec("aws_xray_sdk") is None:
+        return "aws-xray-sdk is not installed (requirements/dev.txt pins it)"
+    return None
+
+
 def _drop_bytecode(prefix: Path, source_dir: Path) -> None:
     shutil.rmtree(prefix / source_dir.resolve().relative_to("/"), ignore_errors=True)
 
@@ -222,7 +305,23 @@ def run(
                 lambda_environment(scratch, spec),
                 prefix,
             )
-    shipped = [floor, *(t for (_, mode), t in targets.items() if mode == SHIPPED)]
+    stacks = reference_dir(scratch)
+    references: dict[str, Target] = {}
+    for module in REFERENCES:
+        reference = Target(
+            f"reference/{module}",
+            f"__import__({module!r})",
+            [str(layer.path), str(stacks)],
+            {**lambda_environment(scratch, None), "AWS_LAMBDA_FUNCTION_NAME": module},
+            None,
+        )
+        reference.error = reference_available(module)
+        references[module] = reference
+    shipped = [
+        floor,
+        *(t for (_, mode), t in targets.items() if mode == SHIPPED),
+        *references.values(),
+    ]
     source = [t for (_, mode), t in targets.items() if mode == SOURCE]
 
     bytecode = shipped_bytecode([layer.path, *map(built_function_dir, functions)])
@@ -329,6 +428,7 @@ def run(
             "`-X importtime` self time beyond the floor's (one profiled run, as shipped), "
             f"largest first: {additions or 'nothing above 0.5 ms'}.{body_remark}"
         )
+    reference_rows(result, references, floor_ms, floor_text, targets)
     source_rounds = min(rounds, SOURCE_RUNS)
     result.notes.append(
         f"Cold start: median of {rounds} fresh `python -I` processes per row as shipped and "
