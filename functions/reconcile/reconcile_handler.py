@@ -12,6 +12,8 @@ from token_billing.observability import MetricUnit, logger, metrics
 from token_billing.reconcile import reconcile
 from token_billing.runtime import dynamodb_client, table_name
 
+dynamodb_client()  # create the DynamoDB client during init, not on the first event
+
 
 @metrics.log_metrics
 @logger.inject_lambda_context

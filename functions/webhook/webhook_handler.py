@@ -16,6 +16,11 @@ from token_billing.stripe_gateway import verify_webhook
 
 MAX_BODY_BYTES = 256 * 1024  # Stripe events are a few KB; refuse anything absurd unread
 
+# Create the DynamoDB client during init, where Lambda runs at full CPU, not on the first
+# event (stripe itself loads with token_billing.stripe_gateway).
+default_order_store()
+default_ledger()
+
 
 def raw_body(event: dict[str, Any]) -> bytes:
     body = event.get("body") or ""

@@ -44,6 +44,23 @@ def test_debit_loads_no_module_it_does_not_use() -> None:
     assert imported("debit_handler", "debit", unused) == []
 
 
-@pytest.mark.parametrize(("module", "folder"), [("packages_handler", "packages")])
-def test_catalog_api_does_not_import_stripe(module: str, folder: str) -> None:
-    assert imported(module, folder, ["stripe"]) == []
+@pytest.mark.parametrize(
+    ("module", "folder"),
+    [
+        ("packages_handler", "packages"),
+        ("balances_handler", "balances"),
+        ("ledger_stream_handler", "ledger_stream"),
+        ("holds_sweeper_handler", "holds_sweeper"),
+        ("reconcile_handler", "reconcile"),
+    ],
+)
+def test_only_purchase_and_webhook_import_stripe(module: str, folder: str) -> None:
+    assert imported(module, folder, ["stripe", "token_billing.stripe_gateway"]) == []
+
+
+@pytest.mark.parametrize(
+    ("module", "folder"), [("purchase_handler", "purchase"), ("webhook_handler", "webhook")]
+)
+def test_stripe_functions_load_stripe_during_init(module: str, folder: str) -> None:
+    # Every request of these two needs stripe: it loads at init, not on the first request.
+    assert imported(module, folder, ["stripe"]) == ["stripe"]

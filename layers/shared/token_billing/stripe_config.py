@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+# Imported with the module (during init), though only the AWS path below uses it.
+from aws_lambda_powertools.utilities import parameters
+
 SECRET_CACHE_S = 300
 
 
@@ -25,8 +28,6 @@ class StripeSettings:
 def stripe_settings() -> StripeSettings:
     arn = os.environ.get("STRIPE_SECRET_ARN")
     if arn:
-        from aws_lambda_powertools.utilities import parameters
-
         secret = parameters.get_secret(arn, transform="json", max_age=SECRET_CACHE_S)
         assert isinstance(secret, dict)
         return StripeSettings(

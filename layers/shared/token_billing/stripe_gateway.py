@@ -1,18 +1,21 @@
-"""Stripe Checkout through the official SDK. `stripe` is imported here, on first use only,
-so no other function pays its ~80 ms import."""
+"""Stripe Checkout and webhook signatures through the official SDK.
+
+Only the purchase and webhook functions import this module, and both need `stripe` on every
+request, so it loads with the module, during init (where Lambda runs at full CPU), not on
+the first request. No other function imports it (tests/unit/test_cold_imports.py).
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import stripe
 
 from token_billing.errors import ServiceUnavailable
 from token_billing.stripe_config import stripe_settings
-
-if TYPE_CHECKING:
-    from stripe import StripeClient
 
 # Stripe retries idempotent requests itself on network errors and 409/5xx answers.
 STRIPE_NETWORK_RETRIES = 2
@@ -28,9 +31,7 @@ class CheckoutSession:
 
 
 @cache
-def stripe_client() -> StripeClient:
-    import stripe
-
+def stripe_client() -> stripe.StripeClient:
     settings = stripe_settings()
     base_addresses: Any = {"api": settings.api_base} if settings.api_base else None
     return stripe.StripeClient(
@@ -42,8 +43,6 @@ def stripe_client() -> StripeClient:
 
 def create_checkout_session(params: dict[str, Any], *, idempotency_key: str) -> CheckoutSession:
     """Create a Checkout Session; the same idempotency key returns the same session."""
-    import stripe
-
     try:
         session = stripe_client().v1.checkout.sessions.create(
             params=params,  # type: ignore[arg-type]
@@ -63,8 +62,6 @@ def verify_webhook(payload: bytes, signature_header: str) -> dict[str, Any]:
 
     Raises ValueError for a bad signature, a stale timestamp or a malformed body.
     """
-    import stripe
-
     settings = stripe_settings()
     text = payload.decode("utf-8", errors="strict")
     try:
