@@ -126,6 +126,12 @@ class Target:
             check=False,
         )
 
+    def medians(self) -> tuple[float, float, str]:
+        """Median import time (ms) and peak RSS (MB) over the timed runs, and both as text."""
+        ms = median(self.ms)
+        mb = median(self.rss_kb) / 1024
+        return ms, mb, f"{ms:.0f} ms, RSS {mb:.0f} MB"
+
     def sample(self, cwd: Path) -> None:
         if self.error:
             return
@@ -201,29 +207,19 @@ def reference_rows(
             result.rows.append(Row(SECTION, measure, "not run", floor_text, "", "(reference)", ""))
             result.notes.append(f"Reference `{module}` not run: {reference.error}")
             continue
-        ms = median(reference.ms)
-        mb = median(reference.rss_kb) / 1024
-        result.rows.append(
-            Row(
-                SECTION,
-                measure,
-                f"{ms:.0f} ms, RSS {mb:.0f} MB",
-                floor_text,
-                fmt_ratio(ratio(ms, floor_ms), 3),
-                "(reference)",
-                "",
-            )
-        )
+        ms, _, text = reference.medians()
+        time_ratio = fmt_ratio(ratio(ms, floor_ms), 3)
+        result.rows.append(Row(SECTION, measure, text, floor_text, time_ratio, "(reference)"))
     stack = references[API_STACK]
     if stack.error or not stack.ms:
         return
-    stack_ms = median(stack.ms)
+    stack_ms, _, _ = stack.medians()
     beyond = []
     for logical_id in API_FUNCTIONS:
         target = targets.get((logical_id, SHIPPED))
         if target is None or target.error or not target.ms:
             continue
-        ms = median(target.ms)
+        ms, _, _ = target.medians()
         beyond.append(f"{logical_id} {ms - stack_ms:+.0f} ms ({fmt_ratio(ratio(ms, stack_ms), 3)})")
     result.notes.append(
         f"The smallest handler on DESIGN's API stack (`bench/stacks/{API_STACK}.py`: resolver "
@@ -366,9 +362,7 @@ def run(
         result.rows.append(Row(SECTION, "floor: boto3 + client", "failed", "", "", "", "ERROR"))
         result.notes.append(f"Cold-start floor failed: {floor.error}")
         return result
-    floor_ms = median(floor.ms)
-    floor_mb = median(floor.rss_kb) / 1024
-    floor_text = f"{floor_ms:.0f} ms, RSS {floor_mb:.0f} MB"
+    floor_ms, floor_mb, floor_text = floor.medians()
     result.rows.append(
         Row(
             SECTION,
@@ -393,15 +387,14 @@ def run(
             )
             result.notes.append(f"{logical_id} ({mode}) could not be imported: {target.error}")
             continue
-        ms = median(target.ms)
-        mb = median(target.rss_kb) / 1024
+        ms, mb, text = target.medians()
         time_ratio = ratio(ms, floor_ms)
         verdict = "" if mode != SHIPPED else "PASS" if time_ratio <= limit else "OVER"
         result.rows.append(
             Row(
                 SECTION,
                 measure,
-                f"{ms:.0f} ms, RSS {mb:.0f} MB",
+                text,
                 floor_text,
                 f"{fmt_ratio(time_ratio, 3)} (RSS {fmt_ratio(ratio(mb, floor_mb))})",
                 target_text,
