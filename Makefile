@@ -105,7 +105,7 @@ typecheck:
 	$(VENV)/bin/mypy
 
 unit:
-	$(PY) -m pytest tests/unit tests/infra bench/test_dynamo_units.py bench/test_stacks.py
+	$(PY) -m pytest tests/unit tests/infra bench/test_dynamo_units.py bench/test_stacks.py bench/test_cost_model.py
 
 integration:
 	$(PY) -m pytest tests/integration agent/tests

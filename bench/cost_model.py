@@ -11,6 +11,12 @@ sparse `ledger-by-time` holds entries only, `active-holds` active holds only), a
 when it takes them away (a hold settled or released), an update when only projected
 attributes change, each 1 WRU per started KB of the index entry.
 
+A Query is charged for the items it reads, not the ones it returns: DynamoDB applies a
+FilterExpression after reading (and charging for) every item the key condition and Limit
+reach. So each recorded Query is sent again on the probe client without its filter or
+projection, and its read units come from the sizes of those items, summed and rounded up
+to 4 KB as one read (half for an eventually consistent one).
+
 A cancelled transaction (a refusal, a replay) is counted the way the README's cost table
 says the benchmark counts it: 2 write units per started KB of every item it names,
 pessimistically (AWS bills a cancelled transaction's condition reads; the exact charge is
@@ -20,6 +26,9 @@ not published per item), and no GSI write.
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,11 +43,19 @@ from bench.dynamo_units import (
     secondary_indexes,
     write_units,
 )
-from bench.harness import THREE_LINES, FakeLambdaContext, Harness, patched, thousand_lines
+from bench.harness import (
+    THREE_LINES,
+    FakeLambdaContext,
+    Handler,
+    Harness,
+    patched,
+    rewrite_strings,
+    thousand_lines,
+)
 from bench.hold_latency import HOLD_MINUTES, RENEW_MINUTES, SETTLE_MINUTES, Payloads
 from bench.report import Row, SectionResult
 from bench.stats import fmt_ratio, ratio
-from local.template import load_template
+from local.template import ROOT, load_template
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -224,10 +241,125 @@ class Recorder:
             )
             self.requests.append(Request("GetItem", "ok", [charge]))
         else:
-            size = sum(item_size(item) for item in response.get("Items", []))
-            charge = Charge("Query page", size, read=read_units(size, consistency))
+            read = self.probe.query(**unfiltered(kwargs)).get("Items", [])
+            size = sum(item_size(item) for item in read)
+            returned = len(response.get("Items", []))
+            where = kwargs.get("IndexName", "table")
+            what = f"Query {where}: {len(read)} read, {returned} returned"
+            charge = Charge(what, size, read=read_units(size, consistency))
             self.requests.append(Request("Query", "ok", [charge]))
         return response
+
+
+PLACEHOLDER = re.compile(r"[#:][A-Za-z0-9_]+")
+
+
+def unfiltered(query: Mapping[str, Any]) -> dict[str, Any]:
+    """The same Query without what narrows its reply but not what it reads (the filter, the
+    projection), and without the names and values only those used: what DynamoDB reads."""
+    probe = {
+        name: value
+        for name, value in query.items()
+        if name not in {"FilterExpression", "ProjectionExpression", "Select"}
+    }
+    used = set(PLACEHOLDER.findall(probe["KeyConditionExpression"]))
+    for field_name in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
+        kept = {key: value for key, value in probe.pop(field_name, {}).items() if key in used}
+        if kept:
+            probe[field_name] = kept
+    return probe
+
+
+BALANCES_FUNCTION = "BalancesFunction"
+# The read rows: each sends the sample API Gateway event from events/balances (its customer
+# swapped for the seeded one) through the built balances handler.
+READER_DEBITS = 30
+READER_ORDERS = 5
+READER_USAGE_DAYS = 30
+READS = (
+    ("balance read (`GET .../tokens`)", "get-balance.json"),
+    (
+        "transactions page (`GET .../tokens/transactions?limit=20&kind=usage`)",
+        "list-transactions.json",
+    ),
+    (
+        "dashboard read (`GET .../dashboard`: balance, 10 transactions, 5 orders, 30 days)",
+        "dashboard.json",
+    ),
+)
+SAMPLE_CUSTOMER = "cust_demo"  # the customer of the events in events/balances
+
+
+def seed_reader(harness: Harness, context: object) -> str:
+    """A customer with a month of history, written outside any recording: a grant,
+    READER_DEBITS usage debits, one active and one settled hold, READER_ORDERS orders with
+    Checkout sessions, and READER_USAGE_DAYS days of usage aggregates."""
+    from datetime import UTC, datetime, timedelta
+
+    from token_billing.catalog import CATALOG_VERSION, PACKAGES, RATES
+    from token_billing.orders import Order, OrderStore
+    from token_billing.usage_aggregates import UsageAggregates
+
+    reader = harness.customer("reader")
+    harness.fund(reader, 10**12)
+    for index in range(READER_DEBITS):
+        reply = harness.handler(
+            harness.debit_payload(reader, f"reader-{index}", THREE_LINES), context
+        )
+        assert reply.get("ok"), reply
+    holds = Payloads(reader)
+    for hold_id in ("reader-settled", "reader-active"):
+        assert harness.handler(holds.hold(hold_id), context).get("ok")
+    assert harness.handler(holds.settle("reader-settled"), context).get("ok")
+    store = OrderStore(harness.bare_client, harness.table)
+    now = datetime.now(UTC)
+    for index in range(READER_ORDERS):
+        package = PACKAGES["growth"]
+        order = store.create(
+            Order(
+                order_id=f"ord_{harness.run_id}reader{index}",
+                customer_id=reader,
+                package_id=package.package_id,
+                catalog_version=CATALOG_VERSION,
+                price_cents=package.price_cents,
+                currency="usd",
+                tokens_mt=package.tokens_mt,
+                bonus_mt=package.bonus_mt,
+                status="pending",
+                created_at=now.isoformat(),
+            ),
+            idempotency_key=None,
+            request_hash="bench",
+        )
+        store.attach_session(
+            order,
+            session_id=f"cs_test_{'a' * 58}",
+            checkout_url=f"https://checkout.stripe.com/c/pay/cs_test_{'a' * 58}#{'b' * 120}",
+            expires_at=int(now.timestamp()) + 1800,
+        )
+    aggregates = UsageAggregates(harness.bare_client, harness.table)
+    for days_ago in range(READER_USAGE_DAYS):
+        aggregates.apply_delta(
+            customer_id=reader,
+            day=(now - timedelta(days=days_ago)).date(),
+            version=days_ago + 1,
+            delta_mt=dict.fromkeys(RATES, 1_000 * (days_ago + 1)),
+            updated_at=now.isoformat(),
+        )
+    return reader
+
+
+def api_event(file_name: str, customer_id: str) -> dict[str, Any]:
+    """A sample HTTP API event of the balances function, for `customer_id`."""
+    event = json.loads((ROOT / "events" / "balances" / file_name).read_text())
+    replaced: dict[str, Any] = rewrite_strings(event, {SAMPLE_CUSTOMER: customer_id})
+    return replaced
+
+
+def api_call(handler: Handler, event: dict[str, Any], context: object) -> dict[str, Any]:
+    reply = handler(event, context)
+    assert reply.get("statusCode") == 200, reply
+    return reply
 
 
 def dollars_per_million(write: float, read: float) -> float:
@@ -369,6 +501,10 @@ def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
         "renew refused (next hold not covered: usage captured, old hold kept as grace)",
         op(short_holds.renew(hold_ids["a"], hold_ids["b"]), renewed=False),
     )
+    reader = seed_reader(harness, context)
+    balances = harness.function_handler(BALANCES_FUNCTION)
+    for name, event_file in READS:
+        measure(name, functools.partial(api_call, balances, api_event(event_file, reader), context))
     progress("cost model: priced")
 
     base = priced[0]
@@ -403,7 +539,11 @@ def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
         "started KB of its entry (keys + listed attributes) for each put, delete or update "
         "a write makes in it: `ledger-by-time` a put per entry, `active-holds` a put per "
         "hold placed and a delete per hold closed; strongly consistent GetItem 1 RRU per "
-        "started 4 KB), not DynamoDB Local's ConsumedCapacity. "
+        "started 4 KB; a Query the items it reads before any filter, summed, 1 RRU per "
+        "started 4 KB, half when eventually consistent), not DynamoDB Local's "
+        "ConsumedCapacity. The read rows' customer has a grant, "
+        f"{READER_DEBITS} debits, an active and a settled hold, {READER_ORDERS} orders with "
+        f"Checkout sessions and {READER_USAGE_DAYS} days of usage aggregates. "
         f"Prices: {PRICE_BASIS}. Not included: storage, PITR, streams reads by consumers."
     )
     result.notes.append(

@@ -93,6 +93,15 @@ class Harness:
     check_ledger: Ledger  # a ledger on its own client: funding and invariant checks
     bare_client: DynamoDBClient  # floors are sent from here
     run_id: str
+    layer_dir: Path
+
+    def function_handler(self, logical_id: str) -> Handler:
+        """Another function's handler from the build, imported in this process beside the
+        debit's: it shares the process-wide DynamoDB client (`runtime_client`)."""
+        spec = load_template().functions()[logical_id]
+        return _import_handler(
+            built_function_dir(logical_id), self.layer_dir, spec.module_name, spec.function_name
+        )
 
     def customer(self, label: str) -> str:
         return f"b{self.run_id}-{label}"
@@ -280,6 +289,7 @@ def open_harness(layer_dir: Path) -> Iterator[Harness]:
                 check_ledger=Ledger(instance.client(), "LedgerTable"),
                 bare_client=instance.client(),
                 run_id=uuid.uuid4().hex[:8],
+                layer_dir=layer_dir,
             )
         finally:
             os.environ.clear()
