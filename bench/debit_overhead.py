@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from bench.harness import (
@@ -25,33 +25,10 @@ from bench.harness import (
     thousand_lines,
 )
 from bench.report import Row, SectionResult
-from bench.stats import fmt_ratio, median, percentile, ratio
+from bench.stats import Series, fmt_ratio, paired_overhead_ms, ratio
 
 SECTION = "2 debit overhead"
 TARGET_P50 = 1.2
-
-
-@dataclass
-class Series:
-    name: str
-    ns: list[int] = field(default_factory=list)
-
-    @property
-    def p50_ms(self) -> float:
-        return median(self.ns) / 1e6
-
-    @property
-    def p99_ms(self) -> float:
-        return percentile(self.ns, 99) / 1e6
-
-    @property
-    def per_s(self) -> float:
-        return len(self.ns) / (sum(self.ns) / 1e9)
-
-
-def paired_overhead_ms(handler: Series, floor: Series) -> float:
-    """Median of (handler - floor) over calls made back to back: what the handler adds."""
-    return median([h - f for h, f in zip(handler.ns, floor.ns, strict=True)]) / 1e6
 
 
 def _timed(
@@ -95,7 +72,7 @@ def _measure(
     }
     if with_update_floor:
         harness.fund(floor_customer, cost_mt)  # available_mt never moves: the check holds
-    handler, bare, single = Series("handler"), Series("transaction"), Series("update")
+    handler, bare, single = Series(), Series(), Series()
     context = FakeLambdaContext()
     client = harness.bare_client
     for index in range(total):

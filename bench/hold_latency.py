@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +31,7 @@ from bench.harness import (
     rewrite_strings,
 )
 from bench.report import Row, SectionResult
-from bench.stats import fmt_ratio, median, percentile, ratio
+from bench.stats import Series, fmt_ratio, paired_overhead_ms, ratio
 
 SECTION = "3 hold latency"
 OPS = ("hold", "settle", "renew", "release")
@@ -41,24 +40,6 @@ SETTLE_MINUTES = Decimal("12.5")  # less than the hold: the rest is released
 RENEW_MINUTES = Decimal(HOLD_MINUTES)  # the whole hold used, the next one placed
 VM_ID = "vm-42"
 ENTRY_SCOPES = ("settle", "renew")  # ops whose entry id derives from the hold id
-
-
-@dataclass
-class Series:
-    ns: list[int] = field(default_factory=list)
-
-    @property
-    def p50_ms(self) -> float:
-        return median(self.ns) / 1e6
-
-    @property
-    def p99_ms(self) -> float:
-        return percentile(self.ns, 99) / 1e6
-
-
-def paired_ms(handler: Series, floor: Series) -> float:
-    """Median of (handler - floor) over calls made back to back: what the handler adds."""
-    return median([h - f for h, f in zip(handler.ns, floor.ns, strict=True)]) / 1e6
 
 
 def hold_id(harness: Harness, role: str, slot: str, index: int) -> str:
@@ -230,7 +211,7 @@ def run(
                 "(report)",
             )
         )
-    overheads = ", ".join(f"{op} {paired_ms(handler[op], bare[op]):.2f} ms" for op in OPS)
+    overheads = ", ".join(f"{op} {paired_overhead_ms(handler[op], bare[op]):.2f} ms" for op in OPS)
     result.rows.append(
         Row(
             SECTION,

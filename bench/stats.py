@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 
 def median(values: Sequence[float]) -> float:
@@ -27,3 +28,27 @@ def ratio(value: float, floor: float) -> float:
 
 def fmt_ratio(value: float, digits: int = 2) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}x"
+
+
+@dataclass
+class Series:
+    """Latency samples of one kind of call, in nanoseconds."""
+
+    ns: list[int] = field(default_factory=list)
+
+    @property
+    def p50_ms(self) -> float:
+        return median(self.ns) / 1e6
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.ns, 99) / 1e6
+
+    @property
+    def per_s(self) -> float:
+        return len(self.ns) / (sum(self.ns) / 1e9)
+
+
+def paired_overhead_ms(handler: Series, floor: Series) -> float:
+    """Median of (handler - floor) over calls made back to back: what the handler adds."""
+    return median([h - f for h, f in zip(handler.ns, floor.ns, strict=True)]) / 1e6
