@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from local.devserver import DevServer
+from tests import stripe_events
+from token_billing import runtime
 from token_billing.ledger import Account, Ledger
+
+APP = "https://app.example.com"  # the web app's origin in the payment tests
 
 
 def fund(ledger: Ledger, customer_id: str, amount_mt: int, key: str = "fund") -> None:
@@ -60,3 +66,19 @@ def http_json(
         with error:
             parsed = json.loads(error.read())
             return error.code, parsed
+
+
+def use_local_stripe(server: DevServer) -> None:
+    """Point purchase and webhook at the dev server's fake Stripe, with test keys and the
+    app's redirect URLs (the local_aws fixture restores the environment after the test)."""
+    os.environ.update(
+        STAGE="local",
+        STRIPE_SECRET_KEY="sk_test_integration",
+        STRIPE_WEBHOOK_SECRET=stripe_events.WEBHOOK_SECRET,
+        STRIPE_API_BASE=f"{server.url}/_stripe",
+        CHECKOUT_REDIRECT_ORIGINS=f"{APP},http://127.0.0.1:3000",
+        CHECKOUT_SUCCESS_URL=f"{APP}/billing/success",
+        CHECKOUT_CANCEL_URL=f"{APP}/billing/cancel",
+        STRIPE_PRICE_IDS="",
+    )
+    runtime.reset()

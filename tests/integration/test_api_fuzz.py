@@ -5,7 +5,6 @@ the OpenAPI schema (a model for 2xx, the one error shape otherwise)."""
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,9 +15,7 @@ from pydantic import BaseModel
 
 from local import identity
 from local.devserver import DevServer
-from tests import stripe_events
-from tests.integration.helpers import fund
-from token_billing import runtime
+from tests.integration.helpers import fund, use_local_stripe
 from token_billing.ledger import Ledger
 from token_billing.models.balances import (
     BalanceOut,
@@ -100,16 +97,7 @@ ids = st.one_of(st.just(CUSTOMER), st.text(alphabet="abcAZ09_-.%~ ", min_size=1,
 
 @pytest.fixture(autouse=True)
 def payments_env(dev_server: DevServer, local_aws: None) -> None:
-    os.environ.update(
-        STAGE="local",
-        STRIPE_SECRET_KEY="sk_test_fuzz",
-        STRIPE_WEBHOOK_SECRET=stripe_events.WEBHOOK_SECRET,
-        STRIPE_API_BASE=f"{dev_server.url}/_stripe",
-        CHECKOUT_REDIRECT_ORIGINS="https://app.example.com",
-        CHECKOUT_SUCCESS_URL="https://app.example.com/ok",
-        CHECKOUT_CANCEL_URL="https://app.example.com/cancel",
-    )
-    runtime.reset()
+    use_local_stripe(dev_server)
 
 
 def check(

@@ -16,13 +16,11 @@ from local import identity
 from local.devserver import DevServer
 from tests import stripe_events
 from tests.conftest import FakeLambdaContext, fake_context, load_event
-from tests.integration.helpers import assert_consistent, http_json
-from token_billing import runtime
+from tests.integration.helpers import APP, assert_consistent, http_json, use_local_stripe
 from token_billing.ledger import Ledger
 from token_billing.orders import Order, OrderStore
 
 pytestmark = pytest.mark.integration
-APP = "https://app.example.com"
 PURCHASE = "/api/v1/customers/{}/tokens/purchase"
 
 
@@ -33,17 +31,7 @@ def server(dev_server: DevServer) -> DevServer:
 
 @pytest.fixture(autouse=True)
 def stripe_env(server: DevServer, local_aws: None) -> None:
-    os.environ.update(
-        STAGE="local",
-        STRIPE_SECRET_KEY="sk_test_integration",
-        STRIPE_WEBHOOK_SECRET=stripe_events.WEBHOOK_SECRET,
-        STRIPE_API_BASE=f"{server.url}/_stripe",
-        CHECKOUT_REDIRECT_ORIGINS=f"{APP},http://127.0.0.1:3000",
-        CHECKOUT_SUCCESS_URL=f"{APP}/billing/success",
-        CHECKOUT_CANCEL_URL=f"{APP}/billing/cancel",
-        STRIPE_PRICE_IDS="",
-    )
-    runtime.reset()  # local_aws restores the environment after the test
+    use_local_stripe(server)
 
 
 @pytest.fixture
