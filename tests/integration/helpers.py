@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import boto3
+from botocore.config import Config
+
 from local.devserver import DevServer
 from tests import stripe_events
 from token_billing import runtime
@@ -82,3 +85,17 @@ def use_local_stripe(server: DevServer) -> None:
         STRIPE_PRICE_IDS="",
     )
     runtime.reset()
+
+
+def dev_server_client(service: str, server: DevServer, *, read_timeout_s: float) -> Any:
+    """A boto3 client for an AWS API the dev server answers (Lambda Invoke, PutEvents),
+    with dummy credentials and no retries, so a failure shows on the first call."""
+    make: Any = boto3.client  # its stubs type one overload per literal service name
+    return make(
+        service,
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(connect_timeout=2, read_timeout=read_timeout_s, retries={"max_attempts": 0}),
+    )

@@ -11,13 +11,11 @@ import urllib.request
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from local.apigw import http_api_event
 from local.devserver import DevServer
-from tests.integration.helpers import fund
+from tests.integration.helpers import dev_server_client, fund
 from token_billing.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -35,14 +33,8 @@ def server(dev_server: DevServer) -> DevServer:
 
 @pytest.fixture
 def lambda_client(server: DevServer) -> LambdaClient:
-    return boto3.client(
-        "lambda",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=Config(connect_timeout=2, read_timeout=HTTP_TIMEOUT_S, retries={"max_attempts": 0}),
-    )
+    client: LambdaClient = dev_server_client("lambda", server, read_timeout_s=HTTP_TIMEOUT_S)
+    return client
 
 
 def request(

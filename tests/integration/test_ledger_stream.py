@@ -20,7 +20,6 @@ from typing import Any
 import boto3
 import ledger_stream_handler
 import pytest
-from botocore.config import Config
 from debit_handler import lambda_handler as debit_handler
 
 from local import dynamodb_local
@@ -28,7 +27,7 @@ from local.ddb_streams import lambda_record, local_client_arguments, passes_filt
 from local.devserver import DevServer
 from local.template import load_template
 from tests.conftest import fake_context
-from tests.integration.helpers import fund
+from tests.integration.helpers import dev_server_client, fund
 from token_billing import low_balance
 from token_billing.ledger import Ledger, usage_by_action
 from token_billing.table_layout import customer_pk
@@ -379,14 +378,7 @@ def test_dev_server_poller_delivers_the_stream_to_the_function(
 
 
 def events_client(server: DevServer) -> Any:
-    return boto3.client(
-        "events",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 0}),
-    )
+    return dev_server_client("events", server, read_timeout_s=10)
 
 
 def test_dev_server_answers_put_events_and_logs_each_entry(
