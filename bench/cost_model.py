@@ -102,7 +102,7 @@ class Request:
 
 
 def _label(item_or_key: Mapping[str, Any]) -> str:
-    from token_billing.table_layout import HOLD_PREFIX
+    from token_billing.store.table_layout import HOLD_PREFIX
 
     sort_key = item_or_key.get("SK", {}).get("S", "")
     if sort_key.startswith(HOLD_PREFIX):
@@ -296,9 +296,9 @@ def seed_reader(harness: Harness, context: object) -> str:
     Checkout sessions, and READER_USAGE_DAYS days of usage aggregates."""
     from datetime import UTC, datetime, timedelta
 
-    from token_billing.catalog import CATALOG_VERSION, PACKAGES, RATES
-    from token_billing.orders import Order, OrderStore
-    from token_billing.usage_aggregates import UsageAggregates
+    from token_billing.domain.catalog import CATALOG_VERSION, PACKAGES, RATES
+    from token_billing.store.orders import Order, OrderStore
+    from token_billing.store.usage_aggregates import UsageAggregates
 
     reader = harness.customer("reader")
     harness.fund(reader, 10**12)
@@ -398,7 +398,7 @@ class Priced:
 
 
 def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
-    from token_billing.catalog import CATALOG_VERSION, PACKAGES
+    from token_billing.domain.catalog import CATALOG_VERSION, PACKAGES
 
     result = SectionResult()
     recorder = Recorder(harness.runtime_client, harness.bare_client, harness.table)

@@ -29,7 +29,7 @@ from local.template import ROOT, load_template
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from token_billing.ledger import Ledger
+    from token_billing.store.ledger import Ledger
 
 DEBIT_FUNCTION = "DebitFunction"
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -134,7 +134,7 @@ class Harness:
         )
 
     def price_mt(self, usage: list[dict[str, Any]]) -> int:
-        from token_billing.usage import price_usage
+        from token_billing.domain.usage import price_usage
 
         return sum(line.cost_mt for line in price_usage(usage))
 
@@ -175,7 +175,7 @@ def replay_with_fresh_keys(
 ) -> dict[str, Any]:
     """The captured request with the entry at a new key of the same length: same items, same
     expressions, same sizes, so it succeeds again without colliding with the first entry."""
-    from token_billing.table_layout import entry_sk, transaction_id
+    from token_billing.store.table_layout import entry_sk, transaction_id
 
     fresh = dict(request)
     items = []
@@ -278,7 +278,7 @@ def open_harness(layer_dir: Path) -> Iterator[Harness]:
                 spec.function_name,
             )
             from token_billing import runtime
-            from token_billing.ledger import Ledger
+            from token_billing.store.ledger import Ledger
 
             yield Harness(
                 endpoint=instance.endpoint,

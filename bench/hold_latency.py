@@ -86,7 +86,7 @@ def invoke(harness: Harness, payload: dict[str, Any], context: Any) -> dict[str,
 
 def id_replacements(customer_id: str, pairs: dict[str, str]) -> dict[str, str]:
     """Captured id -> fresh id, for the hold ids and the entry ids derived from them."""
-    from token_billing.table_layout import transaction_id
+    from token_billing.store.table_layout import transaction_id
 
     replacements = dict(pairs)
     for old, new in pairs.items():
@@ -101,7 +101,7 @@ def fresh_requests(
     captured: list[Request], customer_id: str, pairs: dict[str, str]
 ) -> list[Request]:
     """The captured sequence with fresh ids; a new hold item gets its own shard."""
-    from token_billing.table_layout import active_hold_shard
+    from token_billing.store.table_layout import active_hold_shard
 
     replacements = id_replacements(customer_id, pairs)
     fresh: list[Request] = []

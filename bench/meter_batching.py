@@ -80,7 +80,7 @@ def draw_records(seed: int, count: int) -> list[UsageRecord]:
 
 
 def exact_cost_mt(records: list[UsageRecord]) -> int:
-    from token_billing.catalog import RATES
+    from token_billing.domain.catalog import RATES
 
     total = sum(
         (Fraction(RATES[action].rate_mt_per_unit) * Fraction(quantity))

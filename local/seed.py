@@ -34,8 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import boto3
     from botocore.exceptions import ClientError
 
-    from token_billing.ledger import Ledger
-    from token_billing.units import QuantityError, format_tokens, tokens_to_mt
+    from token_billing.core.units import QuantityError, format_tokens, tokens_to_mt
+    from token_billing.store.ledger import Ledger
 
     try:
         amount_mt = tokens_to_mt(args.tokens)

@@ -12,7 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION
-from token_billing.reconcile import reconcile  # the layer's package: PYTHONPATH=layers/shared
+from token_billing.domain.reconcile import (
+    reconcile,  # the layer's package: PYTHONPATH=layers/shared
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

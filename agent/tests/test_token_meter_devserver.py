@@ -31,7 +31,7 @@ from local import dynamodb_local
 from local.apigw import HttpResponse
 from local.devserver import DevServer, function_error, lambda_error
 from tests.integration import conftest as service_fixtures
-from token_billing.ledger import Ledger
+from token_billing.store.ledger import Ledger
 from token_meter import Meter, State
 from token_meter.spool import Spool
 

@@ -12,22 +12,20 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Que
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.access import require_admin
-from token_billing.account_view import account_or_empty, balance_view, quick_purchase_suggestions
-from token_billing.catalog import CURRENCY
-from token_billing.debits import require_idempotency_key
-from token_billing.errors import InvalidRequest
-from token_billing.history import (
-    ENTRY_KINDS,
-    MAX_EXPORT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    decode_cursor,
-    encode_cursor,
+from token_billing.core.errors import InvalidRequest
+from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.core.units import QuantityError, format_tokens, tokens_to_mt
+from token_billing.domain.account_view import (
+    account_or_empty,
+    balance_view,
+    quick_purchase_suggestions,
 )
-from token_billing.http_api import create_resolver
-from token_billing.http_identity import caller_for_customer, current_caller
-from token_billing.ledger_export import ledger_csv
-from token_billing.models.balances import (
+from token_billing.domain.catalog import CURRENCY
+from token_billing.domain.debits import require_idempotency_key
+from token_billing.edge.access import require_admin
+from token_billing.edge.csv_export import ledger_csv
+from token_billing.edge.identity import caller_for_customer, current_caller
+from token_billing.edge.models.balances import (
     BalanceOut,
     DashboardOut,
     GrantIn,
@@ -38,15 +36,21 @@ from token_billing.models.balances import (
     TransactionOut,
     UsageOut,
 )
-from token_billing.models.catalog import PackageOut
-from token_billing.observability import MetricUnit, logger, metrics
+from token_billing.edge.models.catalog import PackageOut
+from token_billing.edge.resolver import create_resolver
 from token_billing.runtime import (
     default_history,
     default_ledger,
     default_order_store,
     default_usage_aggregates,
 )
-from token_billing.units import QuantityError, format_tokens, tokens_to_mt
+from token_billing.store.history import (
+    ENTRY_KINDS,
+    MAX_EXPORT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    decode_cursor,
+    encode_cursor,
+)
 
 app = create_resolver()
 default_history()  # create the DynamoDB client during init

@@ -9,13 +9,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing import vm_holds
-from token_billing.debits import DebitResult, debit_usage, parse_debit_request
-from token_billing.errors import BillingError, InsufficientTokens, InvalidRequest
-from token_billing.ledger import Hold
-from token_billing.observability import MetricUnit, logger, metrics
+from token_billing.core.errors import BillingError, InsufficientTokens, InvalidRequest
+from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.core.units import format_tokens
+from token_billing.domain import holds
+from token_billing.domain.debits import DebitResult, debit_usage, parse_debit_request
 from token_billing.runtime import default_ledger
-from token_billing.units import format_tokens
+from token_billing.store.ledger import Hold
 
 OPS = ("debit", "hold", "settle", "renew", "release")
 
@@ -50,12 +50,12 @@ def run(op: str, event: dict[str, Any]) -> dict[str, Any]:
     if op == "debit":
         return debit_reply(debit_usage(ledger, parse_debit_request(event)))
     if op == "hold":
-        placed = vm_holds.place_hold(ledger, event)
+        placed = holds.place_hold(ledger, event)
         return {**hold_reply(placed.hold), "replayed": placed.replayed}
     if op == "settle":
-        return settle_reply(vm_holds.settle(ledger, event))
+        return settle_reply(holds.settle(ledger, event))
     if op == "renew":
-        renewed = vm_holds.renew(ledger, event)
+        renewed = holds.renew(ledger, event)
         reply = settle_reply(renewed.settle) | {
             "renewed": renewed.renewed,
             "next_hold_id": event.get("next_hold_id"),
@@ -63,7 +63,7 @@ def run(op: str, event: dict[str, Any]) -> dict[str, Any]:
         if renewed.renewed:
             return reply | {"expires_at": renewed.next_expires_at}
         return reply | {"grace_until": renewed.grace_until}
-    hold, released_mt, replayed = vm_holds.release(ledger, event)
+    hold, released_mt, replayed = holds.release(ledger, event)
     return {"hold_id": hold.hold_id, **tokens("released", released_mt), "replayed": replayed}
 
 
@@ -76,7 +76,7 @@ def hold_reply(hold: Hold) -> dict[str, Any]:
     }
 
 
-def settle_reply(result: vm_holds.SettleResult) -> dict[str, Any]:
+def settle_reply(result: holds.SettleResult) -> dict[str, Any]:
     return {
         "transaction_id": result.entry.txn_id,
         **tokens("debited", -result.entry.amount_mt),

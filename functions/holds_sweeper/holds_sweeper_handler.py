@@ -8,9 +8,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.observability import MetricUnit, logger, metrics
+from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.domain.holds import sweep_expired
 from token_billing.runtime import default_ledger
-from token_billing.vm_holds import sweep_expired
 
 # A minute's run releases at most this many; the next run takes the rest.
 MAX_HOLDS_PER_RUN = 1_000

@@ -25,12 +25,12 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.low_balance import LowBalanceAlerts
-from token_billing.observability import MetricUnit, logger, metrics
+from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.domain.account_changes import account_change, apply_account_change
+from token_billing.domain.low_balance import LowBalanceAlerts
 from token_billing.runtime import dynamodb_client, table_name
-from token_billing.stream_events import account_change, apply_account_change
-from token_billing.table_layout import ACCOUNT_SK
-from token_billing.usage_aggregates import UsageAggregates
+from token_billing.store.table_layout import ACCOUNT_SK
+from token_billing.store.usage_aggregates import UsageAggregates
 
 PROCESSED_EVENTS = frozenset({"INSERT", "MODIFY"})
 

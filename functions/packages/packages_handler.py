@@ -8,10 +8,10 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.catalog import CATALOG_VERSION, CURRENCY, PACKAGES, RATES
-from token_billing.estimate import estimate_usage
-from token_billing.http_api import create_resolver
-from token_billing.models.catalog import (
+from token_billing.core.observability import logger, metrics
+from token_billing.domain.catalog import CATALOG_VERSION, CURRENCY, PACKAGES, RATES
+from token_billing.domain.estimate import estimate_usage
+from token_billing.edge.models.catalog import (
     CheckoutClientConfig,
     PackageListOut,
     PackageOut,
@@ -20,7 +20,7 @@ from token_billing.models.catalog import (
     UsageEstimateIn,
     UsageEstimateOut,
 )
-from token_billing.observability import logger, metrics
+from token_billing.edge.resolver import create_resolver
 
 app = create_resolver()
 

@@ -8,14 +8,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.debits import require_idempotency_key
-from token_billing.http_api import create_resolver
-from token_billing.http_identity import caller_for_customer
-from token_billing.models.purchase import PurchaseIn, PurchaseOut
-from token_billing.observability import logger
-from token_billing.purchases import CheckoutConfig, start_purchase
+from token_billing.core.observability import logger
+from token_billing.domain.debits import require_idempotency_key
+from token_billing.domain.purchases import CheckoutConfig, start_purchase
+from token_billing.edge.identity import caller_for_customer
+from token_billing.edge.models.purchase import PurchaseIn, PurchaseOut
+from token_billing.edge.resolver import create_resolver
+from token_billing.integrations.stripe_gateway import create_checkout_session
 from token_billing.runtime import default_order_store
-from token_billing.stripe_gateway import create_checkout_session
 
 app = create_resolver()
 default_order_store()  # create the DynamoDB client during init

@@ -8,8 +8,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.observability import MetricUnit, logger, metrics
-from token_billing.reconcile import reconcile
+from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.domain.reconcile import reconcile
 from token_billing.runtime import dynamodb_client, table_name
 
 dynamodb_client()  # create the DynamoDB client during init, not on the first event

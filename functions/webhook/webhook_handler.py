@@ -7,17 +7,17 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.errors import BillingError, InvalidRequest
-from token_billing.http_responses import error_response_dict, json_response_dict
-from token_billing.observability import MetricUnit, logger, metrics
-from token_billing.payments import handle_event
+from token_billing.core.errors import BillingError, InvalidRequest
+from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.domain.payments import handle_event
+from token_billing.edge.responses import error_response_dict, json_response_dict
+from token_billing.integrations.stripe_gateway import verify_webhook
 from token_billing.runtime import default_ledger, default_order_store
-from token_billing.stripe_gateway import verify_webhook
 
 MAX_BODY_BYTES = 256 * 1024  # Stripe events are a few KB; refuse anything absurd unread
 
 # Create the DynamoDB client during init, where Lambda runs at full CPU, not on the first
-# event (stripe itself loads with token_billing.stripe_gateway).
+# event (stripe itself loads with token_billing.integrations.stripe_gateway).
 default_order_store()
 default_ledger()
 

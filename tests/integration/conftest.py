@@ -14,7 +14,7 @@ import pytest
 from local import dynamodb_local
 from local.devserver import DevServer, build_server
 from token_billing import runtime
-from token_billing.ledger import Ledger
+from token_billing.store.ledger import Ledger
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from botocore.config import Config
 from local.devserver import DevServer
 from tests import stripe_events
 from token_billing import runtime
-from token_billing.ledger import Account, Ledger
+from token_billing.store.ledger import Account, Ledger
 
 APP = "https://app.example.com"  # the web app's origin in the payment tests
 
@@ -29,7 +29,7 @@ def fund(ledger: Ledger, customer_id: str, amount_mt: int, key: str = "fund") ->
 def assert_consistent(ledger: Ledger, customer_id: str) -> Account:
     """Invariants 1 and 2: balance = sum of entries; held = sum of active holds;
     available = balance - held."""
-    from token_billing.history import History
+    from token_billing.store.history import History
 
     account = ledger.get_account(customer_id)
     assert account is not None

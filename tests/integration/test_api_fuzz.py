@@ -16,16 +16,16 @@ from pydantic import BaseModel
 from local import identity
 from local.devserver import DevServer
 from tests.integration.helpers import fund, use_local_stripe
-from token_billing.ledger import Ledger
-from token_billing.models.balances import (
+from token_billing.edge.models.balances import (
     BalanceOut,
     DashboardOut,
     GrantOut,
     OrderListOut,
     TransactionListOut,
 )
-from token_billing.models.catalog import PackageListOut, RateListOut, UsageEstimateOut
-from token_billing.models.purchase import PurchaseOut
+from token_billing.edge.models.catalog import PackageListOut, RateListOut, UsageEstimateOut
+from token_billing.edge.models.purchase import PurchaseOut
+from token_billing.store.ledger import Ledger
 
 pytestmark = pytest.mark.integration
 CUSTOMER = "cust_fuzz"

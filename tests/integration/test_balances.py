@@ -11,8 +11,8 @@ import pytest
 from local import identity
 from local.devserver import DevServer
 from tests.integration.helpers import assert_consistent, fund, http_json
-from token_billing.ledger import Ledger
-from token_billing.table_layout import customer_pk
+from token_billing.store.ledger import Ledger
+from token_billing.store.table_layout import customer_pk
 
 pytestmark = pytest.mark.integration
 READS = [
@@ -214,8 +214,8 @@ def test_dashboard_numbers_agree_with_the_ledger_for_a_seeded_history(
 ) -> None:
     from tests import stripe_events
     from tests.integration.test_ledger_stream import deliver, ledger_usage, stream_records
-    from token_billing.orders import Order, OrderStore
-    from token_billing.payments import handle_event
+    from token_billing.domain.payments import handle_event
+    from token_billing.store.orders import Order, OrderStore
 
     store = OrderStore(ddb_local.client(), "LedgerTable")
     orders = []

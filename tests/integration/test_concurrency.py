@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.conftest import FakeLambdaContext
 from tests.integration.helpers import assert_consistent, fund
-from token_billing.ledger import Ledger
+from token_billing.store.ledger import Ledger
 
 THREADS = 20
 DEBITS_PER_THREAD = 50

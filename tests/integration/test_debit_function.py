@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import FakeLambdaContext, load_event
 from tests.integration.helpers import assert_consistent, fund
-from token_billing.ledger import Ledger
+from token_billing.store.ledger import Ledger
 
 
 def invoke(payload: Any) -> dict[str, Any]:

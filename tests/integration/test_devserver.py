@@ -16,7 +16,7 @@ import pytest
 from local.apigw import http_api_event
 from local.devserver import DevServer
 from tests.integration.helpers import dev_server_client, fund
-from token_billing.ledger import Ledger
+from token_billing.store.ledger import Ledger
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda.client import LambdaClient

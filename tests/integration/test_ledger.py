@@ -8,9 +8,9 @@ import pytest
 
 from local.dynamodb_local import DynamoDBLocal
 from tests.integration.helpers import assert_consistent, fund
-from token_billing.errors import CustomerNotFound, IdempotencyKeyReused, InsufficientTokens
-from token_billing.ledger import Ledger, decode_lines
-from token_billing.table_layout import customer_pk, entry_sk
+from token_billing.core.errors import CustomerNotFound, IdempotencyKeyReused, InsufficientTokens
+from token_billing.store.ledger import Ledger, decode_lines
+from token_billing.store.table_layout import customer_pk, entry_sk
 
 
 def debit(ledger: Ledger, customer_id: str, key: str, amount_mt: int, request: str = "r"):  # type: ignore[no-untyped-def]

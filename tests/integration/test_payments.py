@@ -17,8 +17,8 @@ from local.devserver import DevServer
 from tests import stripe_events
 from tests.conftest import FakeLambdaContext, fake_context, load_event
 from tests.integration.helpers import APP, assert_consistent, http_json, use_local_stripe
-from token_billing.ledger import Ledger
-from token_billing.orders import Order, OrderStore
+from token_billing.store.ledger import Ledger
+from token_billing.store.orders import Order, OrderStore
 
 pytestmark = pytest.mark.integration
 PURCHASE = "/api/v1/customers/{}/tokens/purchase"

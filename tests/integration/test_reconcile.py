@@ -9,10 +9,10 @@ import pytest
 from local.dynamodb_local import DynamoDBLocal
 from tests.conftest import fake_context
 from tests.integration.helpers import fund
-from token_billing.ledger import Ledger
-from token_billing.orders import Order, OrderStore, order_key
-from token_billing.reconcile import Finding, reconcile
-from token_billing.table_layout import customer_pk
+from token_billing.domain.reconcile import Finding, reconcile
+from token_billing.store.ledger import Ledger
+from token_billing.store.orders import Order, OrderStore, order_key
+from token_billing.store.table_layout import customer_pk
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import EVENTS, fake_context, load_event
 from tests.integration.helpers import assert_consistent, fund
-from token_billing.ledger import Ledger
+from token_billing.store.ledger import Ledger
 
 pytestmark = pytest.mark.integration
 

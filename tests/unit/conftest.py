@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from local.template import load_template
 from token_billing import runtime
-from token_billing.ledger import Ledger
+from token_billing.store.ledger import Ledger
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import pytest
 
-from token_billing.access import authorize_customer, caller_from_jwt
-from token_billing.errors import Forbidden, Unauthorized
+from token_billing.core.errors import Forbidden, Unauthorized
+from token_billing.edge.access import authorize_customer, caller_from_jwt
 
 
 def test_no_claims_is_unauthorized() -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from token_billing import catalog
+from token_billing.domain import catalog
 
 
 def test_packages_match_the_seed_figures() -> None:

@@ -35,10 +35,10 @@ def test_debit_imports_neither_stripe_nor_pydantic_nor_xray() -> None:
 
 def test_debit_loads_no_module_it_does_not_use() -> None:
     unused = [
-        "token_billing.orders",
-        "token_billing.history",
-        "token_billing.usage_aggregates",
-        "token_billing.payments",
+        "token_billing.store.orders",
+        "token_billing.store.history",
+        "token_billing.store.usage_aggregates",
+        "token_billing.domain.payments",
         "aws_lambda_powertools.event_handler",
     ]
     assert imported("debit_handler", "debit", unused) == []
@@ -55,7 +55,7 @@ def test_debit_loads_no_module_it_does_not_use() -> None:
     ],
 )
 def test_only_purchase_and_webhook_import_stripe(module: str, folder: str) -> None:
-    assert imported(module, folder, ["stripe", "token_billing.stripe_gateway"]) == []
+    assert imported(module, folder, ["stripe", "token_billing.integrations.stripe_gateway"]) == []
 
 
 @pytest.mark.parametrize(

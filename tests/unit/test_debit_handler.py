@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import FakeLambdaContext, load_event
-from token_billing.ledger import Ledger
+from token_billing.store.ledger import Ledger
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import load_event
-from token_billing.debits import parse_debit_request
-from token_billing.errors import InvalidRequest
+from token_billing.core.errors import InvalidRequest
+from token_billing.domain.debits import parse_debit_request
 
 
 def valid(**changes: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 import pytest
 
-from token_billing.errors import InvalidRequest
-from token_billing.estimate import cheapest_cover, estimate_usage
+from token_billing.core.errors import InvalidRequest
+from token_billing.domain.estimate import cheapest_cover, estimate_usage
 
 
 @pytest.mark.parametrize(

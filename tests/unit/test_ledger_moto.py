@@ -3,8 +3,8 @@ properties under real concurrency are proven against DynamoDB Local in tests/int
 
 import pytest
 
-from token_billing.errors import CustomerNotFound, IdempotencyKeyReused, InsufficientTokens
-from token_billing.ledger import Ledger
+from token_billing.core.errors import CustomerNotFound, IdempotencyKeyReused, InsufficientTokens
+from token_billing.store.ledger import Ledger
 
 
 def debit(ledger: Ledger, customer_id: str, key: str, amount_mt: int, request: str = "r"):  # type: ignore[no-untyped-def]

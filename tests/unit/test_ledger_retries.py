@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from token_billing.errors import ServiceUnavailable
-from token_billing.ledger import TRANSACTION_ATTEMPTS, Ledger
+from token_billing.core.errors import ServiceUnavailable
+from token_billing.store.ledger import TRANSACTION_ATTEMPTS, Ledger
 
 
 def cancelled(*codes: str) -> ClientError:

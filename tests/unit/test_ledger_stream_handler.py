@@ -14,9 +14,9 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from tests.conftest import FakeLambdaContext, load_event
-from token_billing import low_balance
-from token_billing.low_balance import EventPublishFailed, LowBalanceAlerts
-from token_billing.stream_events import LowBalanceCrossing
+from token_billing.domain import low_balance
+from token_billing.domain.account_changes import LowBalanceCrossing
+from token_billing.domain.low_balance import EventPublishFailed, LowBalanceAlerts
 
 BUS = "token-billing-test-events"
 SAMPLE = "ledger_stream/account-modify.json"

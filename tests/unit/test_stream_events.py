@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from token_billing.stream_events import (
+from token_billing.domain.account_changes import (
     AccountChange,
     LowBalanceCrossing,
     account_change,

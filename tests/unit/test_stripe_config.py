@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from token_billing.stripe_config import stripe_settings
+from token_billing.integrations.stripe_config import stripe_settings
 
 
 @pytest.fixture

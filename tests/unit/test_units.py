@@ -2,7 +2,7 @@ from fractions import Fraction
 
 import pytest
 
-from token_billing.units import (
+from token_billing.core.units import (
     QuantityError,
     cost_mt,
     format_quantity,

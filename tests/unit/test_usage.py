@@ -1,7 +1,7 @@
 import pytest
 
-from token_billing.errors import InvalidRequest
-from token_billing.usage import MAX_USAGE_LINES, cost_by_action, price_usage
+from token_billing.core.errors import InvalidRequest
+from token_billing.domain.usage import MAX_USAGE_LINES, cost_by_action, price_usage
 
 
 def test_prices_every_line_rounding_each_up() -> None:

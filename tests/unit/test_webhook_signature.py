@@ -13,7 +13,7 @@ import pytest
 
 from tests import stripe_events
 from tests.conftest import FakeLambdaContext
-from token_billing.ledger import Ledger
+from token_billing.store.ledger import Ledger
 
 
 @pytest.fixture

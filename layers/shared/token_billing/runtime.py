@@ -10,14 +10,14 @@ import os
 from functools import cache
 from typing import TYPE_CHECKING
 
-from token_billing.ledger import HoldLedger
+from token_billing.store.ledger import HoldLedger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from token_billing.history import History
-    from token_billing.orders import OrderStore
-    from token_billing.usage_aggregates import UsageAggregates
+    from token_billing.store.history import History
+    from token_billing.store.orders import OrderStore
+    from token_billing.store.usage_aggregates import UsageAggregates
 
 # Each store is imported where it is first asked for: the debit function, whose cold start
 # budget is a few milliseconds, never loads the order, history or aggregate modules.
@@ -52,29 +52,29 @@ def default_ledger() -> HoldLedger:
 
 @cache
 def default_order_store() -> OrderStore:
-    from token_billing.orders import OrderStore
+    from token_billing.store.orders import OrderStore
 
     return OrderStore(dynamodb_client(), table_name())
 
 
 @cache
 def default_history() -> History:
-    from token_billing.history import History
+    from token_billing.store.history import History
 
     return History(dynamodb_client(), table_name())
 
 
 @cache
 def default_usage_aggregates() -> UsageAggregates:
-    from token_billing.usage_aggregates import UsageAggregates
+    from token_billing.store.usage_aggregates import UsageAggregates
 
     return UsageAggregates(dynamodb_client(), table_name())
 
 
 def reset() -> None:
     """Forget cached clients (tests switch between moto and DynamoDB Local)."""
-    from token_billing.low_balance import events_client
-    from token_billing.stripe_gateway import stripe_client
+    from token_billing.domain.low_balance import events_client
+    from token_billing.integrations.stripe_gateway import stripe_client
 
     default_ledger.cache_clear()
     default_order_store.cache_clear()

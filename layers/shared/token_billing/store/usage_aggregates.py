@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from token_billing.ledger import (
+from token_billing.store.ledger import (
     AttributeValue,
     condition_failed,
     usage_by_action,
     usage_counter,
 )
-from token_billing.table_layout import customer_pk
+from token_billing.store.table_layout import customer_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from token_billing.errors import IdempotencyKeyReused, NotFound
-from token_billing.ledger import (
+from token_billing.core.errors import IdempotencyKeyReused, NotFound
+from token_billing.store.ledger import (
     AttributeValue,
     Item,
     condition_failed,
@@ -32,7 +32,7 @@ from token_billing.ledger import (
     item_str,
     utc_now_iso,
 )
-from token_billing.table_layout import customer_pk
+from token_billing.store.table_layout import customer_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

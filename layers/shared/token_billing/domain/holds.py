@@ -19,22 +19,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from token_billing.debits import (
+from token_billing.core.errors import (
+    InsufficientTokens,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+)
+from token_billing.core.units import MT_PER_TOKEN, QuantityError, tokens_to_mt
+from token_billing.domain.debits import (
     parse_occurred_at,
     require_customer_id,
     require_idempotency_key,
     usage_cause,
 )
-from token_billing.errors import InsufficientTokens, InvalidRequest, NotFound, ServiceUnavailable
-from token_billing.ledger import (
+from token_billing.domain.usage import UsageLine, price_usage
+from token_billing.store.ledger import (
     Hold,
     HoldChanged,
     HoldLedger,
     NewHold,
     PostedEntry,
 )
-from token_billing.units import MT_PER_TOKEN, QuantityError, tokens_to_mt
-from token_billing.usage import UsageLine, price_usage
 
 HOLD_EXPIRY_MIN_S = 60
 HOLD_EXPIRY_MAX_S = 24 * 3600

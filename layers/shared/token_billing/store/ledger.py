@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-from token_billing.errors import (
+from token_billing.core.errors import (
     CustomerNotFound,
     IdempotencyKeyReused,
     InsufficientTokens,
     ServiceUnavailable,
 )
-from token_billing.table_layout import (
+from token_billing.core.units import format_tokens
+from token_billing.store.table_layout import (
     ACCOUNT_SK,
     ACTIVE_HOLD_SHARDS,
     ACTIVE_HOLDS_INDEX,
@@ -43,7 +44,6 @@ from token_billing.table_layout import (
     hold_sk,
     transaction_id,
 )
-from token_billing.units import format_tokens
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from token_billing.catalog import PACKAGES, TokenPackage, get_rate
-from token_billing.errors import InvalidRequest
-from token_billing.usage import UsageLine, price_usage
+from token_billing.core.errors import InvalidRequest
+from token_billing.domain.catalog import PACKAGES, TokenPackage, get_rate
+from token_billing.domain.usage import UsageLine, price_usage
 
 DAYS_PER_MONTH = 30
 PERIOD_FACTORS = {"month": 1, "day": DAYS_PER_MONTH}

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from token_billing.errors import InvalidRequest
-from token_billing.ledger import AttributeValue, Ledger, encode_lines
-from token_billing.table_layout import CUSTOMER_ID_PATTERN, IDEMPOTENCY_KEY_PATTERN
-from token_billing.usage import UsageLine, cost_by_action, price_usage
+from token_billing.core.errors import InvalidRequest
+from token_billing.domain.usage import UsageLine, cost_by_action, price_usage
+from token_billing.store.ledger import AttributeValue, Ledger, encode_lines
+from token_billing.store.table_layout import CUSTOMER_ID_PATTERN, IDEMPOTENCY_KEY_PATTERN
 
 DEBIT_FIELDS = frozenset(
     {"op", "customer_id", "idempotency_key", "usage", "occurred_at", "return_balance"}

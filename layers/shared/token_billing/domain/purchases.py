@@ -12,18 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from token_billing.catalog import (
+from token_billing.core.errors import InvalidRequest
+from token_billing.core.units import format_tokens
+from token_billing.domain.catalog import (
     CATALOG_VERSION,
     CURRENCY,
     TokenPackage,
     UnknownCatalogItem,
     get_package,
 )
-from token_billing.errors import InvalidRequest
-from token_billing.ledger import utc_now_iso
-from token_billing.orders import PENDING, Order, OrderStore, new_order_id
-from token_billing.stripe_gateway import CheckoutSession
-from token_billing.units import format_tokens
+from token_billing.integrations.stripe_gateway import CheckoutSession
+from token_billing.store.ledger import utc_now_iso
+from token_billing.store.orders import PENDING, Order, OrderStore, new_order_id
 
 # Stripe accepts 30 minutes to 24 hours; a short window keeps stale orders few.
 CHECKOUT_EXPIRES_S = 30 * 60

@@ -6,13 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from token_billing.account_view import BalanceView
-from token_billing.catalog import CURRENCY, LOW_BALANCE_MT
-from token_billing.history import Transaction
-from token_billing.ledger import Hold
-from token_billing.models.catalog import TOKENS_DESCRIPTION, PackageOut
-from token_billing.orders import Order
-from token_billing.units import format_tokens
+from token_billing.core.units import format_tokens
+from token_billing.domain.account_view import BalanceView
+from token_billing.domain.catalog import CURRENCY, LOW_BALANCE_MT
+from token_billing.edge.models.catalog import TOKENS_DESCRIPTION, PackageOut
+from token_billing.store.history import Transaction
+from token_billing.store.ledger import Hold
+from token_billing.store.orders import Order
 
 
 class HoldOut(BaseModel):

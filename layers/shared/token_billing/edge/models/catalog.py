@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from token_billing.catalog import LOW_BALANCE_MT, TokenPackage, UsageRate
-from token_billing.estimate import UsageEstimate
-from token_billing.units import format_quantity, format_tokens
+from token_billing.core.units import format_quantity, format_tokens
+from token_billing.domain.catalog import LOW_BALANCE_MT, TokenPackage, UsageRate
+from token_billing.domain.estimate import UsageEstimate
 
 TOKENS_DESCRIPTION = 'Exact decimal token amount as a string, e.g. "1999.9".'
 

@@ -11,8 +11,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from token_billing.errors import BillingError, InvalidRequest, NotFound
-from token_billing.observability import logger
+from token_billing.core.errors import BillingError, InvalidRequest, NotFound
+from token_billing.core.observability import logger
 
 API_TITLE = "Token billing API"
 API_VERSION = "1.0.0"

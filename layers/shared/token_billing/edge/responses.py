@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from token_billing.errors import BillingError
+from token_billing.core.errors import BillingError
 
 
 def json_response_dict(status: int, body: Any) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from token_billing.errors import InvalidRequest
-from token_billing.ledger import (
+from token_billing.core.errors import InvalidRequest
+from token_billing.store.ledger import (
     Account,
     AttributeValue,
     Hold,
@@ -23,7 +23,12 @@ from token_billing.ledger import (
     hold_from_item,
     item_str,
 )
-from token_billing.table_layout import ACCOUNT_SK, HOLD_PREFIX, LEDGER_BY_TIME_INDEX, customer_pk
+from token_billing.store.table_layout import (
+    ACCOUNT_SK,
+    HOLD_PREFIX,
+    LEDGER_BY_TIME_INDEX,
+    customer_pk,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
 
-from token_billing.units import MT_PER_TOKEN, cost_mt
+from token_billing.core.units import MT_PER_TOKEN, cost_mt
 
 CATALOG_VERSION = "2026-11-01"
 CURRENCY = "usd"

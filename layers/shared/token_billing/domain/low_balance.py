@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from botocore.exceptions import ClientError
 
-from token_billing.ledger import condition_failed, utc_now_iso
-from token_billing.stream_events import (
+from token_billing.domain.account_changes import (
     EVENT_SOURCE,
     LOW_BALANCE_DETAIL_TYPE,
     LowBalanceCrossing,
 )
-from token_billing.table_layout import customer_pk
+from token_billing.store.ledger import condition_failed, utc_now_iso
+from token_billing.store.table_layout import customer_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -14,8 +14,8 @@ from typing import Any
 
 import stripe
 
-from token_billing.errors import ServiceUnavailable
-from token_billing.stripe_config import stripe_settings
+from token_billing.core.errors import ServiceUnavailable
+from token_billing.integrations.stripe_config import stripe_settings
 
 # Stripe retries idempotent requests itself on network errors and 409/5xx answers.
 STRIPE_NETWORK_RETRIES = 2

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from token_billing.catalog import RATES, UnknownCatalogItem, get_rate
-from token_billing.errors import InvalidRequest
-from token_billing.units import QuantityError, format_quantity, parse_quantity
+from token_billing.core.errors import InvalidRequest
+from token_billing.core.units import QuantityError, format_quantity, parse_quantity
+from token_billing.domain.catalog import RATES, UnknownCatalogItem, get_rate
 
 MAX_USAGE_LINES = 1_000
 VM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")

@@ -7,8 +7,8 @@ import io
 import json
 from collections.abc import Iterable
 
-from token_billing.history import Transaction
-from token_billing.units import format_tokens
+from token_billing.core.units import format_tokens
+from token_billing.store.history import Transaction
 
 COLUMNS = (
     "created_at",

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from token_billing.errors import ServiceUnavailable
-from token_billing.ledger import ExtraConditionFailed, Ledger
-from token_billing.observability import MetricUnit, logger, metrics
-from token_billing.orders import CLAWBACK_STATUSES, Order, OrderConditionFailed, OrderStore
+from token_billing.core.errors import ServiceUnavailable
+from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.store.ledger import ExtraConditionFailed, Ledger
+from token_billing.store.orders import CLAWBACK_STATUSES, Order, OrderConditionFailed, OrderStore
 
 CLAWBACK_ATTEMPTS = 3
 SESSION_EVENTS = frozenset(

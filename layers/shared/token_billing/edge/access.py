@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from token_billing.errors import Forbidden, Unauthorized
+from token_billing.core.errors import Forbidden, Unauthorized
 
 CUSTOMER_CLAIMS = ("customer_id", "custom:customer_id")
 ADMIN_SCOPE = "admin"

@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from token_billing.ledger import ACTIVE, Item, item_int
-from token_billing.orders import ORDER_PREFIX
-from token_billing.table_layout import ACCOUNT_SK, CUSTOMER_PREFIX, ENTRY_PREFIX, HOLD_PREFIX
+from token_billing.store.ledger import ACTIVE, Item, item_int
+from token_billing.store.orders import ORDER_PREFIX
+from token_billing.store.table_layout import ACCOUNT_SK, CUSTOMER_PREFIX, ENTRY_PREFIX, HOLD_PREFIX
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

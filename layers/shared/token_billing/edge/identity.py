@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from token_billing.access import Caller, authorize_customer, caller_from_jwt
+from token_billing.edge.access import Caller, authorize_customer, caller_from_jwt
 
 
 def current_caller(app: APIGatewayHttpResolver) -> Caller:

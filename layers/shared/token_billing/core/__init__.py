@@ -1,0 +1,1 @@
+"""The vocabulary every layer shares: units, errors and the observability instruments."""

@@ -1,0 +1,1 @@
+"""The other services we call: Stripe (Checkout, webhook signatures) and EventBridge."""
