@@ -3,9 +3,9 @@ one customer, and 32 agents on 32 customers; each run bounded by a debit count a
 
 One-customer runs are funded for ~85% of their planned debits, so the balance runs out
 near the end and the tail is refused: refusals show the condition holding under
-concurrency. Retries are counted where the ledger takes them (`Ledger._backoff`, called
-before every retry of a retryable failure), and TransactionConflict cancellations where it
-interprets them. DynamoDB Local serializes transactions, so conflicts may well be 0 here
+concurrency. Retries are counted where the ledger takes them
+(`store.transactions._backoff`, called before every retry of a retryable failure), and
+TransactionConflict cancellations where it interprets them. DynamoDB Local serializes transactions, so conflicts may well be 0 here
 where DynamoDB would report some: the count is what this engine did, not a forecast.
 After every run, each customer's balance must equal the sum of its ledger entries.
 """
@@ -96,13 +96,16 @@ def _one_run(
         harness.fund(customer_id, funded * cost_mt)
     outcome = Outcome(spec, planned, funded)
     counters = Counters()
-    ledger = harness.handler_ledger
-    backoff = ledger._backoff
-    interpret = ledger._interpret_failure
+    # Every ledger transaction runs through these two module functions (imported here: the
+    # harness puts the built layer on the path first).
+    from token_billing.store import transactions
 
-    def counting_backoff(attempt: int) -> None:
+    backoff = transactions._backoff
+    interpret = transactions._interpret_failure
+
+    def counting_backoff(sleep: Any, attempt: int) -> None:
         counters.add(retries=1)
-        backoff(attempt)
+        backoff(sleep, attempt)
 
     def counting_interpret(error: Any, *args: Any) -> Any:
         counters.add(conflicts=_conflicts_in(error))
@@ -134,8 +137,8 @@ def _one_run(
             outcome.latencies_ns.extend(latencies)
 
     with (
-        patched(ledger, "_backoff", counting_backoff),
-        patched(ledger, "_interpret_failure", counting_interpret),
+        patched(transactions, "_backoff", counting_backoff),
+        patched(transactions, "_interpret_failure", counting_interpret),
     ):
         started = time.monotonic()
         with ThreadPoolExecutor(spec.agents) as pool:

@@ -15,7 +15,7 @@ from token_billing.core.units import format_tokens
 from token_billing.domain import holds
 from token_billing.domain.debits import DebitResult, debit_usage, parse_debit_request
 from token_billing.runtime import default_ledger
-from token_billing.store.ledger import Hold
+from token_billing.store.records import Hold
 
 OPS = ("debit", "hold", "settle", "renew", "release")
 

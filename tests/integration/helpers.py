@@ -11,7 +11,8 @@ from botocore.config import Config
 from local.devserver import DevServer
 from tests import stripe_events
 from token_billing import runtime
-from token_billing.store.ledger import Account, Ledger
+from token_billing.store.ledger import Ledger
+from token_billing.store.records import Account
 
 APP = "https://app.example.com"  # the web app's origin in the payment tests
 

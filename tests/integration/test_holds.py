@@ -14,7 +14,8 @@ import pytest
 from tests.conftest import fake_context
 from tests.integration.helpers import assert_consistent, fund
 from token_billing.domain import holds as vm_holds
-from token_billing.store.ledger import HoldLedger, Ledger
+from token_billing.store.holds import HoldLedger
+from token_billing.store.ledger import Ledger
 
 pytestmark = pytest.mark.integration
 MINUTE_MT = 1_000  # vm_runtime: 1 token per minute

@@ -9,7 +9,8 @@ import pytest
 from local.dynamodb_local import DynamoDBLocal
 from tests.integration.helpers import assert_consistent, fund
 from token_billing.core.errors import CustomerNotFound, IdempotencyKeyReused, InsufficientTokens
-from token_billing.store.ledger import Ledger, decode_lines
+from token_billing.store.codecs import decode_lines
+from token_billing.store.ledger import Ledger
 from token_billing.store.table_layout import customer_pk, entry_sk
 
 

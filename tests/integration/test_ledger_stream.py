@@ -29,7 +29,8 @@ from local.template import load_template
 from tests.conftest import fake_context
 from tests.integration.helpers import dev_server_client, fund
 from token_billing.domain import low_balance
-from token_billing.store.ledger import Ledger, usage_by_action
+from token_billing.store.codecs import usage_by_action
+from token_billing.store.ledger import Ledger
 from token_billing.store.table_layout import customer_pk
 from token_billing.store.usage_aggregates import UsageAggregates, usage_sk
 

@@ -10,7 +10,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from token_billing.core.errors import ServiceUnavailable
-from token_billing.store.ledger import TRANSACTION_ATTEMPTS, Ledger
+from token_billing.store.ledger import Ledger
+from token_billing.store.transactions import TRANSACTION_ATTEMPTS
 
 
 def cancelled(*codes: str) -> ClientError:

@@ -10,7 +10,7 @@ import os
 from functools import cache
 from typing import TYPE_CHECKING
 
-from token_billing.store.ledger import HoldLedger
+from token_billing.store.holds import HoldLedger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from token_billing.core.units import format_tokens
 from token_billing.domain.catalog import LOW_BALANCE_MT
-from token_billing.store.ledger import AttributeValue, account_from_item, usage_by_action
+from token_billing.store.codecs import AttributeValue, account_from_item, usage_by_action
 
 Image = Mapping[str, AttributeValue]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from token_billing.domain.catalog import LOW_BALANCE_MT, PACKAGES, TokenPackage, estimated_hours
-from token_billing.store.ledger import Account
+from token_billing.store.records import Account
 
 EMPTY_ACCOUNT_FIELDS = {
     "balance_mt": 0,

@@ -13,7 +13,8 @@ from datetime import datetime
 
 from token_billing.core.errors import InvalidRequest
 from token_billing.domain.usage import UsageLine, cost_by_action, price_usage
-from token_billing.store.ledger import AttributeValue, Ledger, encode_lines
+from token_billing.store.codecs import AttributeValue, encode_lines
+from token_billing.store.ledger import Ledger
 from token_billing.store.table_layout import CUSTOMER_ID_PATTERN, IDEMPOTENCY_KEY_PATTERN
 
 DEBIT_FIELDS = frozenset(

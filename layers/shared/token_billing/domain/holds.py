@@ -33,13 +33,8 @@ from token_billing.domain.debits import (
     usage_cause,
 )
 from token_billing.domain.usage import UsageLine, price_usage
-from token_billing.store.ledger import (
-    Hold,
-    HoldChanged,
-    HoldLedger,
-    NewHold,
-    PostedEntry,
-)
+from token_billing.store.holds import HoldChanged, HoldLedger
+from token_billing.store.records import Hold, NewHold, PostedEntry
 
 HOLD_EXPIRY_MIN_S = 60
 HOLD_EXPIRY_MAX_S = 24 * 3600

@@ -27,7 +27,8 @@ from token_billing.domain.account_changes import (
     LOW_BALANCE_DETAIL_TYPE,
     LowBalanceCrossing,
 )
-from token_billing.store.ledger import condition_failed, utc_now_iso
+from token_billing.store.codecs import utc_now_iso
+from token_billing.store.conditions import condition_failed
 from token_billing.store.table_layout import customer_pk
 
 if TYPE_CHECKING:

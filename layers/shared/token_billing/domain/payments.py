@@ -13,8 +13,9 @@ from typing import Any
 
 from token_billing.core.errors import ServiceUnavailable
 from token_billing.core.observability import MetricUnit, logger, metrics
-from token_billing.store.ledger import ExtraConditionFailed, Ledger
+from token_billing.store.ledger import Ledger
 from token_billing.store.orders import CLAWBACK_STATUSES, Order, OrderConditionFailed, OrderStore
+from token_billing.store.transactions import ExtraConditionFailed
 
 CLAWBACK_ATTEMPTS = 3
 SESSION_EVENTS = frozenset(

@@ -22,7 +22,7 @@ from token_billing.domain.catalog import (
     get_package,
 )
 from token_billing.integrations.stripe_gateway import CheckoutSession
-from token_billing.store.ledger import utc_now_iso
+from token_billing.store.codecs import utc_now_iso
 from token_billing.store.orders import PENDING, Order, OrderStore, new_order_id
 
 # Stripe accepts 30 minutes to 24 hours; a short window keeps stale orders few.

@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from token_billing.store.ledger import ACTIVE, Item, item_int
+from token_billing.store.codecs import Item, item_int
 from token_billing.store.orders import ORDER_PREFIX
+from token_billing.store.records import ACTIVE
 from token_billing.store.table_layout import ACCOUNT_SK, CUSTOMER_PREFIX, ENTRY_PREFIX, HOLD_PREFIX
 
 if TYPE_CHECKING:

@@ -14,15 +14,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from token_billing.core.errors import InvalidRequest
-from token_billing.store.ledger import (
-    Account,
+from token_billing.store.codecs import (
     AttributeValue,
-    Hold,
     Item,
     account_from_item,
     hold_from_item,
     item_str,
 )
+from token_billing.store.records import Account, Hold
 from token_billing.store.table_layout import (
     ACCOUNT_SK,
     HOLD_PREFIX,

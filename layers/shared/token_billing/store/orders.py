@@ -24,14 +24,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from token_billing.core.errors import IdempotencyKeyReused, NotFound
-from token_billing.store.ledger import (
-    AttributeValue,
-    Item,
-    condition_failed,
-    item_int,
-    item_str,
-    utc_now_iso,
-)
+from token_billing.store.codecs import AttributeValue, Item, item_int, item_str, utc_now_iso
+from token_billing.store.conditions import condition_failed
 from token_billing.store.table_layout import customer_pk
 
 if TYPE_CHECKING:

@@ -22,12 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from token_billing.store.ledger import (
-    AttributeValue,
-    condition_failed,
-    usage_by_action,
-    usage_counter,
-)
+from token_billing.store.codecs import AttributeValue, usage_by_action, usage_counter
+from token_billing.store.conditions import condition_failed
 from token_billing.store.table_layout import customer_pk
 
 if TYPE_CHECKING:

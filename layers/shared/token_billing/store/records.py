@@ -1,0 +1,71 @@
+"""The records the store reads and writes: accounts, ledger entries, holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ACTIVE = "active"
+
+
+@dataclass(frozen=True, slots=True)
+class PostedEntry:
+    """The result of a balance change; `replayed` when the key had already been used."""
+
+    txn_id: str
+    customer_id: str
+    kind: str
+    amount_mt: int
+    created_at: str
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    customer_id: str
+    balance_mt: int
+    held_mt: int
+    available_mt: int
+    version: int
+    purchased_mt: int
+    bonus_mt: int
+    granted_mt: int
+    used_mt: int
+    clawed_back_mt: int
+    plan_tier: str | None
+    created_at: str | None
+    updated_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    hold_id: str
+    customer_id: str
+    vm_id: str | None
+    amount_mt: int  # still reserved
+    original_mt: int
+    captured_mt: int
+    released_mt: int
+    status: str  # active | settled | released | expired
+    created_at: str
+    expires_at: str
+    request_hash: str
+
+    @property
+    def active(self) -> bool:
+        return self.status == ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class NewHold:
+    hold_id: str
+    amount_mt: int
+    expires_at: str
+    vm_id: str | None
+    canonical_request: str
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    entry: PostedEntry
+    from_hold_mt: int
+    released_mt: int

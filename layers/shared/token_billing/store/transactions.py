@@ -1,0 +1,160 @@
+"""Running one ledger transaction: bounded retries of lost races, and what a cancellation
+means (a replay of the first result, a refusal, a condition of another item failing).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+from token_billing.core.errors import (
+    CustomerNotFound,
+    IdempotencyKeyReused,
+    InsufficientTokens,
+    ServiceUnavailable,
+)
+from token_billing.core.units import format_tokens
+from token_billing.store.codecs import Item, account_from_item
+from token_billing.store.records import PostedEntry
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+# A lost race between two transactions on one account item is resolved by trying again;
+# bounded so a hot account degrades into a retryable error, never an unbounded wait.
+TRANSACTION_ATTEMPTS = 5
+TRANSACTION_BACKOFF_BASE_S = 0.015
+RETRYABLE_CANCELLATION_CODES = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
+RETRYABLE_ERROR_CODES = frozenset(
+    {
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+
+class ExtraConditionFailed(Exception):
+    """A caller-supplied transaction item (index >= 2) failed its condition."""
+
+    def __init__(self, index: int, current: Item | None) -> None:
+        super().__init__(f"transaction item {index} failed its condition")
+        self.index = index
+        self.current = current
+
+
+def run_transaction(
+    client: DynamoDBClient,
+    customer_id: str,
+    transact_items: Sequence[Mapping[str, Any]],
+    *,
+    sleep: Callable[[float], None],
+    entry_index: int | None,
+    fingerprint: str,
+    record_index: int | None = None,
+) -> PostedEntry | None:
+    """Run one transaction with bounded retries of lost races. None when it committed;
+    the first result when the entry at `entry_index` already existed (a replay).
+
+    A failed condition on `record_index` (an idempotency record other than an entry,
+    such as a hold) raises ExtraConditionFailed before any account refusal is read."""
+    assert len(transact_items) <= 100  # DynamoDB's transaction limit
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        if attempt:
+            _backoff(sleep, attempt)
+        try:
+            client.transact_write_items(TransactItems=transact_items)  # type: ignore[arg-type]
+        except ClientError as error:
+            outcome = _interpret_failure(error, customer_id, fingerprint, entry_index, record_index)
+            if outcome is not None:
+                return outcome
+        except (ConnectionError, HTTPClientError) as error:
+            # The write may or may not have landed; the same key makes a retry safe.
+            raise ServiceUnavailable(
+                "could not reach the ledger; retry with the same idempotency key"
+            ) from error
+        else:
+            return None
+    raise ServiceUnavailable("the ledger is busy; retry with the same idempotency key")
+
+
+def _interpret_failure(
+    error: ClientError,
+    customer_id: str,
+    fingerprint: str,
+    entry_index: int | None,
+    record_index: int | None = None,
+) -> PostedEntry | None:
+    """The first result when the key was used before, None when a retry may succeed;
+    otherwise raises the domain error the failure means."""
+    code = error.response.get("Error", {}).get("Code", "")
+    if code != "TransactionCanceledException":
+        if code in RETRYABLE_ERROR_CODES:
+            return None
+        raise error
+    reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
+    codes = [reason.get("Code", "None") for reason in reasons]
+    # The entry exists: this key was used before. Its first result stands, whatever
+    # the account looks like now.
+    if entry_index is not None and codes[entry_index : entry_index + 1] == [
+        "ConditionalCheckFailed"
+    ]:
+        return _replay(reasons[entry_index].get("Item"), fingerprint)
+    if record_index is not None and codes[record_index : record_index + 1] == [
+        "ConditionalCheckFailed"
+    ]:
+        raise ExtraConditionFailed(record_index, reasons[record_index].get("Item"))
+    if reasons and codes[0] == "ConditionalCheckFailed":
+        _raise_account_refusal(customer_id, reasons[0].get("Item"))
+    for index in range(1, len(reasons)):
+        if codes[index] == "ConditionalCheckFailed":
+            raise ExtraConditionFailed(index, reasons[index].get("Item"))
+    if any(code in RETRYABLE_CANCELLATION_CODES for code in codes):
+        return None
+    raise error
+
+
+def _replay(item: Item | None, fingerprint: str) -> PostedEntry:
+    assert item is not None, "ALL_OLD returns the existing entry"
+    if item["request_hash"]["S"] != fingerprint:
+        raise IdempotencyKeyReused(
+            "this idempotency key was already used for a different request; "
+            "use a new key for a new request",
+            transaction_id=item["txn_id"]["S"],
+        )
+    return PostedEntry(
+        txn_id=item["txn_id"]["S"],
+        customer_id=item["customer_id"]["S"],
+        kind=item["kind"]["S"],
+        amount_mt=int(item["amount_mt"]["N"]),
+        created_at=item["created_at"]["S"],
+        replayed=True,
+    )
+
+
+def _raise_account_refusal(customer_id: str, item: Item | None) -> None:
+    if item is None:
+        raise CustomerNotFound(f"customer {customer_id!r} has no token account")
+    account = account_from_item(item)
+    raise InsufficientTokens(
+        f"available tokens ({format_tokens(account.available_mt)}) do not cover this "
+        "request; nothing was debited",
+        balance=format_tokens(account.balance_mt),
+        available=format_tokens(account.available_mt),
+        balance_mt=account.balance_mt,
+        available_mt=account.available_mt,
+    )
+
+
+def _backoff(sleep: Callable[[float], None], attempt: int) -> None:
+    # Full jitter: spreads racing writers apart instead of colliding again in step.
+    sleep(random.uniform(0, TRANSACTION_BACKOFF_BASE_S * 2 ** (attempt - 1)))
