@@ -5,8 +5,9 @@ One-customer runs are funded for ~85% of their planned debits, so the balance ru
 near the end and the tail is refused: refusals show the condition holding under
 concurrency. Retries are counted where the ledger takes them
 (`store.transactions._backoff`, called before every retry of a retryable failure), and
-TransactionConflict cancellations where it interprets them. DynamoDB Local serializes transactions, so conflicts may well be 0 here
-where DynamoDB would report some: the count is what this engine did, not a forecast.
+TransactionConflict cancellations where it interprets them. DynamoDB Local serializes
+transactions, so conflicts may well be 0 here where DynamoDB would report some: the count is
+what this engine did, not a forecast.
 After every run, each customer's balance must equal the sum of its ledger entries.
 """
 

@@ -297,7 +297,8 @@ def seed_reader(harness: Harness, context: object) -> str:
     from datetime import UTC, datetime, timedelta
 
     from token_billing.domain.catalog import CATALOG_VERSION, PACKAGES, RATES
-    from token_billing.store.orders import Order, OrderStore
+    from token_billing.store.orders import OrderStore
+    from token_billing.store.records import Order
     from token_billing.store.usage_aggregates import UsageAggregates
 
     reader = harness.customer("reader")

@@ -14,10 +14,13 @@ from typing import Any
 from token_billing.core.errors import ServiceUnavailable
 from token_billing.core.observability import MetricUnit, logger, metrics
 from token_billing.store.ledger import Ledger
-from token_billing.store.orders import CLAWBACK_STATUSES, Order, OrderConditionFailed, OrderStore
+from token_billing.store.orders import OrderConditionFailed, OrderStore
+from token_billing.store.records import Order
 from token_billing.store.transactions import ExtraConditionFailed
 
 CLAWBACK_ATTEMPTS = 3
+# Orders whose tokens were credited, so a refund or dispute takes tokens back.
+CLAWBACK_STATUSES = ("paid", "partially_refunded", "refunded", "disputed")
 SESSION_EVENTS = frozenset(
     {
         "checkout.session.completed",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ from token_billing.domain.catalog import (
 )
 from token_billing.integrations.stripe_gateway import CheckoutSession
 from token_billing.store.codecs import utc_now_iso
-from token_billing.store.orders import PENDING, Order, OrderStore, new_order_id
+from token_billing.store.orders import OrderStore
+from token_billing.store.records import PENDING, Order
 
 # Stripe accepts 30 minutes to 24 hours; a short window keeps stale orders few.
 CHECKOUT_EXPIRES_S = 30 * 60
@@ -62,6 +64,11 @@ class PurchaseResult:
     order: Order
     checkout_url: str
     session_id: str
+
+
+def new_order_id() -> str:
+    """Creation time in hex first, so a customer's orders sort by time."""
+    return f"ord_{int(time.time() * 1000):012x}{secrets.token_hex(6)}"
 
 
 def checked_redirect(url: str | None, default: str, field: str, config: CheckoutConfig) -> str:

@@ -7,7 +7,8 @@
     PI#<pi_id>      PAYMENT                 payment intent -> (customer, order), for
                                             refunds and disputes, written with the credit
 
-Order ids start with their creation time in hex, so a customer's orders sort by time.
+Order ids (`purchases.new_order_id`) start with their creation time in hex, so a
+customer's orders sort by key in time order.
 Statuses: pending -> paid | expired | failed | flagged; paid -> partially_refunded |
 refunded | disputed.
 """
@@ -15,17 +16,15 @@ refunded | disputed.
 from __future__ import annotations
 
 import hashlib
-import secrets
-import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from token_billing.core.errors import IdempotencyKeyReused, NotFound
-from token_billing.store.codecs import AttributeValue, Item, item_int, item_str, utc_now_iso
+from token_billing.store.codecs import AttributeValue, Item, order_from_item, utc_now_iso
 from token_billing.store.conditions import condition_failed
+from token_billing.store.records import PENDING, Order
 from token_billing.store.table_layout import customer_pk
 
 if TYPE_CHECKING:
@@ -34,16 +33,10 @@ if TYPE_CHECKING:
 ORDER_PREFIX = "ORDER#"
 PURCHASE_KEY_PREFIX = "PURCHASEKEY#"
 PAYMENT_SK = "PAYMENT"
-PENDING = "pending"
-CLAWBACK_STATUSES = ("paid", "partially_refunded", "refunded", "disputed")
 
 
 class OrderConditionFailed(Exception):
     """An order update's condition failed: the order moved on since it was read."""
-
-
-def new_order_id() -> str:
-    return f"ord_{int(time.time() * 1000):012x}{secrets.token_hex(6)}"
 
 
 def order_key(customer_id: str, order_id: str) -> dict[str, AttributeValue]:
@@ -52,57 +45,6 @@ def order_key(customer_id: str, order_id: str) -> dict[str, AttributeValue]:
 
 def payment_key(payment_intent_id: str) -> dict[str, AttributeValue]:
     return {"PK": {"S": "PI#" + payment_intent_id}, "SK": {"S": PAYMENT_SK}}
-
-
-@dataclass(frozen=True, slots=True)
-class Order:
-    order_id: str
-    customer_id: str
-    package_id: str
-    catalog_version: str
-    price_cents: int
-    currency: str
-    tokens_mt: int
-    bonus_mt: int
-    status: str
-    created_at: str
-    expires_at: int | None = None
-    session_id: str | None = None
-    checkout_url: str | None = None
-    payment_intent_id: str | None = None
-    paid_at: str | None = None
-    flag_reason: str | None = None
-    refunded_cents: int = 0
-    disputed_cents: int = 0
-    clawed_back_mt: int = 0
-
-    @property
-    def total_mt(self) -> int:
-        return self.tokens_mt + self.bonus_mt
-
-
-def order_from_item(item: Item) -> Order:
-    return Order(
-        order_id=item["order_id"]["S"],
-        customer_id=item["customer_id"]["S"],
-        package_id=item["package_id"]["S"],
-        catalog_version=item["catalog_version"]["S"],
-        price_cents=int(item["price_cents"]["N"]),
-        currency=item["currency"]["S"],
-        tokens_mt=int(item["tokens_mt"]["N"]),
-        bonus_mt=int(item["bonus_mt"]["N"]),
-        status=item["status"]["S"],
-        created_at=item["created_at"]["S"],
-        expires_at=item_int(item, "expires_at") if "expires_at" in item else None,
-        session_id=item_str(item, "session_id"),
-        checkout_url=item_str(item, "checkout_url"),
-        payment_intent_id=item_str(item, "payment_intent_id"),
-        paid_at=item_str(item, "paid_at"),
-        flag_reason=item_str(item, "flag_reason"),
-        refunded_cents=item_int(item, "refunded_cents"),
-        disputed_cents=item_int(item, "disputed_cents"),
-        clawed_back_mt=item_int(item, "clawed_back_mt"),
-    )
 
 
 class OrderStore:

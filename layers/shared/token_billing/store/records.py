@@ -1,10 +1,12 @@
-"""The records the store reads and writes: accounts, ledger entries, holds."""
+"""The records the store reads and writes: accounts, ledger entries, holds, orders."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 ACTIVE = "active"
+# An order is written pending and credited only from pending (orders.paid_transition).
+PENDING = "pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +71,30 @@ class Capture:
     entry: PostedEntry
     from_hold_mt: int
     released_mt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    order_id: str
+    customer_id: str
+    package_id: str
+    catalog_version: str
+    price_cents: int
+    currency: str
+    tokens_mt: int
+    bonus_mt: int
+    status: str
+    created_at: str
+    expires_at: int | None = None
+    session_id: str | None = None
+    checkout_url: str | None = None
+    payment_intent_id: str | None = None
+    paid_at: str | None = None
+    flag_reason: str | None = None
+    refunded_cents: int = 0
+    disputed_cents: int = 0
+    clawed_back_mt: int = 0
+
+    @property
+    def total_mt(self) -> int:
+        return self.tokens_mt + self.bonus_mt

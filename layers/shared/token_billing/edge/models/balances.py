@@ -11,8 +11,7 @@ from token_billing.domain.account_view import BalanceView
 from token_billing.domain.catalog import CURRENCY, LOW_BALANCE_MT
 from token_billing.edge.models.catalog import TOKENS_DESCRIPTION, PackageOut
 from token_billing.store.history import Transaction
-from token_billing.store.orders import Order
-from token_billing.store.records import Hold
+from token_billing.store.records import Hold, Order
 
 
 class HoldOut(BaseModel):
