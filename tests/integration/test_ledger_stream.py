@@ -28,7 +28,7 @@ from local.devserver import DevServer
 from local.template import load_template
 from tests.conftest import fake_context
 from tests.integration.helpers import dev_server_client, fund
-from token_billing.domain import low_balance
+from token_billing.integrations import eventbridge as eventbridge_module
 from token_billing.store.codecs import usage_by_action
 from token_billing.store.ledger import Ledger
 from token_billing.store.table_layout import customer_pk
@@ -55,9 +55,9 @@ def eventbridge(server: DevServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     """The handler's unchanged events client, pointed at the dev server."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", server.url)
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
-    low_balance.events_client.cache_clear()
+    eventbridge_module.events_client.cache_clear()
     yield
-    low_balance.events_client.cache_clear()
+    eventbridge_module.events_client.cache_clear()
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from tests.conftest import FakeLambdaContext, load_event
-from token_billing.domain import low_balance
 from token_billing.domain.account_changes import LowBalanceCrossing
-from token_billing.domain.low_balance import EventPublishFailed, LowBalanceAlerts
+from token_billing.domain.low_balance import LowBalanceAlerts
+from token_billing.integrations import eventbridge
+from token_billing.integrations.eventbridge import EventPublishFailed
 
 BUS = "token-billing-test-events"
 SAMPLE = "ledger_stream/account-modify.json"
@@ -33,16 +34,16 @@ def put_events(moto_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[lis
     monkeypatch.delenv("AWS_ENDPOINT_URL_EVENTBRIDGE", raising=False)
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     boto3.client("events", region_name="us-east-1").create_event_bus(Name=BUS)
-    low_balance.events_client.cache_clear()
+    eventbridge.events_client.cache_clear()
     sent: list[dict[str, Any]] = []
 
     def record(params: dict[str, Any], **_: Any) -> None:
         sent.extend(json.loads(params["body"])["Entries"])
 
-    client: Any = low_balance.events_client()
+    client: Any = eventbridge.events_client()
     client.meta.events.register("before-call.events.PutEvents", record)
     yield sent
-    low_balance.events_client.cache_clear()
+    eventbridge.events_client.cache_clear()
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def default_usage_aggregates() -> UsageAggregates:
 
 def reset() -> None:
     """Forget cached clients (tests switch between moto and DynamoDB Local)."""
-    from token_billing.domain.low_balance import events_client
+    from token_billing.integrations.eventbridge import events_client
     from token_billing.integrations.stripe_gateway import stripe_client
 
     default_ledger.cache_clear()
