@@ -7,32 +7,21 @@ Checks, per customer:
 - every paid order has exactly one purchase entry of its tokens + bonus, and every purchase
   entry belongs to an order that was paid.
 
-One parallel Scan of the table (a batch job: ~0.5 RCU per 4 KB of table, eventually
-consistent; run it when the table is quiet or accept in-flight noise, which a second run
-clears).
+One parallel Scan of the table (`store.table_scan`: a batch job, eventually consistent; run
+it when the table is quiet or accept in-flight noise, which a second run clears).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from token_billing.store.codecs import Item, item_int
-from token_billing.store.orders import ORDER_PREFIX
-from token_billing.store.records import ACTIVE
-from token_billing.store.table_layout import ACCOUNT_SK, CUSTOMER_PREFIX, ENTRY_PREFIX, HOLD_PREFIX
+from token_billing.store.table_scan import CustomerTally, tally_customers
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-SCAN_SEGMENTS = 4
-PROJECTION = (
-    "PK, SK, balance_mt, held_mt, available_mt, amount_mt, kind, order_id, "
-    "hold_status, #status, tokens_mt, bonus_mt, paid_at"
-)
 # Orders that were paid at some point keep paid_at; these statuses follow a payment.
 PAID_STATUSES = frozenset({"paid", "partially_refunded", "refunded", "disputed"})
 
@@ -51,15 +40,6 @@ class Finding:
         return f"{self.customer_id}: {self.check}: {found}{suffix}"
 
 
-@dataclass
-class _Customer:
-    account: Item | None = None
-    entries_sum_mt: int = 0
-    active_holds_mt: int = 0
-    purchases: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
-    paid_orders: dict[str, int] = field(default_factory=dict)
-
-
 @dataclass(frozen=True, slots=True)
 class Report:
     customers: int
@@ -71,56 +51,8 @@ class Report:
         return not self.findings
 
 
-def scan_items(client: DynamoDBClient, table: str) -> Iterator[Item]:
-    """Every customer item of the table, from a parallel Scan (segments side by side)."""
-
-    def segment(index: int) -> list[Item]:
-        kwargs: dict[str, Any] = {
-            "TableName": table,
-            "ProjectionExpression": PROJECTION,
-            "ExpressionAttributeNames": {"#status": "status"},
-            "FilterExpression": "begins_with(PK, :customer)",
-            "ExpressionAttributeValues": {":customer": {"S": CUSTOMER_PREFIX}},
-            "Segment": index,
-            "TotalSegments": SCAN_SEGMENTS,
-        }
-        found: list[Item] = []
-        while True:
-            response = client.scan(**kwargs)
-            found.extend(response.get("Items", []))  # type: ignore[arg-type]
-            if "LastEvaluatedKey" not in response:
-                return found
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    with ThreadPoolExecutor(SCAN_SEGMENTS) as pool:
-        for items in pool.map(segment, range(SCAN_SEGMENTS)):
-            yield from items
-
-
 def reconcile(client: DynamoDBClient, table: str) -> Report:
-    customers: dict[str, _Customer] = defaultdict(_Customer)
-    count = 0
-    for item in scan_items(client, table):
-        count += 1
-        customer = customers[item["PK"]["S"].removeprefix(CUSTOMER_PREFIX)]
-        sort_key = item["SK"]["S"]
-        if sort_key == ACCOUNT_SK:
-            customer.account = item
-        elif sort_key.startswith(HOLD_PREFIX):
-            if item.get("hold_status", {}).get("S") == ACTIVE:
-                customer.active_holds_mt += item_int(item, "amount_mt")
-        elif sort_key.startswith(ENTRY_PREFIX):
-            customer.entries_sum_mt += item_int(item, "amount_mt")
-            if item.get("kind", {}).get("S") == "purchase":
-                order_id = item.get("order_id", {}).get("S", "?")
-                customer.purchases[order_id].append(item_int(item, "amount_mt"))
-        elif sort_key.startswith(ORDER_PREFIX):
-            status = item.get("status", {}).get("S")
-            if status in PAID_STATUSES or "paid_at" in item:
-                order_id = sort_key.removeprefix(ORDER_PREFIX)
-                customer.paid_orders[order_id] = item_int(item, "tokens_mt") + item_int(
-                    item, "bonus_mt"
-                )
+    customers, count = tally_customers(client, table)
     findings = [
         finding
         for customer_id, customer in sorted(customers.items())
@@ -129,7 +61,7 @@ def reconcile(client: DynamoDBClient, table: str) -> Report:
     return Report(customers=len(customers), items=count, findings=findings)
 
 
-def _check(customer_id: str, c: _Customer) -> Iterator[Finding]:
+def _check(customer_id: str, c: CustomerTally) -> Iterator[Finding]:
     if c.account is None:
         if c.entries_sum_mt or c.active_holds_mt:
             yield Finding(
@@ -140,9 +72,7 @@ def _check(customer_id: str, c: _Customer) -> Iterator[Finding]:
                 "entries or holds without one",
             )
     else:
-        balance, held, available = (
-            item_int(c.account, name) for name in ("balance_mt", "held_mt", "available_mt")
-        )
+        balance, held, available = c.account.balance_mt, c.account.held_mt, c.account.available_mt
         if balance != c.entries_sum_mt:
             yield Finding(
                 customer_id, "balance = sum of entries", str(c.entries_sum_mt), str(balance)
@@ -155,7 +85,12 @@ def _check(customer_id: str, c: _Customer) -> Iterator[Finding]:
             yield Finding(
                 customer_id, "available = balance - held", str(balance - held), str(available)
             )
-    for order_id, total_mt in sorted(c.paid_orders.items()):
+    paid_orders = {
+        order_id: order.total_mt
+        for order_id, order in c.orders.items()
+        if order.status in PAID_STATUSES or order.ever_paid
+    }
+    for order_id, total_mt in sorted(paid_orders.items()):
         credits = c.purchases.get(order_id, [])
         if credits != [total_mt]:
             yield Finding(
@@ -166,7 +101,7 @@ def _check(customer_id: str, c: _Customer) -> Iterator[Finding]:
                 f"order {order_id}",
             )
     for order_id, credits in sorted(c.purchases.items()):
-        if order_id not in c.paid_orders:
+        if order_id not in paid_orders:
             yield Finding(
                 customer_id,
                 "credit has a paid order",
