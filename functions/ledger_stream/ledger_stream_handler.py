@@ -26,9 +26,10 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.observability import MetricUnit, logger, metrics
-from token_billing.domain.account_changes import account_change, apply_account_change
+from token_billing.domain.account_changes import apply_account_change
 from token_billing.domain.low_balance import LowBalanceAlerts
 from token_billing.runtime import dynamodb_client, table_name
+from token_billing.store.stream_images import account_change
 from token_billing.store.table_layout import ACCOUNT_SK
 from token_billing.store.usage_aggregates import UsageAggregates
 

@@ -8,13 +8,11 @@ from typing import Any
 import pytest
 
 from token_billing.domain.account_changes import (
-    AccountChange,
     LowBalanceCrossing,
-    account_change,
     apply_account_change,
     low_balance_crossing,
-    usage_delta,
 )
+from token_billing.store.stream_images import AccountChange, account_change, usage_delta
 
 
 def image(

@@ -22,7 +22,7 @@ from token_billing.domain.catalog import (
     UnknownCatalogItem,
     get_package,
 )
-from token_billing.integrations.stripe_gateway import CheckoutSession
+from token_billing.integrations.checkout_session import CheckoutSession
 from token_billing.store.codecs import utc_now_iso
 from token_billing.store.orders import OrderStore
 from token_billing.store.records import PENDING, Order

@@ -8,26 +8,19 @@ the first request. No other function imports it (tests/unit/test_cold_imports.py
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import stripe
 
 from token_billing.core.errors import ServiceUnavailable
+from token_billing.integrations.checkout_session import CheckoutSession
 from token_billing.integrations.stripe_config import stripe_settings
 
 # Stripe retries idempotent requests itself on network errors and 409/5xx answers.
 STRIPE_NETWORK_RETRIES = 2
 # Stripe's default: a signed event older than this is a replay.
 WEBHOOK_TOLERANCE_S = 300
-
-
-@dataclass(frozen=True, slots=True)
-class CheckoutSession:
-    session_id: str
-    url: str
-    expires_at: int
 
 
 @cache

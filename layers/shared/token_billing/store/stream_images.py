@@ -1,0 +1,73 @@
+"""The ACCOUNT item's stream records, decoded: what one write changed.
+
+Images are DynamoDB's low-level attribute maps (`{"N": "12"}`), as both the Lambda event and
+boto3 carry them; nothing here knows the shape of a Lambda event around them. The usage a
+write added is its new per-action lifetime counters (`used_<action>_mt`) minus the old ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from types import MappingProxyType
+
+from token_billing.store.codecs import AttributeValue, account_from_item, usage_by_action
+
+Image = Mapping[str, AttributeValue]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChange:
+    """One write of an ACCOUNT item, as its stream record describes it."""
+
+    customer_id: str
+    version: int
+    updated_at: str
+    old_balance_mt: int | None  # None: the record carries no old image (the item's first write)
+    balance_mt: int
+    available_mt: int
+    usage_delta_mt: Mapping[str, int]  # action -> milli-tokens this write added; no zeros
+
+    @property
+    def day(self) -> date:
+        """The UTC day the change belongs to: that of the write itself, not of processing,
+        so a record delivered after midnight still counts on the day it happened."""
+        return parse_timestamp(self.updated_at).astimezone(UTC).date()
+
+
+def parse_timestamp(value: str) -> datetime:
+    """An ISO 8601 timestamp with its zone (the ledger writes `...Z`)."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} carries no time zone")
+    return moment
+
+
+def usage_delta(old_image: Image | None, new_image: Image) -> dict[str, int]:
+    """Milli-tokens per action the write added: new counters minus old, zeros left out.
+
+    A counter missing from the old image counts from zero, which covers an account whose
+    first debit (or first debit of a new action) is this write.
+    """
+    old = usage_by_action(old_image or {})
+    new = usage_by_action(new_image)
+    delta = {action: new.get(action, 0) - old.get(action, 0) for action in new.keys() | old}
+    return {action: mt for action, mt in sorted(delta.items()) if mt != 0}
+
+
+def account_change(old_image: Image | None, new_image: Image) -> AccountChange:
+    """The meaning of one INSERT or MODIFY of an ACCOUNT item."""
+    new = account_from_item(dict(new_image))
+    if new.updated_at is None:
+        raise ValueError(f"account image of {new.customer_id!r} has no updated_at")
+    old_balance = account_from_item(dict(old_image)).balance_mt if old_image else None
+    return AccountChange(
+        customer_id=new.customer_id,
+        version=new.version,
+        updated_at=new.updated_at,
+        old_balance_mt=old_balance,
+        balance_mt=new.balance_mt,
+        available_mt=new.available_mt,
+        usage_delta_mt=MappingProxyType(usage_delta(old_image, new_image)),
+    )
