@@ -37,6 +37,9 @@ $(VENV)/.installed: requirements/dev.txt layers/shared/requirements.txt
 	test -x $(PY) || $(PYTHON313) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==25.3
 	$(PY) -m pip install --quiet -r requirements/dev.txt
+	@# The repository root (handlers as `functions.*`) and the layer on the venv's path, as an
+	@# editable install would put them: lint-imports and one-off scripts see the same tree.
+	printf '%s\n' "$(CURDIR)" "$(CURDIR)/layers/shared" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/token_billing_src.pth"
 	touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.txt
@@ -96,6 +99,7 @@ test: bootstrap $(SAM_VENV)/.installed
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format:
 	$(VENV)/bin/ruff format .

@@ -7,6 +7,7 @@ code at DynamoDB Local), so nothing here knows whether it runs in AWS or on a la
 from __future__ import annotations
 
 import os
+import sys
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -74,12 +75,15 @@ def default_usage_aggregates() -> UsageAggregates:
 def reset() -> None:
     """Forget cached clients (tests switch between moto and DynamoDB Local)."""
     from token_billing.integrations.eventbridge import events_client
-    from token_billing.integrations.stripe_gateway import stripe_client
 
     default_ledger.cache_clear()
     default_order_store.cache_clear()
     default_history.cache_clear()
     default_usage_aggregates.cache_clear()
     dynamodb_client.cache_clear()
-    stripe_client.cache_clear()
     events_client.cache_clear()
+    # Only purchase and webhook load stripe; clear its client where it was loaded, without
+    # importing the SDK into every other function's graph.
+    stripe_gateway = sys.modules.get("token_billing.integrations.stripe_gateway")
+    if stripe_gateway is not None:
+        stripe_gateway.stripe_client.cache_clear()
