@@ -46,7 +46,12 @@ SECTION = "1 cold start"
 SHIPPED = "shipped"
 SOURCE = "source"
 DEBIT_FUNCTION = "DebitFunction"
+# Targets. The debit against the floor; every API function against the reference stack of
+# the libraries it is built on, measured in the same run (our own code costs at most 10% on
+# top of them); the stream, sweeper and reconcile functions, built on no API stack, against
+# the floor as before.
 TARGET_DEBIT = 1.15
+TARGET_OVER_STACK = 1.10
 TARGET_OTHER = 1.35
 CHILD_TIMEOUT_S = 60.0
 TIME_BUDGET_S = 150.0  # the timed rounds stop early (and say so) past this
@@ -83,11 +88,18 @@ REFERENCES = {
     "stack_resolver": "+ Powertools HTTP API resolver, no validation",
     "stack_resolver_pydantic": "+ resolver with pydantic validation (DESIGN's API stack)",
     "stack_tracer": "boto3 client + Logger, Metrics and Powertools Tracer (X-Ray SDK)",
+    "stack_api_no_client": "resolver with pydantic validation, Logger, Metrics, no boto3",
+    "stack_api_stripe": "DESIGN's API stack + stripe and its client",
 }
 API_STACK = "stack_resolver_pydantic"
-# The API functions that also create a DynamoDB client, as the API stack reference does
-# (packages serves the catalog and creates none).
-API_FUNCTIONS = ("BalancesFunction", "PurchaseFunction")
+# Each API function -> the reference of the libraries it is built on: packages serves the
+# catalog and creates no AWS client; purchase and webhook also load stripe.
+STACK_OF = {
+    "PackagesFunction": "stack_api_no_client",
+    "BalancesFunction": API_STACK,
+    "PurchaseFunction": "stack_api_stripe",
+    "WebhookFunction": "stack_api_stripe",
+}
 
 
 @dataclass
@@ -191,6 +203,39 @@ def top_additions(function: dict[str, float], floor: dict[str, float], count: in
     return ", ".join(f"{name} +{ms:.1f} ms" for name, ms in ranked if ms >= 0.5)
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """What a function's import is divided by: the floor, or its stack's reference."""
+
+    name: str
+    ms: float | None
+    mb: float
+    text: str
+    limit: float
+
+    @property
+    def target_text(self) -> str:
+        return f"<= {self.limit}x" + ("" if self.name == "floor" else " ref")
+
+
+def baseline(
+    logical_id: str,
+    references: dict[str, Target],
+    floor_ms: float,
+    floor_mb: float,
+    floor_text: str,
+) -> Baseline:
+    stack = STACK_OF.get(logical_id)
+    if stack is None:
+        limit = TARGET_DEBIT if logical_id == DEBIT_FUNCTION else TARGET_OTHER
+        return Baseline("floor", floor_ms, floor_mb, floor_text, limit)
+    reference = references[stack]
+    if reference.error or not reference.ms:
+        return Baseline(stack, None, 0.0, f"ref `{stack}`: not run", TARGET_OVER_STACK)
+    ms, mb, text = reference.medians()
+    return Baseline(stack, ms, mb, f"ref `{stack}`: {text}", TARGET_OVER_STACK)
+
+
 def reference_rows(
     result: SectionResult,
     references: dict[str, Target],
@@ -210,25 +255,24 @@ def reference_rows(
         ms, _, text = reference.medians()
         time_ratio = fmt_ratio(ratio(ms, floor_ms), 3)
         result.rows.append(Row(SECTION, measure, text, floor_text, time_ratio, "(reference)"))
-    stack = references[API_STACK]
-    if stack.error or not stack.ms:
-        return
-    stack_ms, _, _ = stack.medians()
     beyond = []
-    for logical_id in API_FUNCTIONS:
-        target = targets.get((logical_id, SHIPPED))
+    for logical_id, module in STACK_OF.items():
+        target, reference = targets.get((logical_id, SHIPPED)), references[module]
         if target is None or target.error or not target.ms:
             continue
+        if reference.error or not reference.ms:
+            continue
         ms, _, _ = target.medians()
-        beyond.append(f"{logical_id} {ms - stack_ms:+.0f} ms ({fmt_ratio(ratio(ms, stack_ms), 3)})")
+        stack_ms, _, _ = reference.medians()
+        beyond.append(f"{logical_id} {ms - stack_ms:+.0f} ms over `{module}`")
     result.notes.append(
-        f"The smallest handler on DESIGN's API stack (`bench/stacks/{API_STACK}.py`: resolver "
-        "with pydantic validation, one model, Logger, Metrics, a DynamoDB client, no code of "
-        f"ours) imports in {stack_ms:.0f} ms, {fmt_ratio(ratio(stack_ms, floor_ms), 3)} the "
-        f"floor, against the {TARGET_OTHER}x target. Each API function against it: "
-        + ", ".join(beyond)
-        + ". The reference rows carry no target; they say how much of each ratio the "
-        "building blocks take before any code of ours."
+        "Each API function is held to <= "
+        f"{TARGET_OVER_STACK}x of the reference handler of the libraries it is built on "
+        "(`bench/stacks/`, no code of ours, timed in the same rounds): our own code may add "
+        "at most 10% to them. The reference rows carry no target; their floor ratio shows "
+        "what the building blocks cost before any code of ours. Our code's share: "
+        + (", ".join(beyond) or "not measured")
+        + "."
     )
 
 
@@ -378,25 +422,27 @@ def run(
     order = sorted(targets.items(), key=lambda item: item[0][1] != SHIPPED)  # shipped first
     for (logical_id, mode), target in order:
         spec = functions[logical_id]
-        limit = TARGET_DEBIT if logical_id == DEBIT_FUNCTION else TARGET_OTHER
-        target_text = f"<= {limit}x" if mode == SHIPPED else "(report)"
+        base = baseline(logical_id, references, floor_ms, floor_mb, floor_text)
+        target_text = base.target_text if mode == SHIPPED else "(report)"
         measure = f"{logical_id}: import {spec.module_name}, {MODES[mode]}"
-        if target.error or not target.ms:
+        if target.error or not target.ms or base.ms is None:
+            why = target.error or f"its reference `{base.name}` did not run"
             result.rows.append(
-                Row(SECTION, measure, "import failed", floor_text, "", target_text, "ERROR")
+                Row(SECTION, measure, "import failed", base.text, "", target_text, "ERROR")
             )
-            result.notes.append(f"{logical_id} ({mode}) could not be imported: {target.error}")
+            result.notes.append(f"{logical_id} ({mode}) could not be measured: {why}")
             continue
         ms, mb, text = target.medians()
-        time_ratio = ratio(ms, floor_ms)
-        verdict = "" if mode != SHIPPED else "PASS" if time_ratio <= limit else "OVER"
+        time_ratio = ratio(ms, base.ms)
+        verdict = "" if mode != SHIPPED else "PASS" if time_ratio <= base.limit else "OVER"
+        floor_part = "" if base.name == "floor" else f"; {fmt_ratio(ratio(ms, floor_ms), 3)} floor"
         result.rows.append(
             Row(
                 SECTION,
                 measure,
                 text,
-                floor_text,
-                f"{fmt_ratio(time_ratio, 3)} (RSS {fmt_ratio(ratio(mb, floor_mb))})",
+                base.text,
+                f"{fmt_ratio(time_ratio, 3)} (RSS {fmt_ratio(ratio(mb, base.mb))}{floor_part})",
                 target_text,
                 verdict,
             )
@@ -405,6 +451,8 @@ def run(
             continue
         profiled = target.run(scratch, importtime=True).stderr
         profile = import_profile(profiled)
+        # What the function imports beyond the floor's modules (the reference's own profile
+        # is not taken: the floor is the common ground of every row).
         additions = top_additions(profile, floor_profile, 6)
         if verdict == "OVER":
             modules = top_additions(import_profile(profiled, by_module=True), floor_modules, 8)
@@ -417,7 +465,7 @@ def run(
                 f"({median(floor.client_ms):.0f} ms)."
             )
         result.notes.append(
-            f"{logical_id} ({verdict}, {fmt_ratio(time_ratio, 3)} vs <= {limit}x), "
+            f"{logical_id} ({verdict}, {fmt_ratio(time_ratio, 3)} vs {base.target_text}), "
             "`-X importtime` self time beyond the floor's (one profiled run, as shipped), "
             f"largest first: {additions or 'nothing above 0.5 ms'}.{body_remark}"
         )

@@ -16,6 +16,17 @@ EXPECTED = {
     "stack_resolver": {"pydantic": False, "aws_xray_sdk": False, "event_handler": True},
     "stack_resolver_pydantic": {"pydantic": True, "aws_xray_sdk": False, "event_handler": True},
     "stack_tracer": {"pydantic": False, "aws_xray_sdk": True, "event_handler": False},
+    "stack_api_no_client": {"pydantic": True, "aws_xray_sdk": False, "event_handler": True},
+    "stack_api_stripe": {"pydantic": True, "aws_xray_sdk": False, "event_handler": True},
+}
+# And which load boto3 and stripe.
+CLIENTS = {
+    "stack_logger_metrics": {"boto3": True, "stripe": False},
+    "stack_resolver": {"boto3": True, "stripe": False},
+    "stack_resolver_pydantic": {"boto3": True, "stripe": False},
+    "stack_tracer": {"boto3": True, "stripe": False},
+    "stack_api_no_client": {"boto3": False, "stripe": False},
+    "stack_api_stripe": {"boto3": True, "stripe": True},
 }
 PROBE = """\
 import json, sys
@@ -26,6 +37,8 @@ print(json.dumps({{
     "pydantic": "pydantic" in loaded,
     "aws_xray_sdk": "aws_xray_sdk.core" in loaded,
     "event_handler": "aws_lambda_powertools.event_handler" in loaded,
+    "boto3": "boto3" in loaded,
+    "stripe": "stripe" in loaded,
     "ours": sorted(m for m in loaded if m.split(".")[0] in ("token_billing", "bench")),
 }}))
 """
@@ -41,7 +54,7 @@ ENV = {
 
 
 def test_every_reference_has_an_expectation() -> None:
-    assert set(EXPECTED) == set(REFERENCES)
+    assert set(EXPECTED) == set(REFERENCES) == set(CLIENTS)
     on_disk = {path.stem for path in STACKS_DIR.glob("stack_*.py")}
     assert on_disk == set(REFERENCES)
 
@@ -59,4 +72,4 @@ def test_reference_loads_exactly_its_building_blocks(module: str) -> None:
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert loaded.pop("ours") == []
-    assert loaded == EXPECTED[module]
+    assert loaded == EXPECTED[module] | CLIENTS[module]
