@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jwt
@@ -227,7 +227,8 @@ def test_messages_arrive_in_version_order(
         drain(socket)
         for _ in range(5):
             debit(server, customer_id, quantity=1)
-        versions, balances = [], []
+        versions: list[int] = []
+        balances: list[int] = []
         while not balances or balances[-1] != 995_000:
             message = next_balance(socket, timeout_s=DELIVERY_S)
             versions.append(message["version"])
@@ -257,7 +258,7 @@ def test_default_route_answers_pong(server: DevServer, customer_id: str) -> None
 # ---- connections: recorded, cleaned up ------------------------------------------------
 
 
-def wait_for(check: Any, timeout_s: float = DELIVERY_S) -> bool:
+def wait_for(check: Callable[[], bool], timeout_s: float = DELIVERY_S) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
@@ -287,7 +288,10 @@ def test_a_gone_connection_is_deleted_when_the_push_meets_410(
         drain(socket)
         debit(server, customer_id, quantity=1)
         balance_after(socket, 999_000)
-        ids = lambda: [c.connection_id for c in connections.of_customer(customer_id)]  # noqa: E731
+
+        def ids() -> list[str]:
+            return [c.connection_id for c in connections.of_customer(customer_id)]
+
         assert wait_for(lambda: "gone-conn-1" not in ids())
         assert len(ids()) == 1  # the live one stays
 
@@ -304,8 +308,8 @@ def test_management_api_answers_gone_for_an_unknown_connection(server: DevServer
 def refused_status(server: DevServer, token: str | None, *, query: str = "") -> int:
     assert server.websocket_api is not None
     url = f"{server.websocket_api.url}/{query}"
+    protocols = [SUBPROTOCOL, token] if token else None
     with pytest.raises(InvalidStatus) as refused:
-        protocols = [SUBPROTOCOL, token] if token else None
         connect(url, subprotocols=protocols, open_timeout=10)  # type: ignore[arg-type]
     return refused.value.response.status_code
 
