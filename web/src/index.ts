@@ -31,7 +31,16 @@ export type {
   UsageEstimateRequest,
   UsageLine,
 } from "./api/client";
+export { BALANCE_SUBPROTOCOL } from "./api/client";
+export type { BalanceSocket } from "./api/client";
 export { TokenBillingProvider, useTokenBillingClient } from "./api/context";
+export { newestBalance, useLiveBalance } from "./api/useLiveBalance";
+export type {
+  BalanceMessage,
+  LiveBalance,
+  LiveBalanceOptions,
+  LiveStatus,
+} from "./api/useLiveBalance";
 export type { TokenBillingProviderProps } from "./api/context";
 export { PricingCalculator } from "./components/PricingCalculator";
 export type { PricingCalculatorProps } from "./components/PricingCalculator";
