@@ -74,6 +74,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const dataDir = join(work, "dynamodb");
   const logPath = join(work, "devserver.log");
   const [port, ddbPort, deadPort] = [await freePort(), await freePort(), await freePort()];
+  const wsPort = await freePort(); // the WebSocket API; config.json gets its URL from the server
   const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: "1" };
   delete env.STRIPE_SECRET_KEY; // offline checkout, whatever the developer's shell holds
   delete env.STRIPE_WEBHOOK_SECRET;
@@ -87,6 +88,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       String(port),
       "--ddb-port",
       String(ddbPort),
+      "--ws-port",
+      String(wsPort),
       "--data-dir",
       dataDir,
     ],
