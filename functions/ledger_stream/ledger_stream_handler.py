@@ -5,6 +5,10 @@ daily aggregate, and a balance that crossed below the low-balance line puts one
 `TokenBalanceLow` event on EventBridge. Both are idempotent, so a redelivered record is
 skipped (metric `StreamRecordsSkipped`), not an error.
 
+After the batch, each change is pushed to the customer's open WebSockets (the live balance,
+`push_live_balances` below): one connections Query per customer changed, never failing the
+batch.
+
 A record that fails is reported as a batch item failure; Lambda then retries from the first
 failed sequence number. Every record after a failure is failed too, unprocessed: Lambda
 delivers those again anyway, and applying a later change of the same account before the
