@@ -226,6 +226,8 @@ class LocalWebSocketApi:
         self._lock = threading.Lock()
         self._pending: dict[int, LocalConnection] = {}  # by id(ServerConnection), handshaking
         self.connections: dict[str, LocalConnection] = {}
+        self._open_handlers = 0  # connection threads still running (a $disconnect, say)
+        self._idle = threading.Condition(self._lock)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self.host = ""
@@ -253,13 +255,17 @@ class LocalWebSocketApi:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Close every connection and wait (bounded) for their $disconnect to finish: no
+        handler may run after the dev server, or DynamoDB Local, is gone."""
         if self._server is not None:
             self._server.shutdown()
             self._server = None
         if self._thread is not None:
-            self._thread.join(5)
+            self._thread.join(timeout_s)
             self._thread = None
+        with self._idle:
+            self._idle.wait_for(lambda: self._open_handlers == 0, timeout_s)
 
     # ---- the handshake: authorizer, then $connect, before anything is accepted ------
 
@@ -325,6 +331,15 @@ class LocalWebSocketApi:
             connection = self._pending.pop(id(socket))
             connection.socket = socket
             self.connections[connection.connection_id] = connection
+            self._open_handlers += 1
+        try:
+            self._serve_connection(connection, socket)
+        finally:
+            with self._idle:
+                self._open_handlers -= 1
+                self._idle.notify_all()
+
+    def _serve_connection(self, connection: LocalConnection, socket: ServerConnection) -> None:
         opened = time.monotonic()
         host = connection.headers.get("Host", self.host)
         close = (1000, "")

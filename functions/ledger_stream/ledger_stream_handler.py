@@ -94,8 +94,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         tally.update(push_live_balances(live_changes))
         for name in ("UsageAggregatesApplied", "LowBalanceEvents", "StreamRecordsSkipped"):
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=tally[name])
-        for name in LIVE_BALANCE_METRICS:
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=tally[name])
+        for name in LIVE_BALANCE_METRICS:  # only when something was pushed or failed
+            if tally[name]:
+                metrics.add_metric(name=name, unit=MetricUnit.Count, value=tally[name])
 
 
 # ---- the live balance (issue 14): each change to the customer's open WebSockets ----------

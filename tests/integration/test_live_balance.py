@@ -37,28 +37,42 @@ QUIET_S = 1.5  # how long "nothing arrives" is watched for
 
 @pytest.fixture(scope="module")
 def server(ddb_local: dynamodb_local.DynamoDBLocal) -> Iterator[DevServer]:
-    """A dev server of this module's own, with the stream poller and the WebSocket API."""
+    """A dev server of this module's own, with the stream poller and the WebSocket API.
+
+    Its threads invoke handlers between tests too (a $disconnect, a stream batch), so the
+    environment pointing them at DynamoDB Local and the dev server is set for the whole
+    module, before any test's own environment is saved, and restored after they stopped.
+    """
+    import os
     import threading
 
+    saved = dict(os.environ)
     server = build_server("127.0.0.1", 0)
+    os.environ.update(dynamodb_local.local_aws_environment(ddb_local.endpoint))
+    os.environ.update(local_environment(server.url))
+    os.environ.update(
+        TABLE_NAME="LedgerTable",
+        AWS_ENDPOINT_URL_EVENTBRIDGE=server.url,
+        EVENT_BUS_NAME="TokenBillingEventBus",
+    )
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
     thread.start()
     server.fake_events.log_path = None
     server.fake_events.echo = False
     server.start_websocket_api(0)
     server.start_stream_pollers(ddb_local.endpoint)
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()  # stops the pollers and the socket API, waits for $disconnect
+        thread.join(timeout=5)
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture(autouse=True)
-def socket_env(server: DevServer, local_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in local_environment(server.url).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", server.url)
-    monkeypatch.setenv("EVENT_BUS_NAME", "TokenBillingEventBus")
+def socket_env(server: DevServer, local_aws: None) -> None:
     socket_auth.default_verifier.cache_clear()
     websocket_push.management_client.cache_clear()
 
@@ -389,3 +403,18 @@ def test_a_token_in_the_query_string_connects_too(server: DevServer, customer_id
     with connect(f"{server.websocket_api.url}/?token={token}", open_timeout=10) as socket:
         socket.send("ping")
         assert json.loads(socket.recv(timeout=DELIVERY_S)) == {"type": "pong"}
+
+
+def test_the_sample_route_events_run_on_dynamodb_local(connections: Connections) -> None:
+    """events/realtime/ (what `sam local invoke -e` takes) through the route function."""
+    import realtime_handler
+
+    from tests.conftest import fake_context, load_event
+
+    connect = realtime_handler.lambda_handler(load_event("realtime/connect.json"), fake_context())
+    assert connect["statusCode"] == 200
+    assert [c.connection_id for c in connections.of_customer("cust_demo")] == ["KmVfncfFoAMCIhw="]
+    pong = realtime_handler.lambda_handler(load_event("realtime/default.json"), fake_context())
+    assert json.loads(pong["body"]) == {"type": "pong"}
+    realtime_handler.lambda_handler(load_event("realtime/disconnect.json"), fake_context())
+    assert connections.of_customer("cust_demo") == []
