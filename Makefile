@@ -14,8 +14,11 @@ SAM := $(SAM_VENV)/bin/sam
 CHECKOV_VENV := .tools/checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_DIR := .aws-sam/checkov
-# `make deploy STAGE=prod` deploys the prod config env of samconfig.toml.
+# `make deploy STAGE=prod` deploys the prod config env of samconfig.toml (dev is its
+# default env).
 STAGE ?= dev
+CONFIG_ENV := $(if $(filter dev,$(STAGE)),default,$(STAGE))
+STACK_NAME = $(shell $(PY) -c 'import tomllib; print(tomllib.load(open("samconfig.toml", "rb"))["$(CONFIG_ENV)"]["global"]["parameters"]["stack_name"])')
 DDB_DIR := tools/dynamodb-local
 DDB_STAMP := $(DDB_DIR)/node_modules/.installed
 WEB := web
@@ -29,13 +32,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help bootstrap dev test lint format typecheck unit integration sam-validate sam-build \
-        check-layer-arch clean bench web web-test web-schema chromium e2e checkov deploy
+        check-layer-arch clean bench web web-test web-schema chromium e2e checkov deploy \
+        publish-web
 
 help:
 	@echo "make dev    - API on http://127.0.0.1:3000 (and the Lambda Invoke API) on DynamoDB Local"
 	@echo "make test   - lint, type check, unit + integration tests, sam validate --lint, sam build"
 	@echo "make e2e    - the web pages in headless Chromium against a dev server of their own"
 	@echo "make deploy - sam build + sam deploy --guided (STAGE=dev, or STAGE=prod); see README, Deploy"
+	@echo "make publish-web - upload web/dist and its config.json to a DeployWebApp=true stack"
 	@echo "other: lint format typecheck unit integration web web-test web-schema sam-validate sam-build checkov clean"
 
 $(VENV)/.installed: requirements/dev.txt layers/shared/requirements.txt
@@ -152,7 +157,11 @@ check-layer-arch: $(VENV)/.installed
 # guided deploy asks every parameter the README's Deploy section explains and saves the
 # answers in samconfig.toml; the next `make deploy` offers them as defaults.
 deploy: sam-build
-	$(SAM) deploy --guided --config-env $(STAGE)
+	$(SAM) deploy --guided --config-env $(CONFIG_ENV)
+
+# The hosted web app (DeployWebApp=true): web/dist and a config.json from the stack's outputs.
+publish-web: $(VENV)/.installed web
+	$(PY) -m tools.publish_web $(STACK_NAME)
 
 bench: bootstrap $(SAM_VENV)/.installed
 	$(MAKE) sam-build

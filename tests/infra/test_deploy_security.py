@@ -270,7 +270,8 @@ def test_sam_and_checkov_targets_bootstrap_their_tools(target: str) -> None:
 
 def test_deploy_is_guided_and_picks_the_stage_config_env() -> None:
     text = (ROOT / "Makefile").read_text()
-    assert "$(SAM) deploy --guided --config-env $(STAGE)" in text
+    assert "$(SAM) deploy --guided --config-env $(CONFIG_ENV)" in text
+    assert "CONFIG_ENV := $(if $(filter dev,$(STAGE)),default,$(STAGE))" in text
     samconfig = (ROOT / "samconfig.toml").read_text()
     assert "[default.deploy.parameters]" in samconfig
     assert "[prod.deploy.parameters]" in samconfig
