@@ -478,3 +478,34 @@ def test_make_test_runs_checkov_over_both_web_app_settings() -> None:
     assert "DeployWebApp=true" in text
     pinned = (ROOT / "requirements" / "checkov.txt").read_text()
     assert re.search(r"(?m)^checkov==\d+\.\d+\.\d+$", pinned)
+
+
+# ---- 6. the README's Deploy section -------------------------------------------------------
+
+
+def deploy_section() -> str:
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"(?ms)^### Deploy\n(.*?)(?=^##)", readme)
+    assert found is not None, "README.md has no Deploy section"
+    return found.group(1)
+
+
+def test_the_readme_explains_every_question_of_the_guided_deploy() -> None:
+    section = deploy_section()
+    for parameter in TEMPLATE.raw["Parameters"]:
+        assert f"`{parameter}`" in section, parameter
+
+
+def test_the_readme_walks_through_a_first_deploy_in_order() -> None:
+    section = deploy_section()
+    steps = [
+        "aws secretsmanager create-secret",
+        "make deploy",
+        "Register the webhook",
+        "Confirm the alarm e-mail",
+        "admin-set-user-mfa-preference",
+        "make publish-web",
+    ]
+    positions = [section.find(step) for step in steps]
+    assert all(position >= 0 for position in positions), dict(zip(steps, positions, strict=True))
+    assert positions == sorted(positions)
