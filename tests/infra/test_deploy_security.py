@@ -167,32 +167,13 @@ def test_only_the_hosted_sign_in_domain_is_a_name_the_operator_chooses() -> None
     assert TEMPLATE.raw["Parameters"]["CognitoDomainPrefix"]["Default"] == ""
 
 
-def evaluate(expression: Any, parameters: dict[str, str]) -> Any:
-    """The rule functions the template uses, as CloudFormation evaluates them."""
-    if isinstance(expression, dict):
-        ((name, argument),) = expression.items()
-        if name == "Ref":
-            return parameters[argument]
-        if name == "Fn::Equals":
-            left, right = (evaluate(part, parameters) for part in argument)
-            return left == right
-        if name == "Fn::Not":
-            return not evaluate(argument[0], parameters)
-        if name == "Fn::And":
-            return all(evaluate(part, parameters) for part in argument)
-        if name == "Fn::Or":
-            return any(evaluate(part, parameters) for part in argument)
-        raise AssertionError(f"rule function {name} is not modelled here")
-    return expression
-
-
 def refused(parameters: dict[str, str]) -> list[str]:
     failed = []
     for rule_name, rule in TEMPLATE.raw.get("Rules", {}).items():
-        if "RuleCondition" in rule and not evaluate(rule["RuleCondition"], parameters):
+        if "RuleCondition" in rule and not TEMPLATE.evaluate(rule["RuleCondition"], parameters):
             continue
         for assertion in rule["Assertions"]:
-            if not evaluate(assertion["Assert"], parameters):
+            if not TEMPLATE.evaluate(assertion["Assert"], parameters):
                 assert assertion["AssertDescription"]
                 failed.append(rule_name)
     return failed
@@ -275,6 +256,26 @@ def test_deploy_is_guided_and_picks_the_stage_config_env() -> None:
     samconfig = (ROOT / "samconfig.toml").read_text()
     assert "[default.deploy.parameters]" in samconfig
     assert "[prod.deploy.parameters]" in samconfig
+
+
+def test_the_hosted_app_is_checkouts_default_return_without_a_second_deploy() -> None:
+    env = RESOURCES["PurchaseFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["CHECKOUT_SUCCESS_URL"]["Fn::If"][:2] == [
+        "HostedSuccessUrl",
+        {"Fn::Sub": "https://${WebDistribution.DomainName}/checkout/success"},
+    ]
+    assert env["CHECKOUT_CANCEL_URL"]["Fn::If"][:2] == [
+        "HostedCancelUrl",
+        {"Fn::Sub": "https://${WebDistribution.DomainName}/checkout/cancel"},
+    ]
+    assert env["CHECKOUT_REDIRECT_ORIGINS"]["Fn::If"][:2] == [
+        "DeployWebAppCondition",
+        {"Fn::Sub": "${CheckoutRedirectOrigins},https://${WebDistribution.DomainName}"},
+    ]
+    # Locally (every parameter at its default: no hosted app) the parameters are used.
+    purchase = TEMPLATE.functions()["PurchaseFunction"].environment
+    assert purchase["CHECKOUT_SUCCESS_URL"] == ""
+    assert purchase["CHECKOUT_REDIRECT_ORIGINS"] == ""
 
 
 # ---- 3. least privilege and blast radius -----------------------------------------------
