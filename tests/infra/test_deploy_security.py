@@ -363,10 +363,12 @@ def test_the_http_api_writes_a_json_access_log_per_request() -> None:
     (log_group,) = settings["DestinationArn"]["Fn::GetAtt"][:1]
     assert settings["DestinationArn"] == {"Fn::GetAtt": [log_group, "Arn"]}
     assert RESOURCES[log_group]["Type"] == "AWS::Logs::LogGroup"
-    line = re.sub(r"\$context\.[\w.]+", "x", settings["Format"])
+    # `...String` variables arrive JSON-quoted; the others sit inside quotes.
+    line = re.sub(r"\$context\.[\w.]+String", '"x"', settings["Format"])
+    line = re.sub(r"\$context\.[\w.]+", "x", line)
     fields = json.loads(line)  # one JSON object per request
     variables = dict(re.findall(r'"(\w+)":"(\$context\.[\w.]+)"', settings["Format"]))
-    assert set(fields) == set(variables)
+    assert set(fields) == {*variables, "errorMessage"}
     assert variables["requestId"] == "$context.requestId"
     assert variables["routeKey"] == "$context.routeKey"
     assert variables["status"] == "$context.status"
