@@ -11,6 +11,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .tools/sam
 SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .tools/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_DIR := .aws-sam/checkov
+# `make deploy STAGE=prod` deploys the prod config env of samconfig.toml (dev is its
+# default env).
+STAGE ?= dev
+CONFIG_ENV := $(if $(filter dev,$(STAGE)),default,$(STAGE))
+STACK_NAME = $(shell $(PY) -c 'import tomllib; print(tomllib.load(open("samconfig.toml", "rb"))["$(CONFIG_ENV)"]["global"]["parameters"]["stack_name"])')
 DDB_DIR := tools/dynamodb-local
 DDB_STAMP := $(DDB_DIR)/node_modules/.installed
 WEB := web
@@ -24,13 +32,16 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help bootstrap dev test lint format typecheck unit integration sam-validate sam-build \
-        check-layer-arch clean bench web web-test web-schema chromium e2e
+        check-layer-arch clean bench web web-test web-schema chromium e2e checkov deploy \
+        publish-web
 
 help:
 	@echo "make dev    - API on http://127.0.0.1:3000 (and the Lambda Invoke API) on DynamoDB Local"
 	@echo "make test   - lint, type check, unit + integration tests, sam validate --lint, sam build"
 	@echo "make e2e    - the web pages in headless Chromium against a dev server of their own"
-	@echo "other: lint format typecheck unit integration web web-test web-schema sam-validate sam-build clean"
+	@echo "make deploy - sam build + sam deploy --guided (STAGE=dev, or STAGE=prod); see README, Deploy"
+	@echo "make publish-web - upload web/dist and its config.json to a DeployWebApp=true stack"
+	@echo "other: lint format typecheck unit integration web web-test web-schema sam-validate sam-build checkov clean"
 
 $(VENV)/.installed: requirements/dev.txt layers/shared/requirements.txt
 	@command -v $(PYTHON313) >/dev/null || { echo "Python 3.13 is required (pyenv: 3.13.0, see .python-version)"; exit 1; }
@@ -46,6 +57,12 @@ $(SAM_VENV)/.installed: requirements/sam.txt
 	@command -v $(PYTHON313) >/dev/null || { echo "Python 3.13 is required"; exit 1; }
 	test -x $(SAM_VENV)/bin/python || $(PYTHON313) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	@command -v $(PYTHON313) >/dev/null || { echo "Python 3.13 is required"; exit 1; }
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON313) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/checkov.txt
 	touch $@
 
 $(DDB_STAMP): $(DDB_DIR)/package.json $(DDB_DIR)/package-lock.json
@@ -93,8 +110,8 @@ e2e: bootstrap web $(CHROMIUM)
 dev: bootstrap web
 	$(PY) -m local.devserver
 
-test: bootstrap $(SAM_VENV)/.installed
-	$(MAKE) lint typecheck unit integration web-test sam-validate sam-build check-layer-arch
+test: bootstrap $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+	$(MAKE) lint typecheck unit integration web-test sam-validate checkov sam-build check-layer-arch
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -114,17 +131,41 @@ unit:
 integration:
 	$(PY) -m pytest tests/integration agent/tests
 
-sam-validate:
+sam-validate: $(SAM_VENV)/.installed
 	$(SAM) validate --lint
+
+# checkov evaluates conditions from the parameters' defaults: the template is checked once
+# as deployed without the web app and once with it (and its hosted sign-in). Every check
+# we knowingly do not meet is skipped in the resource's Metadata with its reason, so a new
+# failure breaks the build.
+checkov: $(VENV)/.installed $(CHECKOV_VENV)/.installed
+	$(PY) -m tools.template_variant $(CHECKOV_DIR)/template-web-false.yaml DeployWebApp=false
+	$(PY) -m tools.template_variant $(CHECKOV_DIR)/template-web-true.yaml DeployWebApp=true \
+	  CognitoDomainPrefix=billing-demo
+	for variant in false true; do \
+	  echo "checkov: template.yaml with DeployWebApp=$$variant"; \
+	  $(CHECKOV) --quiet --compact --skip-download --framework cloudformation \
+	    -f $(CHECKOV_DIR)/template-web-$$variant.yaml || exit 1; \
+	done
 
 # Lambda's /opt and /var/task are read-only, so modules without .pyc are compiled at every
 # cold start; ship byte code, checked by hash-less validation (zip mtimes are not kept).
-sam-build:
+sam-build: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(SAM) build
 	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
-check-layer-arch:
+check-layer-arch: $(VENV)/.installed
 	$(PY) tools/check_layer_arch.py .aws-sam/build/SharedLayer
+
+# Needs AWS credentials (any of the AWS CLI's ways: AWS_PROFILE, SSO, environment). The
+# guided deploy asks every parameter the README's Deploy section explains and saves the
+# answers in samconfig.toml; the next `make deploy` offers them as defaults.
+deploy: sam-build
+	$(SAM) deploy --guided --config-env $(CONFIG_ENV)
+
+# The hosted web app (DeployWebApp=true): web/dist and a config.json from the stack's outputs.
+publish-web: $(VENV)/.installed web
+	$(PY) -m tools.publish_web $(STACK_NAME)
 
 bench: bootstrap $(SAM_VENV)/.installed
 	$(MAKE) sam-build
