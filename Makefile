@@ -16,21 +16,27 @@ DDB_STAMP := $(DDB_DIR)/node_modules/.installed
 WEB := web
 WEB_STAMP := $(WEB)/node_modules/.installed
 WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public $(WEB)/scripts -type f 2>/dev/null)
+# The library as `npm pack` writes it: what the Next.js example installs.
+WEB_PACK := $(WEB)/.pack/token-billing-react-0.1.0.tgz
+NEXT_EXAMPLE := $(WEB)/examples/nextjs
+NEXT_STAMP := $(NEXT_EXAMPLE)/node_modules/.installed
+NEXT_SOURCES := $(shell find $(NEXT_EXAMPLE)/app -type f 2>/dev/null) $(NEXT_EXAMPLE)/next.config.mjs $(NEXT_EXAMPLE)/tsconfig.json
 CHROMIUM := /usr/bin/chromium
-E2E_TIMEOUT_S := 300
+E2E_TIMEOUT_S := 420
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # sam build runs `python3.13 -m pip`: the project venv's python comes first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help bootstrap dev test lint format typecheck unit integration sam-validate sam-build \
-        check-layer-arch clean bench web web-test web-schema chromium e2e
+        check-layer-arch clean bench web web-test web-schema web-package next-example chromium e2e
 
 help:
 	@echo "make dev    - API on http://127.0.0.1:3000 (and the Lambda Invoke API) on DynamoDB Local"
 	@echo "make test   - lint, type check, unit + integration tests, sam validate --lint, sam build"
 	@echo "make e2e    - the web pages in headless Chromium against a dev server of their own"
-	@echo "other: lint format typecheck unit integration web web-test web-schema sam-validate sam-build clean"
+	@echo "other: lint format typecheck unit integration web web-test web-schema web-package"
+	@echo "       next-example sam-validate sam-build clean"
 
 $(VENV)/.installed: requirements/dev.txt layers/shared/requirements.txt
 	@command -v $(PYTHON313) >/dev/null || { echo "Python 3.13 is required (pyenv: 3.13.0, see .python-version)"; exit 1; }
@@ -59,17 +65,35 @@ $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The demo app, bundled by esbuild into web/dist; `make dev` serves it at /.
-$(WEB)/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
+# The demo app, bundled by esbuild into web/demo-dist; `make dev` serves it at /.
+$(WEB)/demo-dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
 	cd $(WEB) && node scripts/build.mjs
 
-web: $(WEB)/dist/index.html
+web: $(WEB)/demo-dist/index.html
+
+# The library (web/dist: ESM + .d.ts + styles.css), packed by `npm pack` (prepack builds it).
+$(WEB_PACK): $(WEB_STAMP) $(WEB_SOURCES) $(WEB)/package.json $(WEB)/tsconfig.build.json
+	mkdir -p $(WEB)/.pack
+	cd $(WEB) && npm pack --pack-destination .pack --loglevel=warn >/dev/null
+	@echo "packed $(WEB_PACK)"
+
+web-package: $(WEB_PACK)
+
+# The Next.js example installs the packed tarball: a new tarball means a new install.
+$(NEXT_STAMP): $(NEXT_EXAMPLE)/package.json $(NEXT_EXAMPLE)/package-lock.json $(WEB_PACK)
+	cd $(NEXT_EXAMPLE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# `next build` of the example (type check and prerender included); any warning fails it.
+# NEXT_PUBLIC_BILLING_API_URL is inlined by the build: e2e builds again with its own.
+next-example: $(NEXT_STAMP)
+	cd $(WEB) && node scripts/next-build.mjs
 
 # openapi.json -> web/src/api/schema.d.ts (commit the result; web-test fails when stale)
 web-schema: $(WEB_STAMP)
 	cd $(WEB) && node scripts/schema.mjs
 
-web-test: $(WEB_STAMP)
+web-test: $(WEB_STAMP) $(WEB_PACK)
 	cd $(WEB) && node scripts/schema.mjs --check
 	cd $(WEB) && node_modules/.bin/prettier --check --log-level warn .
 	cd $(WEB) && node_modules/.bin/tsc --noEmit
@@ -82,9 +106,10 @@ $(CHROMIUM):
 
 chromium: $(CHROMIUM)
 
-# Starts and stops its own dev server (free ports, temporary DynamoDB Local data);
-# screenshots go to web/screenshots/.
-e2e: bootstrap web $(CHROMIUM)
+# Starts and stops its own dev server (free ports, temporary DynamoDB Local data) and the
+# Next.js example (`next build` against that server, then `next start`); screenshots go to
+# web/screenshots/.
+e2e: bootstrap web $(NEXT_STAMP) $(CHROMIUM)
 	cd $(WEB) && timeout --kill-after=15 $(E2E_TIMEOUT_S) node_modules/.bin/vitest run --config vitest.e2e.config.ts
 
 dev: bootstrap web
@@ -127,7 +152,8 @@ bench: bootstrap $(SAM_VENV)/.installed
 	$(PY) -m bench
 
 clean:
-	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache $(WEB)/dist $(WEB)/screenshots
+	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache $(WEB)/dist $(WEB)/demo-dist $(WEB)/.pack \
+	  $(WEB)/screenshots $(NEXT_EXAMPLE)/.next
 
 .PHONY: openapi
 openapi: bootstrap

@@ -58,7 +58,7 @@ from local.template import ROOT, FunctionSpec, HttpRoute, load_template
 
 SHARED_LAYER = ROOT / "layers" / "shared"
 DATA_DIR = ROOT / ".dynamodb" / "data"
-WEB_ROOT = ROOT / "web" / "dist"  # the demo web app, built by `make web`
+WEB_ROOT = ROOT / "web" / "demo-dist"  # the demo web app, built by `make web`
 EVENTS_LOG = ROOT / ".local" / "events.jsonl"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
@@ -416,7 +416,7 @@ class DevServer(ThreadingHTTPServer):
         return HttpResponse(200, JSON_HEADERS, json.dumps({"token": token}).encode())
 
     def serve_web(self, method: str, path: str) -> HttpResponse | None:
-        """The web app's static files from web/dist, with index.html for the app's own
+        """The web app's static files from web/demo-dist, with index.html for the app's own
         routes (/dashboard, /checkout/success, ...); None for API and dev server paths, or
         when the app is not built."""
         if method not in ("GET", "HEAD") or self.web_root is None:
