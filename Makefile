@@ -79,9 +79,10 @@ $(WEB_PACK): $(WEB_STAMP) $(WEB_SOURCES) $(WEB)/package.json $(WEB)/tsconfig.bui
 
 web-package: $(WEB_PACK)
 
-# The Next.js example installs the packed tarball: a new tarball means a new install.
+# The Next.js example installs the packed tarball: a new tarball means a new install
+# (about 370 MB, mostly Next.js's native compiler; bounded like the build).
 $(NEXT_STAMP): $(NEXT_EXAMPLE)/package.json $(NEXT_EXAMPLE)/package-lock.json $(WEB_PACK)
-	cd $(NEXT_EXAMPLE) && npm ci --no-audit --no-fund --loglevel=error
+	cd $(NEXT_EXAMPLE) && timeout 300 npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # `next build` of the example (type check and prerender included); any warning fails it.

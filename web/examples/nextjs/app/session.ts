@@ -1,5 +1,3 @@
-"use client";
-
 // The signed-in customer, kept in sessionStorage. This example signs in with the dev
 // server's development identity (`POST /_local/identity/token`, served on loopback only);
 // a real app takes the customer id and the JWT from its own auth (e.g. Cognito's ID token).
