@@ -1,4 +1,4 @@
-"""Publish the built web app (web/dist) to the stack's bucket with a config.json made from
+"""Publish the built web app (web/demo-dist) to the stack's bucket with a config.json made from
 the stack's outputs, then invalidate CloudFront's copies of the two files it does not
 cache by hash. Needs AWS credentials; `make publish-web STAGE=dev|prod` runs it.
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from local.template import ROOT
 
-DIST = ROOT / "web" / "dist"
+DIST = ROOT / "web" / "demo-dist"
 # Hashed bundles never change under one name; these two do, and CloudFront caches neither.
 UNHASHED = ("index.html", "config.json")
 # The bundle's own types, whatever this machine's /etc/mime.types says.
