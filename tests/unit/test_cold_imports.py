@@ -49,6 +49,7 @@ def test_debit_loads_no_module_it_does_not_use() -> None:
     [
         ("packages_handler", "packages"),
         ("balances_handler", "balances"),
+        ("grants_handler", "grants"),
         ("ledger_stream_handler", "ledger_stream"),
         ("holds_sweeper_handler", "holds_sweeper"),
         ("reconcile_handler", "reconcile"),

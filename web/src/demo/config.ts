@@ -9,8 +9,8 @@ export interface LocalIdentity {
 }
 
 export interface CognitoIdentity {
-  /** The stack's Cognito user pool, through its hosted UI (implicit grant: the ID token
-   * comes back in the URL fragment). */
+  /** The stack's Cognito user pool, through its hosted UI (authorization-code grant with
+   * PKCE: a code comes back to the callback, exchanged with this tab's verifier). */
   provider: "cognito";
   region: string;
   userPoolId: string;

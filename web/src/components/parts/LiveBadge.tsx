@@ -1,5 +1,4 @@
-"use client";
-
+// Rendered only inside the "use client" components, so no directive of its own.
 import { POLL_MS, type LiveStatus } from "../../api/useLiveBalance";
 
 const LABELS: Record<LiveStatus, string> = {
