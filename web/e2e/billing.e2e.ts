@@ -327,7 +327,9 @@ describe("the live balance over the WebSocket", () => {
     await expect.poll(() => available(page), { timeout: 5_000 }).toBe("375");
     await expect.poll(() => page.getByTestId("low-balance-warning").count()).toBe(1);
     // The parts a message does not carry (the holds table, history) follow by one resync.
-    await expect.poll(() => page.getByRole("cell", { name: "vm-live" }).count()).toBe(1);
+    await expect
+      .poll(() => page.getByRole("cell", { name: "vm-live" }).count(), { timeout: 5_000 })
+      .toBe(1); // within one throttled resync (2 s)
     expect(await page.evaluate(() => "e2eLiveMark" in window)).toBe(true);
     expect(await page.getByTestId("live-status").textContent()).toBe("Live");
     await screenshot(page, "dashboard-live-desktop");
