@@ -55,6 +55,8 @@ from local.fake_stripe import (
 )
 from local.schedules import ScheduleRunner, schedules
 from local.template import ROOT, FunctionSpec, HttpRoute, load_template
+from local.websocket import LocalWebSocketApi, websocket_api, with_socket_url
+from local.websocket import local_environment as local_websocket_environment
 
 SHARED_LAYER = ROOT / "layers" / "shared"
 DATA_DIR = ROOT / ".dynamodb" / "data"
@@ -63,6 +65,8 @@ EVENTS_LOG = ROOT / ".local" / "events.jsonl"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 DEFAULT_DDB_PORT = 8000
+DEFAULT_WS_PORT = 3030  # the WebSocket API (local/websocket.py), on the same host; 3001 is
+# where `next dev` goes when the dev server holds 3000 (local/cors.py)
 CHECKOUT_PAGE = re.compile(r"^/_local/checkout/(?P<id>[\w-]+)(?:/(?P<action>pay|cancel))?$")
 UNAUTHORIZED = HttpResponse(
     401, [("Content-Type", "application/json")], b'{"message":"Unauthorized"}'
@@ -248,6 +252,18 @@ class DevServer(ThreadingHTTPServer):
         self.fake_events = FakeEventBridge(EVENTS_LOG)
         self.stream_pollers: list[StreamPoller] = []
         self.schedule_runners: list[ScheduleRunner] = []
+        spec = websocket_api(template)
+        self.websocket_api: LocalWebSocketApi | None = None
+        if spec is not None:
+            self.websocket_api = LocalWebSocketApi(
+                spec, lambda function, event: self.functions[function].invoke(event)
+            )
+
+    def start_websocket_api(self, port: int = 0) -> LocalWebSocketApi | None:
+        """Serve the template's WebSocket API on this server's host (port 0: a free one)."""
+        if self.websocket_api is not None:
+            self.websocket_api.start(str(self.server_address[0]), port)
+        return self.websocket_api
 
     def start_schedules(self) -> list[ScheduleRunner]:
         """Run the template's scheduled functions (the holds-sweeper) on their rate."""
@@ -275,6 +291,8 @@ class DevServer(ThreadingHTTPServer):
         self.stop_stream_pollers()
         while self.schedule_runners:
             self.schedule_runners.pop().stop()
+        if self.websocket_api is not None:
+            self.websocket_api.stop()
         super().server_close()
 
     def serve_events(self, target: str, body: bytes) -> HttpResponse:
@@ -354,6 +372,12 @@ class DevServer(ThreadingHTTPServer):
         offline checkout page and the development sign-in."""
         if path == SIGN_IN_PATH and method == "POST":
             return self.mint_identity_token(body)
+        if (
+            path == identity.JWKS_PATH
+            and method == "GET"
+            and is_loopback(str(self.server_address[0]))
+        ):
+            return HttpResponse(200, JSON_HEADERS, json.dumps(identity.jwks()).encode())
         if path == "/openapi.json" and method == "GET":
             document = (ROOT / "openapi.json").read_bytes()
             return HttpResponse(200, JSON_HEADERS, document)
@@ -443,7 +467,10 @@ class DevServer(ThreadingHTTPServer):
         if content_type.startswith("text/") or content_type == "application/javascript":
             content_type += "; charset=utf-8"
         headers = [("Content-Type", content_type), ("Cache-Control", "no-cache")]
-        return HttpResponse(200, headers, file.read_bytes())
+        content = file.read_bytes()
+        if file.name == "config.json" and self.websocket_api and self.websocket_api.port:
+            content = with_socket_url(content, self.websocket_api.url)
+        return HttpResponse(200, headers, content)
 
     def serve_invoke(self, name: str, invocation_type: str, payload: bytes) -> HttpResponse:
         """One Lambda Invoke API call, answered the way the Lambda service answers it."""
@@ -533,6 +560,8 @@ class DevRequestHandler(BaseHTTPRequestHandler):
             )
         amz_target = self.headers.get("X-Amz-Target", "")
         events = self.command == "POST" and amz_target.startswith("AWSEvents.")
+        sockets = self.server.websocket_api
+        management = sockets.serve_management(self.command, target.path, body) if sockets else None
         origin = self.headers.get("Origin")
         cross_origin = origin is not None and self.server.answers_cors(target.path)
         lowered = {name.lower(): value for name, value in self.headers.items()}
@@ -541,6 +570,8 @@ class DevRequestHandler(BaseHTTPRequestHandler):
             response = self.server.cors.preflight(origin)
         elif local_page is not None:
             response = local_page
+        elif management is not None:
+            response = management
         elif events:
             response = self.server.serve_events(amz_target, body)
         elif invoke:
@@ -633,6 +664,7 @@ def function_environment(
         # boto3's variable for EventBridge is named after its service id, not `events`.
         AWS_ENDPOINT_URL_EVENTBRIDGE=server_url,
     )
+    environment.update(local_websocket_environment(server_url))
     if os.environ.get("STRIPE_SECRET_KEY"):
         environment["STRIPE_SECRET_KEY"] = os.environ["STRIPE_SECRET_KEY"]
         environment["STRIPE_WEBHOOK_SECRET"] = os.environ.get(
@@ -685,6 +717,7 @@ def banner(server: DevServer, ddb: dynamodb_local.DynamoDBLocal, data_dir: Path 
         f"Ledger stream DynamoDB Local's stream -> {streamed} every {POLL_INTERVAL_S} s;"
         f" EventBridge PutEvents on {server.url} -> console and"
         f" {shown_path(server.fake_events.log_path or EVENTS_LOG)}",
+        *([server.websocket_api.banner_line()] if server.websocket_api else []),
         "Handlers run in this process: restart to pick up code changes. Ctrl-C stops.",
     ]
     return "\n".join(lines)
@@ -704,6 +737,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--ddb-port", type=int, default=DEFAULT_DDB_PORT)
+    parser.add_argument("--ws-port", type=int, default=DEFAULT_WS_PORT, help="WebSocket API")
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -767,6 +801,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.update(dynamodb_local.local_aws_environment(ddb.endpoint))
         server.start_stream_pollers(ddb.endpoint)
         server.start_schedules()
+        server.start_websocket_api(args.ws_port)
         print(banner(server, ddb, args.data_dir.resolve()), flush=True)
         server.serve_forever()
     except KeyboardInterrupt:

@@ -44,6 +44,8 @@ def web_config(outputs: dict[str, str], region: str) -> dict[str, Any]:
         )
     return {
         "apiBaseUrl": outputs["ApiUrl"],
+        # The live balance socket (issue 14); "" (a stack without it) makes the pages poll.
+        "socketUrl": outputs.get("WebSocketUrl", ""),
         "identity": {
             "provider": "cognito",
             "region": region,

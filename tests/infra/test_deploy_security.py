@@ -312,6 +312,8 @@ def test_only_the_grants_function_writes_among_the_read_and_grant_routes() -> No
         "DebitFunction",
         "LedgerStreamFunction",
         "HoldsSweeperFunction",
+        # Its WebSocket connection items (SK "WS#..."): Put on $connect, Delete on $disconnect.
+        "RealtimeFunction",
     }
 
 

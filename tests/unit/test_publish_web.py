@@ -16,12 +16,14 @@ OUTPUTS = {
     "UserPoolId": "us-east-1_AbCdEf",
     "UserPoolClientId": "client123",
     "HostedSignInDomain": "https://billing-demo.auth.us-east-1.amazoncognito.com",
+    "WebSocketUrl": "wss://def456.execute-api.us-east-1.amazonaws.com/dev",
 }
 
 
 def test_config_names_the_api_and_the_hosted_sign_in_with_its_callback() -> None:
     assert web_config(OUTPUTS, "us-east-1") == {
         "apiBaseUrl": OUTPUTS["ApiUrl"],
+        "socketUrl": OUTPUTS["WebSocketUrl"],
         "identity": {
             "provider": "cognito",
             "region": "us-east-1",

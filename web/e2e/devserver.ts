@@ -130,6 +130,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await freePort(),
   ];
   const nextUrl = `http://127.0.0.1:${nextPort}`;
+  const wsPort = await freePort(); // the WebSocket API; config.json gets its URL from the server
   const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: "1" };
   delete env.STRIPE_SECRET_KEY; // offline checkout, whatever the developer's shell holds
   delete env.STRIPE_WEBHOOK_SECRET;
@@ -143,6 +144,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       String(port),
       "--ddb-port",
       String(ddbPort),
+      "--ws-port",
+      String(wsPort),
       "--data-dir",
       dataDir,
       // The example's origin: browsers there may call the API, and Checkout return there.

@@ -2,6 +2,7 @@
 // "use client": a Server Component or a route handler may import it too.
 export {
   ApiError,
+  BALANCE_SUBPROTOCOL,
   createClient,
   isApiError,
   newIdempotencyKey,
@@ -11,6 +12,7 @@ export {
 export type {
   ApiErrorCode,
   Balance,
+  BalanceSocket,
   CheckoutStarted,
   ClientOptions,
   Dashboard,

@@ -3,3 +3,10 @@
 export { useTokenBillingClient } from "./api/context";
 export { useApi } from "./api/useApi";
 export type { ApiState, Loadable } from "./api/useApi";
+export { newestBalance, useLiveBalance } from "./api/useLiveBalance";
+export type {
+  BalanceMessage,
+  LiveBalance,
+  LiveBalanceOptions,
+  LiveStatus,
+} from "./api/useLiveBalance";

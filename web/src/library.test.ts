@@ -35,6 +35,7 @@ describe("the component library", () => {
       ...NAMES.map((name) => `components/${name}.tsx`),
       "api/context.tsx",
       "api/useApi.ts",
+      "api/useLiveBalance.ts",
     ];
     const sources = readdirSync(new URL("./", import.meta.url), { recursive: true })
       .map(String)

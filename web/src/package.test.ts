@@ -84,6 +84,7 @@ describe("the packed package", () => {
     expect(marked).toEqual([
       "api/context.js",
       "api/useApi.js",
+      "api/useLiveBalance.js",
       "components/PricingCalculator.js",
       "components/TokenBalanceCard.js",
       "components/TokenCheckout.js",

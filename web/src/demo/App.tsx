@@ -63,8 +63,13 @@ export function App() {
 function ConfiguredApp({ config }: { config: AppConfig }) {
   const [session, setSession] = useState<Session | null>(() => currentSession());
   const client = useMemo(
-    () => createClient({ baseUrl: config.apiBaseUrl, getToken: () => currentSession()?.token }),
-    [config.apiBaseUrl],
+    () =>
+      createClient({
+        baseUrl: config.apiBaseUrl,
+        getToken: () => currentSession()?.token,
+        socketUrl: config.socketUrl,
+      }),
+    [config.apiBaseUrl, config.socketUrl],
   );
   const route = useRoute();
 

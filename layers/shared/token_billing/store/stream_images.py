@@ -28,6 +28,7 @@ class AccountChange:
     balance_mt: int
     available_mt: int
     usage_delta_mt: Mapping[str, int]  # action -> milli-tokens this write added; no zeros
+    held_mt: int = 0  # reserved by active holds (the live balance message shows it)
 
     @property
     def day(self) -> date:
@@ -70,4 +71,5 @@ def account_change(old_image: Image | None, new_image: Image) -> AccountChange:
         balance_mt=new.balance_mt,
         available_mt=new.available_mt,
         usage_delta_mt=MappingProxyType(usage_delta(old_image, new_image)),
+        held_mt=new.held_mt,
     )
