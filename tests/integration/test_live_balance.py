@@ -331,10 +331,13 @@ def test_only_the_watched_customer_of_a_batch_is_queried(
         assert wait_for(lambda: connections.watched([customer_id]).customers == {customer_id})
         sent.clear()
         posted: list[str] = []
+
+        def send(connection_id: str, data: bytes) -> bool:
+            posted.append(connection_id)
+            return True
+
         outcome = push_account_changes(
-            [account_change(c, 1) for c in [*idle, customer_id]],
-            connections=connections,
-            send=lambda connection_id, data: posted.append(connection_id) is None,
+            [account_change(c, 1) for c in [*idle, customer_id]], connections=connections, send=send
         )
     assert dict(sent) == {"BatchGetItem": 1, "Query": 1}
     assert (outcome.customers_looked_up, len(posted)) == (1, 1)

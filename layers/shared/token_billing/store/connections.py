@@ -169,7 +169,8 @@ class Connections:
                 for item in reply.get("Responses", {}).get(self._table, []):
                     if int(item["until_epoch"]["N"]) > now:
                         found.add(str(item["PK"]["S"]).removeprefix(CUSTOMER_PREFIX))
-                keys = list(reply.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", []))
+                unprocessed = reply.get("UnprocessedKeys", {}).get(self._table)
+                keys = [dict(key) for key in unprocessed["Keys"]] if unprocessed else []
                 if not keys:
                     break
             unread.update(str(key["PK"]["S"]).removeprefix(CUSTOMER_PREFIX) for key in keys)
