@@ -15,7 +15,9 @@ A Query is charged for the items it reads, not the ones it returns: DynamoDB app
 FilterExpression after reading (and charging for) every item the key condition and Limit
 reach. So each recorded Query is sent again on the probe client without its filter or
 projection, and its read units come from the sizes of those items, summed and rounded up
-to 4 KB as one read (half for an eventually consistent one).
+to 4 KB as one read (half for an eventually consistent one). A BatchGetItem is charged per
+key it processed, each as a GetItem of the whole item (a projection reads it all; a missing
+item still costs the minimum); keys it returned unprocessed are not charged.
 
 A cancelled transaction (a refusal, a replay) is counted the way the README's cost table
 says the benchmark counts it: 2 write units per started KB of every item it names,
@@ -74,6 +76,7 @@ RECORDED_METHODS = (
     "put_item",
     "delete_item",
     "get_item",
+    "batch_get_item",
     "query",
 )
 
@@ -156,6 +159,8 @@ class Recorder:
                 return self._transaction(method, kwargs)
             if name in {"update_item", "put_item", "delete_item"}:
                 return self._single_write(name, method, kwargs)
+            if name == "batch_get_item":
+                return self._batch_get(method, kwargs)
             return self._read(name, method, kwargs)
 
         return recorded
@@ -227,6 +232,33 @@ class Recorder:
         size = max(item_size(before), item_size(after))
         request.charges.append(Charge(_label(key), size, write_units(size)))
         request.charges += self._index_charges(kwargs["TableName"], _label(key), before, after)
+        self.requests.append(request)
+        return response
+
+    def _batch_get(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        response = method(**kwargs)
+        request = Request("BatchGetItem", "ok")
+        # One charge per kind of key (found or missing), summed: a batch is up to 100 keys.
+        by_label: dict[str, list[Charge]] = {}
+        for table, asked in kwargs["RequestItems"].items():
+            consistency: Consistency = "strong" if asked.get("ConsistentRead") else "eventual"
+            unprocessed = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+            for key in asked["Keys"]:
+                if key in unprocessed:
+                    continue
+                size = item_size(self._image(table, key))
+                label = _label(key) + ("" if size else " (none)")
+                by_label.setdefault(label, []).append(
+                    Charge(label, size, read=read_units(size, consistency))
+                )
+        for label, charges in by_label.items():
+            request.charges.append(
+                Charge(
+                    f"BatchGet {len(charges)} x {label}",
+                    sum(charge.size for charge in charges),
+                    read=sum(charge.read for charge in charges),
+                )
+            )
         self.requests.append(request)
         return response
 
@@ -404,27 +436,43 @@ PRICE_PER_MILLION_WS_MESSAGES = 1.00
 PRICE_PER_MILLION_CONNECTION_MINUTES = 0.25
 
 
+LIVE_BATCH_CUSTOMERS = 100  # a full stream batch of one change per customer, none watched
+
+
 def live_balance_rows(
     harness: Harness, measure: Callable[[str, Callable[[], object]], None], busy: str
 ) -> None:
-    """What the live balance (issue 14) adds: the stream function's one Query per customer
-    changed per batch (with nobody watching, and with one socket), and the route function's
-    item writes. The PostToConnection itself is API Gateway's, priced in the notes."""
+    """What the live balance (issue 14) adds: the stream function's one BatchGetItem of the
+    watch markers of the customers changed in a batch (one customer, then a full batch of
+    100, nobody watching), a watched customer's marker key and connections Query, and the
+    route function's item writes. The PostToConnection itself is API Gateway's, priced in
+    the notes."""
     from token_billing.store.connections import Connections
 
     sockets = Connections(harness.runtime_client, harness.table)
     watched = harness.customer("cost-live")
+    idle = [harness.customer(f"cost-idle-{n}") for n in range(LIVE_BATCH_CUSTOMERS - 1)]
     measure(
-        "live balance: connections Query per customer changed per stream batch, nobody watching",
-        lambda: sockets.of_customer(busy),
-    )
-    sockets.add(customer_id=watched, connection_id=f"{harness.run_id}-ws1", subject="bench")
-    measure(
-        "live balance: the same Query, one socket watching",
-        lambda: sockets.of_customer(watched),
+        "live balance: watch marker read per customer changed per stream batch, nobody watching",
+        lambda: sockets.watched([busy]),
     )
     measure(
-        "WebSocket $connect: the connection item (PutItem)",
+        f"live balance: a stream batch of {LIVE_BATCH_CUSTOMERS} customers changed, nobody "
+        "watching (one BatchGetItem)",
+        lambda: sockets.watched([busy, *idle]),
+    )
+    measure(
+        "WebSocket $connect: watch marker (conditional PutItem) + connection item (PutItem)",
+        lambda: sockets.add(
+            customer_id=watched, connection_id=f"{harness.run_id}-ws1", subject="bench"
+        ),
+    )
+    measure(
+        "live balance: a watched customer changed: its marker key + connections Query",
+        lambda: [sockets.of_customer(c) for c in sockets.watched([watched]).customers],
+    )
+    measure(
+        "WebSocket $connect while a marker as long stands (its Put refused) + connection item",
         lambda: sockets.add(
             customer_id=watched, connection_id=f"{harness.run_id}-ws2", subject="bench"
         ),
@@ -586,10 +634,14 @@ def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
         f"Prices: {PRICE_BASIS}. Not included: storage, PITR, streams reads by consumers."
     )
     result.notes.append(
-        "Cost, live balance: per ACCOUNT change the stream function sends one connections "
-        "Query per customer changed per batch (strongly consistent: a socket opened just "
-        "before the change hears of it), so a batch of N changes of one customer costs one "
-        "Query, not N; with nobody watching that Query is the whole added cost. Per message "
+        "Cost, live balance: per stream batch the stream function sends one BatchGetItem "
+        "(strongly consistent: a socket opened just before the change hears of it) of the "
+        "watch markers of every customer changed (up to 100 keys a request), and a "
+        "connections Query only for customers with an unexpired marker. DynamoDB charges a "
+        "BatchGetItem per key, each as a GetItem (1 RRU, found or not), so with nobody "
+        "watching a customer changed costs 1 RRU per batch however many of its changes the "
+        "batch holds, and a batch costs one request however many customers it holds; a "
+        "watched customer adds its Query. Per message "
         f"API Gateway charges ${PRICE_PER_MILLION_WS_MESSAGES:.2f} per million messages "
         f"(32 KB units) and ${PRICE_PER_MILLION_CONNECTION_MINUTES:.2f} per million "
         "connection-minutes (us-east-1; check before quoting); the debit path is unchanged."

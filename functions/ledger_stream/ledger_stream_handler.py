@@ -6,8 +6,8 @@ daily aggregate, and a balance that crossed below the low-balance line puts one
 skipped (metric `StreamRecordsSkipped`), not an error.
 
 After the batch, each change is pushed to the customer's open WebSockets (the live balance,
-`push_live_balances` below): one connections Query per customer changed, never failing the
-batch.
+`push_live_balances` below): one BatchGetItem of the watch markers of every customer
+changed, then a connections Query per watched customer only, never failing the batch.
 
 A record that fails is reported as a batch item failure; Lambda then retries from the first
 failed sequence number. Every record after a failure is failed too, unprocessed: Lambda
@@ -105,8 +105,9 @@ LIVE_BALANCE_METRICS = ("BalanceMessagesSent", "SocketConnectionsGone", "Balance
 
 
 def push_live_balances(changes: list[AccountChange]) -> Counter[str]:
-    """After the batch's own work, never failing it: one connections Query per customer
-    changed, then PostToConnection per message (`domain.live_balance`)."""
+    """After the batch's own work, never failing it: one BatchGetItem of the changed
+    customers' watch markers, a connections Query per watched customer, then
+    PostToConnection per message (`domain.live_balance`)."""
     if not changes:
         return Counter()
     outcome = push_account_changes(

@@ -1,6 +1,8 @@
 """realtime: the WebSocket API's routes. `$connect` (after the authorizer allowed it) records
-the connection in the customer's partition, `$disconnect` deletes it, `$default` answers
-`{"type": "pong"}` to anything a client sends (a keep-alive against the 10-minute idle limit).
+the connection and the customer's watch marker in the customer's partition (the marker is
+what the ledger stream reads in batches), `$disconnect` deletes the connection, `$default`
+answers `{"type": "pong"}` to anything a client sends (a keep-alive against the 10-minute
+idle limit).
 
 The customer comes from the authorizer's context, never from the request.
 """

@@ -86,9 +86,25 @@ def test_only_the_stream_function_manages_connections_on_this_stage() -> None:
 
 
 def test_the_route_function_only_puts_and_deletes_connection_items() -> None:
+    """PutItem covers the watch marker too (a conditional Put): no UpdateItem, no read."""
     (statement,) = statements("RealtimeFunction")
     assert sorted(actions(statement)) == ["dynamodb:DeleteItem", "dynamodb:PutItem"]
     assert statement["Resource"] == {"Fn::GetAtt": ["LedgerTable", "Arn"]}
+
+
+def test_the_stream_function_reads_markers_in_batches_and_sockets_by_query() -> None:
+    (statement,) = [
+        s for s in statements("LedgerStreamFunction") if s.get("Sid") == "LiveBalanceConnections"
+    ]
+    assert sorted(actions(statement)) == [
+        "dynamodb:BatchGetItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+    ]
+    assert statement["Resource"] == {"Fn::GetAtt": ["LedgerTable", "Arn"]}
+    # Nothing else of the stream function may batch-read or write in batches.
+    others = [s for s in statements("LedgerStreamFunction") if s is not statement]
+    assert not any(a.startswith("dynamodb:Batch") for s in others for a in actions(s))
 
 
 def test_api_gateway_may_invoke_exactly_the_two_functions_of_this_api() -> None:

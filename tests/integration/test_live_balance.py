@@ -11,7 +11,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
+from types import MappingProxyType
 from typing import Any
 
 import jwt
@@ -23,10 +25,12 @@ from local import dynamodb_local, identity
 from local.devserver import DevServer, build_server
 from local.websocket import local_environment
 from tests.integration.helpers import dev_server_client, fund, http_json, use_local_stripe
+from token_billing.domain.live_balance import push_account_changes
 from token_billing.edge import socket_auth
 from token_billing.integrations import websocket_push
 from token_billing.store.connections import Connections
 from token_billing.store.ledger import Ledger
+from token_billing.store.stream_images import AccountChange
 
 pytestmark = pytest.mark.integration
 
@@ -267,6 +271,92 @@ def test_default_route_answers_pong(server: DevServer, customer_id: str) -> None
     with watch(server, customer_id) as socket:
         socket.send('{"action":"ping"}')
         assert json.loads(socket.recv(timeout=DELIVERY_S)) == {"type": "pong"}
+
+
+# ---- finding the watchers: one batched read per stream batch ---------------------------
+
+
+def counted(ddb_local: dynamodb_local.DynamoDBLocal) -> tuple[Connections, Counter[str]]:
+    """Connections on a client of their own (the dev server's stream poller shares the
+    runtime's), with every DynamoDB request it sends counted by operation."""
+    client = ddb_local.client()
+    sent: Counter[str] = Counter()
+
+    def before_call(model: Any, **_: Any) -> None:
+        sent[model.name] += 1
+
+    client.meta.events.register("before-call.dynamodb", before_call)
+    return Connections(client, "LedgerTable"), sent
+
+
+def account_change(customer_id: str, version: int) -> AccountChange:
+    return AccountChange(
+        customer_id=customer_id,
+        version=version,
+        updated_at="2026-12-01T10:00:00.000000Z",
+        old_balance_mt=1_001_000,
+        balance_mt=1_000_000,
+        available_mt=1_000_000,
+        usage_delta_mt=MappingProxyType({}),
+    )
+
+
+def test_a_batch_of_customers_nobody_watches_costs_one_batch_get_item_and_no_query(
+    ddb_local: dynamodb_local.DynamoDBLocal,
+) -> None:
+    connections, sent = counted(ddb_local)
+    run = uuid.uuid4().hex[:8]
+    changes = [account_change(f"cust_idle_{run}_{n}", v) for n in range(60) for v in (1, 2)]
+
+    def never(connection_id: str, data: bytes) -> bool:
+        raise AssertionError(f"posted to {connection_id}")
+
+    outcome = push_account_changes(changes, connections=connections, send=never)
+    assert dict(sent) == {"BatchGetItem": 1}
+    assert (outcome.customers_changed, outcome.watch_reads, outcome.customers_looked_up) == (
+        60,
+        1,
+        0,
+    )
+    assert (outcome.messages_sent, outcome.lookup_failures, outcome.errors) == (0, 0, [])
+
+
+def test_only_the_watched_customer_of_a_batch_is_queried(
+    server: DevServer, ddb_local: dynamodb_local.DynamoDBLocal, customer_id: str
+) -> None:
+    """A socket's $connect (through the dev server) puts the marker the batched read finds."""
+    connections, sent = counted(ddb_local)
+    idle = [f"{customer_id}_idle{n}" for n in range(5)]
+    with watch(server, customer_id):
+        assert wait_for(lambda: connections.watched([customer_id]).customers == {customer_id})
+        sent.clear()
+        posted: list[str] = []
+
+        def send(connection_id: str, data: bytes) -> bool:
+            posted.append(connection_id)
+            return True
+
+        outcome = push_account_changes(
+            [account_change(c, 1) for c in [*idle, customer_id]], connections=connections, send=send
+        )
+    assert dict(sent) == {"BatchGetItem": 1, "Query": 1}
+    assert (outcome.customers_looked_up, len(posted)) == (1, 1)
+
+
+def test_a_watched_customer_among_busy_unwatched_ones_hears_within_2_s(
+    server: DevServer, ledger: Ledger, customer_id: str
+) -> None:
+    idle = [f"{customer_id}_idle{n}" for n in range(5)]
+    for customer in [customer_id, *idle]:
+        fund(ledger, customer, 1_000_000)
+    with watch(server, customer_id) as socket:
+        drain(socket)
+        for customer in idle:
+            debit(server, customer, quantity=3)
+        started = time.monotonic()
+        debit(server, customer_id, quantity=4)
+        balance_after(socket, 996_000)
+        assert time.monotonic() - started < DELIVERY_S
 
 
 # ---- connections: recorded, cleaned up ------------------------------------------------

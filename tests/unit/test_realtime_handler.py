@@ -1,6 +1,7 @@
 """The WebSocket route function on moto, with the events in events/realtime/: $connect
-records the connection (2 h TTL) and echoes the subprotocol, $disconnect deletes it,
-$default answers pong, and a route without the authorizer's context is refused."""
+records the connection (2 h TTL) and the watch marker and echoes the subprotocol,
+$disconnect deletes the connection, $default answers pong, and a route without the
+authorizer's context is refused."""
 
 from __future__ import annotations
 
@@ -37,6 +38,15 @@ def test_connect_records_the_connection_with_a_2_hour_ttl(
     assert connection.connection_id == "KmVfncfFoAMCIhw="
     assert connection.expires_at_epoch - connection.connected_at_epoch == CONNECTION_TTL_S
     assert abs(connection.connected_at_epoch - time.time()) < 60
+
+
+def test_connect_puts_the_customers_watch_marker_and_disconnect_leaves_it(
+    handler: Any, connections: Connections
+) -> None:
+    handler(load_event("realtime/connect.json"), fake_context())
+    assert connections.watched(["cust_demo", "cust_other"]).customers == {"cust_demo"}
+    handler(load_event("realtime/disconnect.json"), fake_context())
+    assert connections.watched(["cust_demo"]).customers == {"cust_demo"}  # until it expires
 
 
 def test_connect_without_a_subprotocol_echoes_none(handler: Any) -> None:

@@ -1,8 +1,10 @@
 """The live balance: what a watching client is sent when its account changes, and to whom.
 
-The ledger stream hands over the ACCOUNT changes of one batch. Per customer changed, one
-lookup of that customer's live connections (one Query per customer per batch, whatever the
-number of debits in it); a customer nobody watches costs that lookup and nothing else. Each
+The ledger stream hands over the ACCOUNT changes of one batch. One lookup for the whole
+batch finds which of the customers changed are watched (their watch markers, one
+BatchGetItem per 100 customers); only for those, one lookup of their live connections (one
+Query per watched customer per batch, whatever the number of debits in it). A customer
+nobody watches costs its key in that one batched read and nothing else. Each
 change becomes one `balance` message carrying the account `version`, sent in version order,
 so a client that ever sees an older version than it shows drops it. A connection that is
 gone is deleted; any other failure to send is counted and skipped, never retried and never
@@ -15,7 +17,7 @@ No I/O of its own: the connections and the sending come through the interfaces g
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,8 +36,23 @@ class WatchingConnection(Protocol):
     def connection_id(self) -> str: ...
 
 
+class WatchLookup(Protocol):
+    """Which customers are watched (`store.connections.Watched`)."""
+
+    @property
+    def customers(self) -> Collection[str]: ...
+
+    @property
+    def unread(self) -> Collection[str]: ...  # could not be read: not pushed this batch
+
+    @property
+    def requests(self) -> int: ...
+
+
 class ConnectionDirectory(Protocol):
     """Where connections live (`store.connections.Connections`)."""
+
+    def watched(self, customer_ids: Collection[str]) -> WatchLookup: ...
 
     def of_customer(self, customer_id: str) -> Sequence[WatchingConnection]: ...
 
@@ -71,7 +88,9 @@ def encode_message(message: dict[str, Any]) -> bytes:
 
 @dataclass
 class PushOutcome:
-    customers_looked_up: int = 0
+    customers_changed: int = 0
+    watch_reads: int = 0  # batched reads of the watch markers (one per 100 customers)
+    customers_looked_up: int = 0  # connections Queries: watched customers only
     messages_sent: int = 0
     connections_gone: int = 0
     send_failures: int = 0
@@ -99,7 +118,24 @@ def push_account_changes(
 ) -> PushOutcome:
     """Send every change to its customer's live connections (see the module doc)."""
     outcome = PushOutcome()
-    for customer_id, ordered in changes_by_customer(changes).items():
+    grouped = changes_by_customer(changes)
+    outcome.customers_changed = len(grouped)
+    if not grouped:
+        return outcome
+    try:
+        lookup = connections.watched(list(grouped))
+    except Exception as error:
+        outcome.lookup_failures += 1
+        outcome.errors.append(f"watch markers of {len(grouped)} customers: {error}")
+        return outcome
+    outcome.watch_reads = lookup.requests
+    if lookup.unread:
+        outcome.lookup_failures += len(lookup.unread)
+        outcome.errors.append(f"watch markers unread (throttled): {sorted(lookup.unread)}")
+    watched = set(lookup.customers)
+    for customer_id, ordered in grouped.items():
+        if customer_id not in watched:
+            continue
         kept = ordered[-MAX_MESSAGES_PER_CUSTOMER_PER_BATCH:]
         outcome.changes_skipped += len(ordered) - len(kept)
         outcome.customers_looked_up += 1

@@ -9,6 +9,8 @@ is a transaction inside one partition and a customer's reads are single Queries:
     CUST#<id>       ACCOUNT#HOLD#<hold_id> tokens reserved for a running VM (not an entry:
                                           holds move no balance, only `held_mt`)
     CUST#<id>       WS#<connection_id>    a live WebSocket watching the balance (2 h TTL)
+    CUST#<id>       WATCH                 until_epoch: the latest expiry of the customer's
+                                          sockets (TTL the same), read in batches by the stream
 
 GSI `ledger-by-time` (PK, ledger_sk = "<created_at>#<txn_id>") lists a customer's entries
 newest first; only entries carry `ledger_sk`, so the index is sparse. GSI `active-holds`
@@ -29,6 +31,9 @@ HOLD_PREFIX = ACCOUNT_SK + "#HOLD#"
 ACTIVE_HOLDS_INDEX = "active-holds"
 # Not under "ACCOUNT": the balance Query (begins_with ACCOUNT) never reads connections.
 CONNECTION_PREFIX = "WS#"
+# The watch marker: one per customer ever watched, so the stream finds who is watched with
+# one BatchGetItem per batch and Queries the connections of those customers only.
+WATCH_SK = "WATCH"
 # The sparse index of active holds is spread over a few partitions so no single index
 # partition takes every hold write; the sweeper queries each shard.
 ACTIVE_HOLD_SHARDS = 8
