@@ -50,7 +50,7 @@ def purchase(
         store=default_order_store(),
         create_session=create_checkout_session,
         config=CheckoutConfig.from_environment(),
-        save_card=body.save_card,
+        save_card=bool(body.save_card),
         stripe_customer=lambda: stripe_customer_for(
             customer_id, store=default_top_up_store(), create=create_stripe_customer
         ),

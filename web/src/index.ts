@@ -11,6 +11,9 @@ export {
 } from "./api/client";
 export type {
   ApiErrorCode,
+  AutoTopUp,
+  AutoTopUpAttempt,
+  AutoTopUpSettings,
   Balance,
   CheckoutStarted,
   ClientOptions,
@@ -35,6 +38,8 @@ export { TokenBillingProvider, useTokenBillingClient } from "./api/context";
 export type { TokenBillingProviderProps } from "./api/context";
 export { PricingCalculator } from "./components/PricingCalculator";
 export type { PricingCalculatorProps } from "./components/PricingCalculator";
+export { TokenAutoTopUp } from "./components/TokenAutoTopUp";
+export type { TokenAutoTopUpProps } from "./components/TokenAutoTopUp";
 export { TokenBalanceCard } from "./components/TokenBalanceCard";
 export type { TokenBalanceCardProps } from "./components/TokenBalanceCard";
 export { TokenCheckout, TokenCheckoutStatus } from "./components/TokenCheckout";

@@ -697,9 +697,8 @@ export interface components {
             /**
              * Save Card
              * @description Save the card for auto top-up (off-session charges of later packs).
-             * @default false
              */
-            save_card: boolean;
+            save_card?: boolean | null;
         };
         /** PurchaseOut */
         PurchaseOut: {

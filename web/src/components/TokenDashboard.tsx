@@ -7,6 +7,7 @@ import { OrderList } from "./parts/OrderList";
 import { ReservedHolds } from "./parts/ReservedHolds";
 import { ErrorMessage, Loading } from "./parts/Status";
 import { UsageChart } from "./parts/UsageChart";
+import { TokenAutoTopUp } from "./TokenAutoTopUp";
 import { TokenBalanceCard } from "./TokenBalanceCard";
 import { TokenCheckout } from "./TokenCheckout";
 import { TokenTransactionHistory } from "./TokenTransactionHistory";
@@ -94,6 +95,7 @@ function DashboardBody({ data, customerId, checkout, historyPageSize }: Dashboar
         <ReservedHolds balance={balance} />
       </div>
       <QuickPurchase packages={data.quick_purchase} customerId={customerId} checkout={checkout} />
+      <TokenAutoTopUp customerId={customerId} refreshKey={data} {...checkout} />
       <div className="tb-dashboard__columns">
         <TokenTransactionHistory
           customerId={customerId}
