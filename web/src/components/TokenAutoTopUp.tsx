@@ -1,6 +1,6 @@
 "use client";
 
-import { useEffect, useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import type { AutoTopUp, AutoTopUpAttempt, TokenPackage } from "../api/client";
 import { useTokenBillingClient } from "../api/context";
 import { useApi } from "../api/useApi";
@@ -66,10 +66,19 @@ export function TokenAutoTopUp({
 }: TokenAutoTopUpProps) {
   const settings = useApi(
     (client, signal) => client.getAutoTopUp(customerId, signal),
-    [customerId, refreshKey],
+    [customerId],
   );
   const packages = useApi((client, signal) => client.listPackages(signal), []);
   const { state, reload } = settings;
+  // A new refreshKey reloads over the data on screen (a new customer starts from loading).
+  const firstKey = useRef(true);
+  useEffect(() => {
+    if (firstKey.current) {
+      firstKey.current = false;
+      return;
+    }
+    reload();
+  }, [refreshKey, reload]);
   return (
     <section className="tb-card tb-auto-top-up" aria-labelledby="tb-auto-top-up-title">
       <h2 id="tb-auto-top-up-title">Auto top-up</h2>
