@@ -99,6 +99,7 @@ STACK_OF = {
     "BalancesFunction": API_STACK,
     "PurchaseFunction": "stack_api_stripe",
     "WebhookFunction": "stack_api_stripe",
+    "AutoTopUpFunction": API_STACK,
 }
 
 

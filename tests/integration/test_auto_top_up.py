@@ -188,6 +188,15 @@ def bus_events(server: DevServer, customer_id: str, detail_type: str) -> list[di
     return found
 
 
+def bus_event(server: DevServer, customer_id: str, detail_type: str) -> dict[str, Any]:
+    """The one event of this type, waited for: events go out after the outcome is recorded."""
+    found: list[dict[str, Any]] = wait_for(
+        lambda: bus_events(server, customer_id, detail_type), f"a {detail_type} event"
+    )
+    assert len(found) == 1, found
+    return found[0]
+
+
 def crossing(customer_id: str, version: int, threshold_mt: int) -> AccountChange:
     """A change that took available tokens from the threshold to just below it."""
     return AccountChange(
@@ -320,7 +329,7 @@ def test_twenty_concurrent_debits_crossing_together_make_one_charge(
     assert purchase_credits(ledger, customer_id, attempt.order_id) == [attempt.packs * STARTER_MT]
     account = assert_consistent(ledger, customer_id)
     assert account.available_mt == 1_000_000 + attempt.packs * STARTER_MT
-    (event,) = bus_events(server, customer_id, "AutoTopUpSucceeded")
+    event = bus_event(server, customer_id, "AutoTopUpSucceeded")
     assert event["attempt_id"] == attempt.attempt_id
     assert event["amount_cents"] == attempt.amount_cents
     assert not server.fake_stripe.violations
@@ -443,7 +452,8 @@ def test_declined_three_times_pauses_and_there_is_no_fourth_attempt(
             assert attempts[0].status == "declined"
             assert attempts[0].decline_code == "generic_decline"
         fund(ledger, customer_id, 600_000, key=f"up-{round_number}")  # back to 2,000
-    time.sleep(1.5)
+    wait_for(lambda: len(top_ups.recent_attempts(customer_id)) == 4, "the 4th crossing")
+    time.sleep(1.0)  # room for a 4th charge to show itself
     state = top_ups.get_state(customer_id)
     assert state.paused_reason == "declined_repeatedly"
     assert state.consecutive_failures == 3
@@ -451,8 +461,8 @@ def test_declined_three_times_pauses_and_there_is_no_fourth_attempt(
     statuses = [a.status for a in top_ups.recent_attempts(customer_id)]
     assert statuses[0] == "paused"
     assert statuses[1:] == ["declined"] * 3
-    assert len(bus_events(server, customer_id, "AutoTopUpFailed")) == 3
-    (paused,) = bus_events(server, customer_id, "AutoTopUpPaused")
+    wait_for(lambda: len(bus_events(server, customer_id, "AutoTopUpFailed")) == 3, "3 failures")
+    paused = bus_event(server, customer_id, "AutoTopUpPaused")
     assert paused["reason"] == "declined_repeatedly"
     _status, body = api(server, "GET", customer_id, ROUTE)
     assert body["state"] == "paused"
@@ -478,7 +488,7 @@ def test_authentication_required_pauses_with_a_link_and_paying_through_it_clears
     url = body["recovery_url"]
     assert url
     assert "/_local/checkout/" in url
-    (paused,) = bus_events(server, customer_id, "AutoTopUpPaused")
+    paused = bus_event(server, customer_id, "AutoTopUpPaused")
     assert paused["reason"] == "authentication_required"
     assert paused["recovery_url"] == url
     # The recovery Checkout is for the same packs, on the same order.
