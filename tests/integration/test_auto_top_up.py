@@ -566,3 +566,24 @@ def test_a_refund_of_an_auto_top_up_claws_back_and_the_ledger_reconciles(
     assert assert_consistent(ledger, customer_id).balance_mt == 1_400_000
     report = reconcile(ledger._client, TABLE)
     assert [f for f in report.findings if f.customer_id == customer_id] == []
+
+
+def test_a_provider_outage_is_never_a_decline(
+    server: DevServer, customer_id: str, top_ups: TopUpStore, orders: OrderStore
+) -> None:
+    save_card(server, customer_id)
+    enable(server, customer_id, threshold="1500")
+    server.fake_stripe.faults[:] = ["429", "500", "429", "500"]  # every request of the attempt
+    debit(customer_id, "cross", 600)
+    (attempt,) = ended(top_ups, customer_id)
+    assert attempt.status == "provider_unavailable"
+    assert attempt.stripe_requests == auto_top_up.STRIPE_REQUESTS_PER_ATTEMPT
+    assert len(charges(server, customer_id)) == 0
+    state = top_ups.get_state(customer_id)
+    assert state.consecutive_failures == 0
+    assert state.paused_reason is None
+    assert state.in_flight is None
+    assert attempt.order_id
+    assert orders.get(customer_id, attempt.order_id).status == "pending"  # not failed
+    failed = bus_event(server, customer_id, "AutoTopUpFailed")
+    assert failed["reason"] == "provider_unavailable"

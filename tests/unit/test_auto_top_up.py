@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from token_billing.core.errors import InvalidRequest
+from token_billing.domain.account_changes import low_balance_crossing
 from token_billing.domain.auto_top_up import (
     CONSENT_VERSION,
     MAX_PACKS_PER_ATTEMPT,
@@ -19,6 +20,7 @@ from token_billing.domain.auto_top_up import (
 )
 from token_billing.domain.catalog import get_package
 from token_billing.store.records import Order
+from token_billing.store.stream_images import AccountChange
 from token_billing.store.top_up_state import (
     Admission,
     Attempt,
@@ -149,3 +151,23 @@ def test_one_off_session_payment_intent_for_every_pack() -> None:
     assert params["metadata"]["packs"] == "3"
     assert params["metadata"]["order_id"] == "ord_1"
     assert params["metadata"]["attempt_id"] == "atu_c1_7"
+
+
+def change(old_balance: int, old_available: int, balance: int, available: int) -> AccountChange:
+    return AccountChange(
+        customer_id="c1",
+        version=9,
+        updated_at="2026-12-01T00:00:00Z",
+        old_balance_mt=old_balance,
+        balance_mt=balance,
+        available_mt=available,
+        usage_delta_mt={},
+        old_available_mt=old_available,
+    )
+
+
+def test_token_balance_low_counts_available_tokens_as_the_dashboard_does() -> None:
+    # A hold takes available from 600 to 400 while the balance stays at 600: a crossing.
+    assert low_balance_crossing(change(600_000, 600_000, 600_000, 400_000)) is not None
+    # The balance crosses but available was already below (tokens held): no new crossing.
+    assert low_balance_crossing(change(600_000, 300_000, 450_000, 150_000)) is None
