@@ -609,6 +609,9 @@ def _end(
     if outcome == "succeeded":
         metrics.add_metric(name="AutoTopUpSucceeded", unit=MetricUnit.Count, value=1)
         _publish(publish, "AutoTopUpSucceeded", detail)
+    elif outcome == "processing":
+        # Neither a success nor a failure yet: payment_intent.succeeded credits it later.
+        metrics.add_metric(name="AutoTopUpProcessing", unit=MetricUnit.Count, value=1)
     else:
         metrics.add_metric(name="AutoTopUpFailures", unit=MetricUnit.Count, value=1)
         _publish(publish, "AutoTopUpFailed", detail)
