@@ -114,6 +114,7 @@ class FakeStripe:
     # What this fake refused because the service sent a wrong off-session request.
     violations: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
+    faults_for: str | None = None  # only this customer's PaymentIntents meet the faults
     timeout_sleep_s: float = 2.0
     # Where signed events go (the dev server's webhook route); None: kept in `outbox`.
     webhook_sink: Callable[[str, dict[str, Any]], None] | None = None
@@ -139,7 +140,10 @@ class FakeStripe:
                 return 401, _error("invalid_request_error", "Invalid API Key provided")
             key = lowered.get("idempotency-key")
             fault = None
-            if method == "POST" and path == "/v1/payment_intents" and self.faults:
+            faulted = self.faults_for is None or (
+                (params.get("metadata") or {}).get("customer_id") == self.faults_for
+            )
+            if method == "POST" and path == "/v1/payment_intents" and self.faults and faulted:
                 fault = self.faults.pop(0)
                 assert fault in FAULTS, fault
                 if fault == "500":

@@ -61,6 +61,7 @@ def environment(server: DevServer, local_aws: None, monkeypatch: pytest.MonkeyPa
     eventbridge_module.events_client.cache_clear()
     runtime.reset()
     server.fake_stripe.faults.clear()
+    server.fake_stripe.faults_for = None
 
 
 @pytest.fixture
@@ -518,6 +519,7 @@ def test_a_timeout_then_a_500_then_success_is_one_charge_under_one_key(
     save_card(server, customer_id)
     enable(server, customer_id, threshold="1500")
     server.fake_stripe.timeout_sleep_s = 2.0  # the client gives up after 1 s
+    server.fake_stripe.faults_for = customer_id
     server.fake_stripe.faults[:] = ["timeout", "500"]
     debit(customer_id, "cross", 600)
     (attempt,) = ended(top_ups, customer_id)
@@ -564,6 +566,11 @@ def test_a_refund_of_an_auto_top_up_claws_back_and_the_ledger_reconciles(
     server.deliver_stripe_event("charge.refunded", refund)  # a redelivery
     assert orders.get(customer_id, attempt.order_id).status == "refunded"
     assert assert_consistent(ledger, customer_id).balance_mt == 1_400_000
+    # The clawback took available below the threshold again: no new charge for tokens the
+    # card's owner just refused.
+    time.sleep(1.5)
+    assert len(charges(server, customer_id)) == 1
+    assert len(top_ups.recent_attempts(customer_id)) == 1
     report = reconcile(ledger._client, TABLE)
     assert [f for f in report.findings if f.customer_id == customer_id] == []
 
@@ -573,6 +580,7 @@ def test_a_provider_outage_is_never_a_decline(
 ) -> None:
     save_card(server, customer_id)
     enable(server, customer_id, threshold="1500")
+    server.fake_stripe.faults_for = customer_id
     server.fake_stripe.faults[:] = ["429", "500", "429", "500"]  # every request of the attempt
     debit(customer_id, "cross", 600)
     (attempt,) = ended(top_ups, customer_id)
@@ -587,3 +595,26 @@ def test_a_provider_outage_is_never_a_decline(
     assert orders.get(customer_id, attempt.order_id).status == "pending"  # not failed
     failed = bus_event(server, customer_id, "AutoTopUpFailed")
     assert failed["reason"] == "provider_unavailable"
+
+
+def test_a_charge_whose_every_answer_was_lost_is_credited_once_by_its_webhook(
+    server: DevServer, customer_id: str, top_ups: TopUpStore, orders: OrderStore, ledger: Ledger
+) -> None:
+    save_card(server, customer_id)
+    enable(server, customer_id, threshold="1500")
+    server.fake_stripe.timeout_sleep_s = 1.5  # Stripe charges, the client never hears back
+    server.fake_stripe.faults_for = customer_id
+    server.fake_stripe.faults[:] = ["timeout"] * auto_top_up.STRIPE_REQUESTS_PER_ATTEMPT
+    debit(customer_id, "cross", 600)
+    (attempt,) = ended(top_ups, customer_id)
+    assert attempt.status in ("provider_unavailable", "succeeded")  # the webhook may be first
+    assert attempt.order_id
+    credited(orders, customer_id, attempt.order_id)
+    assert len(charges(server, customer_id)) == 1
+    assert purchase_credits(ledger, customer_id, attempt.order_id) == [attempt.packs * STARTER_MT]
+    recorded = wait_for(
+        lambda: (a := top_ups.get_attempt(customer_id, attempt.version)) and a.credited and a,
+        "the attempt marked credited",
+    )
+    assert recorded.status == "succeeded"
+    assert top_ups.get_state(customer_id).consecutive_failures == 0

@@ -268,6 +268,10 @@ class TopUpTrigger:
         old = change.old_available_mt
         if old is None or change.available_mt >= old:
             return None  # only a write that lowered available tokens can cross
+        if change.clawed_back_delta_mt > 0:
+            # A refund or dispute took the tokens back: buying them again at once would
+            # charge the card for what its owner just refused (a refund -> charge loop).
+            return None
         state = self._states.get(change.customer_id)
         if state is None:
             state = self._store.get_state(change.customer_id, consistent=False)

@@ -29,6 +29,7 @@ class AccountChange:
     available_mt: int
     usage_delta_mt: Mapping[str, int]  # action -> milli-tokens this write added; no zeros
     old_available_mt: int | None = None  # None with old_balance_mt: no old image
+    clawed_back_delta_mt: int = 0  # > 0: a refund or dispute clawback made this write
 
     @property
     def day(self) -> date:
@@ -73,4 +74,5 @@ def account_change(old_image: Image | None, new_image: Image) -> AccountChange:
         available_mt=new.available_mt,
         usage_delta_mt=MappingProxyType(usage_delta(old_image, new_image)),
         old_available_mt=old.available_mt if old else None,
+        clawed_back_delta_mt=new.clawed_back_mt - (old.clawed_back_mt if old else 0),
     )

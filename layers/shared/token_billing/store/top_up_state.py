@@ -721,6 +721,8 @@ class TopUpStore:
                     return self.get_state(attempt.customer_id)  # already ended (a redelivery)
                 self._sleep(random.uniform(0, BACKOFF_BASE_S * 2**attempt_number))
                 continue
+            if outcome in ("provider_unavailable", "processing"):
+                self.mark_paid_after_all(attempt.customer_id, attempt.version)
             return self.get_state(attempt.customer_id)
         raise ServiceUnavailable("the attempt's outcome could not be recorded; the stream retries")
 
@@ -742,8 +744,31 @@ class TopUpStore:
             except ClientError as error:
                 if not condition_failed(error):
                     raise
+            self.mark_paid_after_all(customer_id, order.attempt_version)
         if clear_pause:
             self.clear_pause(customer_id)
+
+    def mark_paid_after_all(self, customer_id: str, version: int) -> None:
+        """An attempt whose answer was lost (provider_unavailable) or pending (processing)
+        was paid and credited after all: its outcome says so. Called by the credit and by
+        the end of the attempt, so whichever of the two comes last converges on it."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=attempt_key(customer_id, version),
+                UpdateExpression="SET #status = :succeeded",
+                ConditionExpression="credited = :true AND #status IN (:lost, :processing)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":succeeded": {"S": "succeeded"},
+                    ":true": {"BOOL": True},
+                    ":lost": {"S": "provider_unavailable"},
+                    ":processing": {"S": "processing"},
+                },
+            )
+        except ClientError as error:
+            if not condition_failed(error):
+                raise
 
     def mark_recovered(self, customer_id: str, version: int) -> None:
         """An attempt that needed authentication was paid on-session."""
