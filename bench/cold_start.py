@@ -97,6 +97,7 @@ API_STACK = "stack_resolver_pydantic"
 STACK_OF = {
     "PackagesFunction": "stack_api_no_client",
     "BalancesFunction": API_STACK,
+    "GrantsFunction": API_STACK,
     "PurchaseFunction": "stack_api_stripe",
     "WebhookFunction": "stack_api_stripe",
     "AutoTopUpFunction": API_STACK,

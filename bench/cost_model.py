@@ -398,6 +398,43 @@ class Priced:
         return "; ".join(parts)
 
 
+# API Gateway WebSocket APIs, us-east-1: per million messages (metered in 32 KB units, a
+# balance message is ~0.3 KB) and per million connection-minutes. Check before quoting.
+PRICE_PER_MILLION_WS_MESSAGES = 1.00
+PRICE_PER_MILLION_CONNECTION_MINUTES = 0.25
+
+
+def live_balance_rows(
+    harness: Harness, measure: Callable[[str, Callable[[], object]], None], busy: str
+) -> None:
+    """What the live balance (issue 14) adds: the stream function's one Query per customer
+    changed per batch (with nobody watching, and with one socket), and the route function's
+    item writes. The PostToConnection itself is API Gateway's, priced in the notes."""
+    from token_billing.store.connections import Connections
+
+    sockets = Connections(harness.runtime_client, harness.table)
+    watched = harness.customer("cost-live")
+    measure(
+        "live balance: connections Query per customer changed per stream batch, nobody watching",
+        lambda: sockets.of_customer(busy),
+    )
+    sockets.add(customer_id=watched, connection_id=f"{harness.run_id}-ws1", subject="bench")
+    measure(
+        "live balance: the same Query, one socket watching",
+        lambda: sockets.of_customer(watched),
+    )
+    measure(
+        "WebSocket $connect: the connection item (PutItem)",
+        lambda: sockets.add(
+            customer_id=watched, connection_id=f"{harness.run_id}-ws2", subject="bench"
+        ),
+    )
+    measure(
+        "WebSocket $disconnect or GoneException: DeleteItem",
+        lambda: sockets.remove(customer_id=watched, connection_id=f"{harness.run_id}-ws2"),
+    )
+
+
 def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
     from token_billing.domain.catalog import CATALOG_VERSION, PACKAGES
 
@@ -502,6 +539,7 @@ def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
         "renew refused (next hold not covered: usage captured, old hold kept as grace)",
         op(short_holds.renew(hold_ids["a"], hold_ids["b"]), renewed=False),
     )
+    live_balance_rows(harness, measure, rich)
     reader = seed_reader(harness, context)
     balances = harness.function_handler(BALANCES_FUNCTION)
     for name, event_file in READS:
@@ -546,6 +584,15 @@ def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
         f"{READER_DEBITS} debits, an active and a settled hold, {READER_ORDERS} orders with "
         f"Checkout sessions and {READER_USAGE_DAYS} days of usage aggregates. "
         f"Prices: {PRICE_BASIS}. Not included: storage, PITR, streams reads by consumers."
+    )
+    result.notes.append(
+        "Cost, live balance: per ACCOUNT change the stream function sends one connections "
+        "Query per customer changed per batch (strongly consistent: a socket opened just "
+        "before the change hears of it), so a batch of N changes of one customer costs one "
+        "Query, not N; with nobody watching that Query is the whole added cost. Per message "
+        f"API Gateway charges ${PRICE_PER_MILLION_WS_MESSAGES:.2f} per million messages "
+        f"(32 KB units) and ${PRICE_PER_MILLION_CONNECTION_MINUTES:.2f} per million "
+        "connection-minutes (us-east-1; check before quoting); the debit path is unchanged."
     )
     result.notes.append(
         "Cost, credit purchase: `Ledger.credit_purchase` alone (2 items). The Stripe webhook "

@@ -35,7 +35,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 
-from local import dynamodb_local, identity, offline_checkout
+from local import cors, dynamodb_local, identity, offline_checkout
 from local.apigw import (
     INTERNAL_SERVER_ERROR,
     LOCAL_ACCOUNT_ID,
@@ -56,14 +56,18 @@ from local.fake_stripe import (
 )
 from local.schedules import ScheduleRunner, schedules
 from local.template import ROOT, FunctionSpec, HttpRoute, load_template
+from local.websocket import LocalWebSocketApi, websocket_api, with_socket_url
+from local.websocket import local_environment as local_websocket_environment
 
 SHARED_LAYER = ROOT / "layers" / "shared"
 DATA_DIR = ROOT / ".dynamodb" / "data"
-WEB_ROOT = ROOT / "web" / "dist"  # the demo web app, built by `make web`
+WEB_ROOT = ROOT / "web" / "demo-dist"  # the demo web app, built by `make web`
 EVENTS_LOG = ROOT / ".local" / "events.jsonl"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 DEFAULT_DDB_PORT = 8000
+DEFAULT_WS_PORT = 3030  # the WebSocket API (local/websocket.py), on the same host; 3001 is
+# where `next dev` goes when the dev server holds 3000 (local/cors.py)
 CHECKOUT_PAGE = re.compile(r"^/_local/checkout/(?P<id>[\w-]+)(?:/(?P<action>pay|cancel))?$")
 UNAUTHORIZED = HttpResponse(
     401, [("Content-Type", "application/json")], b'{"message":"Unauthorized"}'
@@ -222,7 +226,12 @@ class DevServer(ThreadingHTTPServer):
     # A second server on the same port must fail to bind, not share the port's traffic.
     allow_reuse_port = False
 
-    def __init__(self, address: tuple[str, int], web_root: Path | None = WEB_ROOT) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        web_root: Path | None = WEB_ROOT,
+        cors_origins: tuple[str, ...] = cors.DEFAULT_ORIGINS,
+    ) -> None:
         template = load_template()
         self.functions = {
             logical_id: LocalFunction(
@@ -238,12 +247,25 @@ class DevServer(ThreadingHTTPServer):
             sorted({"/" + route.path.strip("/").split("/", 1)[0] + "/" for route in self.routes})
         )
         self.web_root = web_root
+        self.cors = cors.rules_for(cors_origins)
         super().__init__(address, DevRequestHandler)
         self.fake_stripe = FakeStripe(public_base=self.url)
         self.fake_stripe.webhook_sink = self.deliver_stripe_event  # auto top-up's events
         self.fake_events = FakeEventBridge(EVENTS_LOG)
         self.stream_pollers: list[StreamPoller] = []
         self.schedule_runners: list[ScheduleRunner] = []
+        spec = websocket_api(template)
+        self.websocket_api: LocalWebSocketApi | None = None
+        if spec is not None:
+            self.websocket_api = LocalWebSocketApi(
+                spec, lambda function, event: self.functions[function].invoke(event)
+            )
+
+    def start_websocket_api(self, port: int = 0) -> LocalWebSocketApi | None:
+        """Serve the template's WebSocket API on this server's host (port 0: a free one)."""
+        if self.websocket_api is not None:
+            self.websocket_api.start(str(self.server_address[0]), port)
+        return self.websocket_api
 
     def start_schedules(self) -> list[ScheduleRunner]:
         """Run the template's scheduled functions (the holds-sweeper) on their rate."""
@@ -271,6 +293,8 @@ class DevServer(ThreadingHTTPServer):
         self.stop_stream_pollers()
         while self.schedule_runners:
             self.schedule_runners.pop().stop()
+        if self.websocket_api is not None:
+            self.websocket_api.stop()
         super().server_close()
 
     def serve_events(self, target: str, body: bytes) -> HttpResponse:
@@ -284,6 +308,11 @@ class DevServer(ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def answers_cors(self, path: str) -> bool:
+        """Whether browsers on other origins may call `path`: the HTTP API's routes (as the
+        stack's CORS configuration allows) and the development sign-in."""
+        return (path + "/").startswith(self.api_prefixes) or path == SIGN_IN_PATH
 
     def serve_http_api(
         self,
@@ -345,6 +374,12 @@ class DevServer(ThreadingHTTPServer):
         offline checkout page and the development sign-in."""
         if path == SIGN_IN_PATH and method == "POST":
             return self.mint_identity_token(body)
+        if (
+            path == identity.JWKS_PATH
+            and method == "GET"
+            and is_loopback(str(self.server_address[0]))
+        ):
+            return HttpResponse(200, JSON_HEADERS, json.dumps(identity.jwks()).encode())
         if path == "/openapi.json" and method == "GET":
             document = (ROOT / "openapi.json").read_bytes()
             return HttpResponse(200, JSON_HEADERS, document)
@@ -431,7 +466,7 @@ class DevServer(ThreadingHTTPServer):
         return HttpResponse(200, JSON_HEADERS, json.dumps({"token": token}).encode())
 
     def serve_web(self, method: str, path: str) -> HttpResponse | None:
-        """The web app's static files from web/dist, with index.html for the app's own
+        """The web app's static files from web/demo-dist, with index.html for the app's own
         routes (/dashboard, /checkout/success, ...); None for API and dev server paths, or
         when the app is not built."""
         if method not in ("GET", "HEAD") or self.web_root is None:
@@ -458,7 +493,10 @@ class DevServer(ThreadingHTTPServer):
         if content_type.startswith("text/") or content_type == "application/javascript":
             content_type += "; charset=utf-8"
         headers = [("Content-Type", content_type), ("Cache-Control", "no-cache")]
-        return HttpResponse(200, headers, file.read_bytes())
+        content = file.read_bytes()
+        if file.name == "config.json" and self.websocket_api and self.websocket_api.port:
+            content = with_socket_url(content, self.websocket_api.url)
+        return HttpResponse(200, headers, content)
 
     def serve_invoke(self, name: str, invocation_type: str, payload: bytes) -> HttpResponse:
         """One Lambda Invoke API call, answered the way the Lambda service answers it."""
@@ -548,8 +586,18 @@ class DevRequestHandler(BaseHTTPRequestHandler):
             )
         amz_target = self.headers.get("X-Amz-Target", "")
         events = self.command == "POST" and amz_target.startswith("AWSEvents.")
-        if local_page is not None:
+        sockets = self.server.websocket_api
+        management = sockets.serve_management(self.command, target.path, body) if sockets else None
+        origin = self.headers.get("Origin")
+        cross_origin = origin is not None and self.server.answers_cors(target.path)
+        lowered = {name.lower(): value for name, value in self.headers.items()}
+        preflight = cross_origin and self.server.cors.is_preflight(self.command, lowered)
+        if preflight:
+            response = self.server.cors.preflight(origin)
+        elif local_page is not None:
             response = local_page
+        elif management is not None:
+            response = management
         elif events:
             response = self.server.serve_events(amz_target, body)
         elif invoke:
@@ -570,6 +618,8 @@ class DevRequestHandler(BaseHTTPRequestHandler):
                 source_ip=self.client_address[0],
                 protocol=self.request_version,
             )
+        if cross_origin and not preflight:
+            response = self.server.cors.add_headers(response, origin)
         elapsed_ms = (time.perf_counter() - started) * 1000
         # Logged before the answer goes out, so a client never sees a reply before its line.
         print(
@@ -606,33 +656,41 @@ class DevRequestHandler(BaseHTTPRequestHandler):
 
 
 def build_server(
-    host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, web_root: Path | None = WEB_ROOT
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    web_root: Path | None = WEB_ROOT,
+    cors_origins: tuple[str, ...] = cors.DEFAULT_ORIGINS,
 ) -> DevServer:
     """The dev server bound to (host, port), not yet serving; port 0 picks a free one.
 
     Needs no DynamoDB: handlers are imported on their first invocation and read the
-    environment then. `web_root` (the built web app) is served when it holds index.html.
+    environment then. `web_root` (the built web app) is served when it holds index.html;
+    web apps on `cors_origins` may call the API from the browser.
     """
     ensure_on_path(SHARED_LAYER)
-    return DevServer((host, port), web_root)
+    return DevServer((host, port), web_root, cors_origins)
 
 
-def function_environment(server_url: str) -> dict[str, str]:
+def function_environment(
+    server_url: str, cors_origins: Sequence[str] = cors.DEFAULT_ORIGINS
+) -> dict[str, str]:
     """The union of every function's template environment (TABLE_NAME -> LedgerTable),
     with the local stand-ins for what a deployment configures: Stripe (offline unless
-    STRIPE_SECRET_KEY is set, then real Stripe test mode) and the Checkout redirects."""
+    STRIPE_SECRET_KEY is set, then real Stripe test mode) and the Checkout redirects, which
+    may return to this server and to the web apps allowed by CORS."""
     environment: dict[str, str] = {}
     for spec in load_template().functions().values():
         environment.update(spec.environment)
     environment.pop("STRIPE_SECRET_ARN", None)
     environment.update(
         STAGE="local",
-        CHECKOUT_REDIRECT_ORIGINS=server_url,
+        CHECKOUT_REDIRECT_ORIGINS=",".join(dict.fromkeys([server_url, *cors_origins])),
         CHECKOUT_SUCCESS_URL=f"{server_url}/checkout/success",
         CHECKOUT_CANCEL_URL=f"{server_url}/checkout/cancel",
         # boto3's variable for EventBridge is named after its service id, not `events`.
         AWS_ENDPOINT_URL_EVENTBRIDGE=server_url,
     )
+    environment.update(local_websocket_environment(server_url))
     if os.environ.get("STRIPE_SECRET_KEY"):
         environment["STRIPE_SECRET_KEY"] = os.environ["STRIPE_SECRET_KEY"]
         environment["STRIPE_WEBHOOK_SECRET"] = os.environ.get(
@@ -668,6 +726,8 @@ def banner(server: DevServer, ddb: dynamodb_local.DynamoDBLocal, data_dir: Path 
         f"  functions: {', '.join(server.functions)}",
         f"  {example}",
         f"DynamoDB Local {ddb.endpoint}  data: {shown_path(data_dir)}/",
+        f"CORS          {', '.join(server.cors.allow_origins) or 'no origin'} may call the API"
+        f" and be Checkout's return origins (--cors-origins or {cors.ORIGINS_ENV})",
         "Seed tokens   .venv/bin/python -m local.seed --customer cust_demo --tokens 1000"
         + seed_port,
         "Sign in       .venv/bin/python -m local.identity --customer cust_demo   (or --admin):"
@@ -683,6 +743,7 @@ def banner(server: DevServer, ddb: dynamodb_local.DynamoDBLocal, data_dir: Path 
         f"Ledger stream DynamoDB Local's stream -> {streamed} every {POLL_INTERVAL_S} s;"
         f" EventBridge PutEvents on {server.url} -> console and"
         f" {shown_path(server.fake_events.log_path or EVENTS_LOG)}",
+        *([server.websocket_api.banner_line()] if server.websocket_api else []),
         "Handlers run in this process: restart to pick up code changes. Ctrl-C stops.",
     ]
     return "\n".join(lines)
@@ -702,6 +763,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--ddb-port", type=int, default=DEFAULT_DDB_PORT)
+    parser.add_argument("--ws-port", type=int, default=DEFAULT_WS_PORT, help="WebSocket API")
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -709,7 +771,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"DynamoDB Local's data folder (default: {shown_path(DATA_DIR)}); tests pass a"
         " temporary one",
     )
+    parser.add_argument(
+        "--cors-origins",
+        type=_origins_argument,
+        default=os.environ.get(cors.ORIGINS_ENV, ",".join(cors.DEFAULT_ORIGINS)),
+        help="comma-separated origins of web apps on other ports that may call the API and"
+        f" that Checkout may return to (default: ${cors.ORIGINS_ENV}, else localhost and"
+        f" 127.0.0.1 on ports {', '.join(map(str, cors.DEFAULT_PORTS))})",
+    )
+    # argparse runs a string default through `type` too: a bad environment variable is an
+    # error like a bad flag.
     return parser.parse_args(argv)
+
+
+def _origins_argument(value: str) -> tuple[str, ...]:
+    try:
+        return cors.parse_origins(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -718,7 +797,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _stop_on_signal)
     try:
-        server = build_server(args.host, args.port)
+        server = build_server(args.host, args.port, cors_origins=args.cors_origins)
     except OSError as error:
         if error.errno != errno.EADDRINUSE:
             raise
@@ -744,10 +823,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         dynamodb_local.create_tables(ddb.client())
-        os.environ.update(function_environment(server.url))
+        os.environ.update(function_environment(server.url, args.cors_origins))
         os.environ.update(dynamodb_local.local_aws_environment(ddb.endpoint))
         server.start_stream_pollers(ddb.endpoint)
         server.start_schedules()
+        server.start_websocket_api(args.ws_port)
         print(banner(server, ddb, args.data_dir.resolve()), flush=True)
         server.serve_forever()
     except KeyboardInterrupt:

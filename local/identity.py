@@ -11,6 +11,7 @@ Mint one with:
 from __future__ import annotations
 
 import argparse
+import base64
 import secrets
 import sys
 import time
@@ -27,6 +28,10 @@ ISSUER = "http://127.0.0.1:3000/local-identity"
 AUDIENCE = "token-billing-local"
 ALGORITHM = "HS256"
 KEY_PATH = ROOT / ".local" / "jwt-signing-key"
+# The WebSocket authorizer finds keys by `kid` in a JWKS, as it does at a real issuer; the
+# dev server serves this one (a symmetric key: loopback only, development only).
+KEY_ID = "local-dev"
+JWKS_PATH = "/_local/identity/jwks.json"
 
 
 def signing_key(path: Path = KEY_PATH) -> bytes:
@@ -58,7 +63,13 @@ def mint(
         claims["customer_id"] = customer_id
     if admin:
         claims["scope"] = "admin"
-    return jwt.encode(claims, key or signing_key(), algorithm=ALGORITHM)
+    return jwt.encode(claims, key or signing_key(), algorithm=ALGORITHM, headers={"kid": KEY_ID})
+
+
+def jwks(key: bytes | None = None) -> dict[str, Any]:
+    """The development key as a JSON Web Key Set (`kty: oct`), for the socket authorizer."""
+    k = base64.urlsafe_b64encode(key or signing_key()).rstrip(b"=").decode()
+    return {"keys": [{"kty": "oct", "kid": KEY_ID, "alg": ALGORITHM, "use": "sig", "k": k}]}
 
 
 def verify(token: str, key: bytes | None = None) -> dict[str, Any]:

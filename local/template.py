@@ -125,7 +125,36 @@ class Template:
             )
         if isinstance(value, dict) and "Fn::GetAtt" in value:
             return ".".join(value["Fn::GetAtt"])
+        if isinstance(value, dict) and "Fn::If" in value:
+            condition, when_true, when_false = value["Fn::If"]
+            chosen = when_true if self.condition(condition) else when_false
+            return self.resolve(chosen)
         return str(value)
+
+    def condition(self, name: str) -> bool:
+        """A named condition as a deploy with every parameter at its default evaluates it."""
+        return bool(self.evaluate(self.raw["Conditions"][name], self.parameter_defaults()))
+
+    def evaluate(self, expression: Any, parameters: dict[str, str]) -> Any:
+        """The condition and rule functions (Ref, Equals, Not, And, Or, Condition) for
+        the given parameter values."""
+        if not isinstance(expression, dict):
+            return expression
+        ((name, argument),) = expression.items()
+        if name == "Ref":
+            return parameters[argument]
+        if name == "Condition":
+            return self.evaluate(self.raw["Conditions"][argument], parameters)
+        if name == "Fn::Equals":
+            left, right = (self.evaluate(part, parameters) for part in argument)
+            return left == right
+        if name == "Fn::Not":
+            return not self.evaluate(argument[0], parameters)
+        if name == "Fn::And":
+            return all(self.evaluate(part, parameters) for part in argument)
+        if name == "Fn::Or":
+            return any(self.evaluate(part, parameters) for part in argument)
+        raise ValueError(f"{name} is not a condition function the local runner evaluates")
 
     def tables(self) -> dict[str, dict[str, Any]]:
         """CreateTable arguments for every AWS::DynamoDB::Table, named by logical id."""

@@ -1,5 +1,6 @@
 """balances: what a customer sees of their tokens (balance, history, orders, dashboard),
-and admin grants. A customer reads only their own; the admin scope reads anyone."""
+and the admin export. Read-only: grants live in the grants function. A customer reads only
+their own; the admin scope reads anyone."""
 
 from __future__ import annotations
 
@@ -7,29 +8,26 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.errors import InvalidRequest
-from token_billing.core.observability import MetricUnit, logger, metrics
-from token_billing.core.units import QuantityError, format_tokens, tokens_to_mt
+from token_billing.core.observability import logger, metrics
+from token_billing.core.units import format_tokens
 from token_billing.domain.account_view import (
     account_or_empty,
     balance_view,
     quick_purchase_suggestions,
 )
 from token_billing.domain.catalog import CURRENCY
-from token_billing.domain.debits import require_idempotency_key
 from token_billing.edge.access import require_admin
 from token_billing.edge.csv_export import ledger_csv
 from token_billing.edge.identity import caller_for_customer, current_caller
 from token_billing.edge.models.balances import (
     BalanceOut,
     DashboardOut,
-    GrantIn,
-    GrantOut,
     OrderListOut,
     OrderOut,
     TransactionListOut,
@@ -40,7 +38,6 @@ from token_billing.edge.models.catalog import PackageOut
 from token_billing.edge.resolver import create_resolver
 from token_billing.runtime import (
     default_history,
-    default_ledger,
     default_order_store,
     default_usage_aggregates,
 )
@@ -199,50 +196,6 @@ def export_ledger(
         content_type="text/csv; charset=utf-8",
         body=ledger_csv(page.data),
         headers=headers,
-    )
-
-
-@app.post(
-    "/api/v1/customers/<customer_id>/tokens/grants",
-    tags=["admin"],
-    summary="Grant promotional or support tokens (admin scope)",
-)
-def grant_tokens(
-    customer_id: CustomerId,
-    body: GrantIn,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> Response[GrantOut]:
-    caller = current_caller(app)
-    require_admin(caller)
-    key = require_idempotency_key(idempotency_key or body.idempotency_key, "Idempotency-Key")
-    try:
-        amount_mt = tokens_to_mt(body.amount)
-    except QuantityError as error:
-        raise InvalidRequest(f"amount: {error}") from None
-    if amount_mt <= 0:
-        raise InvalidRequest("amount must be greater than zero")
-    posted = default_ledger().grant(
-        customer_id=customer_id,
-        idempotency_key=key,
-        amount_mt=amount_mt,
-        reason=body.reason,
-        granted_by=caller.subject,
-    )
-    if not posted.replayed:
-        metrics.add_metric(name="TokensGrantedMt", unit=MetricUnit.Count, value=amount_mt)
-        logger.info("tokens granted", extra={"customer_id": customer_id, "amount_mt": amount_mt})
-    grant = GrantOut(
-        transaction_id=posted.txn_id,
-        customer_id=customer_id,
-        amount=format_tokens(posted.amount_mt),
-        amount_mt=posted.amount_mt,
-        reason=body.reason,
-        replayed=posted.replayed,
-    )
-    return Response(
-        status_code=200 if posted.replayed else 201,
-        content_type=content_types.APPLICATION_JSON,
-        body=grant,
     )
 
 

@@ -5,6 +5,10 @@ daily aggregate, and a balance that crossed below the low-balance line puts one
 `TokenBalanceLow` event on EventBridge. Both are idempotent, so a redelivered record is
 skipped (metric `StreamRecordsSkipped`), not an error.
 
+After the batch, each change is pushed to the customer's open WebSockets (the live balance,
+`push_live_balances` below): one connections Query per customer changed, never failing the
+batch.
+
 A record that fails is reported as a batch item failure; Lambda then retries from the first
 failed sequence number. Every record after a failure is failed too, unprocessed: Lambda
 delivers those again anyway, and applying a later change of the same account before the
@@ -28,9 +32,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from token_billing.core.observability import MetricUnit, logger, metrics
 from token_billing.domain.account_changes import apply_account_change
 from token_billing.domain.auto_top_up import TopUpTrigger
+from token_billing.domain.live_balance import push_account_changes
 from token_billing.domain.low_balance import LowBalanceAlerts
+from token_billing.integrations.websocket_push import management_client, post_to_connection
 from token_billing.runtime import default_top_up_store, dynamodb_client, table_name
-from token_billing.store.stream_images import account_change
+from token_billing.store.connections import Connections
+from token_billing.store.stream_images import AccountChange, account_change
 from token_billing.store.table_layout import ACCOUNT_SK
 from token_billing.store.usage_aggregates import UsageAggregates
 
@@ -52,6 +59,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     alerts = LowBalanceAlerts(dynamodb_client(), table_name())
     tally: Counter[str] = Counter()
     top_up_trigger = TopUpTrigger(default_top_up_store())  # auto top-up: admits, never charges
+    live_changes: list[AccountChange] = []  # pushed to watching sockets after the batch
 
     def record_handler(record: DynamoDBRecord) -> None:
         if processor.fail_messages:
@@ -64,6 +72,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
             tally["StreamRecordsSkipped"] += 1
             return
         change = account_change(stream.get("OldImage"), stream["NewImage"])
+        live_changes.append(change)
         outcome = apply_account_change(change, aggregates=aggregates, alerts=alerts)
         tally["UsageAggregatesApplied"] += outcome.aggregate_applied
         tally["LowBalanceEvents"] += outcome.alert_sent
@@ -85,5 +94,35 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
             event=event, record_handler=record_handler, processor=processor, context=context
         )
     finally:
+        tally.update(push_live_balances(live_changes))
         for name in ("UsageAggregatesApplied", "LowBalanceEvents", "StreamRecordsSkipped"):
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=tally[name])
+        for name in LIVE_BALANCE_METRICS:  # only when something was pushed or failed
+            if tally[name]:
+                metrics.add_metric(name=name, unit=MetricUnit.Count, value=tally[name])
+
+
+# ---- the live balance (issue 14): each change to the customer's open WebSockets ----------
+
+LIVE_BALANCE_METRICS = ("BalanceMessagesSent", "SocketConnectionsGone", "BalancePushFailures")
+
+
+def push_live_balances(changes: list[AccountChange]) -> Counter[str]:
+    """After the batch's own work, never failing it: one connections Query per customer
+    changed, then PostToConnection per message (`domain.live_balance`)."""
+    if not changes:
+        return Counter()
+    outcome = push_account_changes(
+        changes,
+        connections=Connections(dynamodb_client(), table_name()),
+        send=lambda connection_id, data: post_to_connection(
+            management_client(), connection_id, data
+        ),
+    )
+    for error in outcome.errors[:10]:
+        logger.warning("live balance push failed", extra={"error": error})
+    return Counter(
+        BalanceMessagesSent=outcome.messages_sent,
+        SocketConnectionsGone=outcome.connections_gone,
+        BalancePushFailures=outcome.send_failures + outcome.lookup_failures,
+    )

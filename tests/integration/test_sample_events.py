@@ -36,7 +36,11 @@ def test_balances_sample_events(ledger: Ledger) -> None:
         reply = call("balances_handler", f"balances/{name}.json")
         assert reply["statusCode"] == 200, (name, reply["body"][:300])
     assert call("balances_handler", "balances/dashboard-other-customer.json")["statusCode"] == 403
-    granted = call("balances_handler", "balances/grant-admin.json")
+
+
+def test_grants_sample_events(ledger: Ledger) -> None:
+    fund(ledger, "cust_demo", 1_000_000, key="samples")
+    granted = call("grants_handler", "grants/grant-admin.json")
     assert granted["statusCode"] in (200, 201), granted["body"]
     assert json.loads(granted["body"])["amount"] == "250"
     assert assert_consistent(ledger, "cust_demo").granted_mt >= 1_250_000

@@ -49,6 +49,7 @@ def test_debit_loads_no_module_it_does_not_use() -> None:
     [
         ("packages_handler", "packages"),
         ("balances_handler", "balances"),
+        ("grants_handler", "grants"),
         ("ledger_stream_handler", "ledger_stream"),
         ("holds_sweeper_handler", "holds_sweeper"),
         ("reconcile_handler", "reconcile"),
@@ -70,3 +71,22 @@ def test_only_purchase_and_webhook_import_stripe(module: str, folder: str) -> No
 def test_stripe_functions_load_stripe_during_init(module: str, folder: str) -> None:
     # Every request of these needs stripe: it loads at init, not on the first request.
     assert imported(module, folder, ["stripe"]) == ["stripe"]
+
+
+def test_the_websocket_authorizer_loads_no_aws_sdk_pydantic_or_stripe() -> None:
+    # It runs on every connect: PyJWT (and its crypto) only, at init. Powertools' user-agent
+    # module imports the bare botocore package (0.6 ms); no session, client or boto3.
+    heavy = ["boto3", "botocore.session", "botocore.client", "pydantic", "stripe", "aws_xray_sdk"]
+    module, folder = "realtime_authorizer_handler", "realtime_authorizer"
+    assert imported(module, folder, heavy) == []
+    assert imported(module, folder, ["jwt"]) == ["jwt"]
+
+
+def test_the_websocket_routes_load_neither_pydantic_nor_stripe_nor_jwt() -> None:
+    unused = ["pydantic", "stripe", "jwt", "aws_lambda_powertools.event_handler"]
+    assert imported("realtime_handler", "realtime", unused) == []
+
+
+def test_the_ledger_stream_makes_no_management_api_client_at_init() -> None:
+    # Created on the first push: most batches reach nobody watching.
+    assert imported("ledger_stream_handler", "ledger_stream", ["jwt", "websockets"]) == []

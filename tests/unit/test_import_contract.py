@@ -107,6 +107,21 @@ def test_the_tree_keeps_every_contract(tree: Path) -> None:
             "The debit function's import graph holds neither pydantic nor stripe",
         ),
         (
+            "functions/realtime_authorizer/realtime_authorizer_handler.py",
+            "from token_billing.runtime import dynamodb_client",
+            "The WebSocket authorizer runs on every connect",
+        ),
+        (
+            "layers/shared/token_billing/edge/socket_auth.py",
+            "from token_billing.edge.models import balances",
+            "The WebSocket authorizer runs on every connect",
+        ),
+        (
+            "functions/realtime/realtime_handler.py",
+            "from token_billing.edge.models import balances",
+            "The WebSocket route function's import graph holds neither pydantic nor stripe",
+        ),
+        (
             "functions/balances/balances_handler.py",
             "from token_billing.integrations import stripe_gateway",
             "Only the purchase, webhook and auto top-up charger functions load stripe",

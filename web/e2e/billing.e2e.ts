@@ -40,6 +40,17 @@ async function mintToken(customerId: string): Promise<string> {
   return token;
 }
 
+async function mintAdminToken(): Promise<string> {
+  const reply = await fetch(`${baseUrl}/_local/identity/token`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ admin: true }),
+  });
+  expect(reply.status).toBe(200);
+  const { token } = (await reply.json()) as { token: string };
+  return token;
+}
+
 /** The debit function through the Lambda Invoke API, as a VM agent calls it. */
 async function invokeDebit(payload: Record<string, unknown>): Promise<Record<string, unknown>> {
   const reply = await fetch(`${baseUrl}/2015-03-31/functions/DebitFunction/invocations`, {
@@ -270,6 +281,59 @@ describe("a customer's tokens, end to end", () => {
     expect(text).not.toContain("435");
     expect(text).not.toContain("vm-e2e");
     expect(other.pageErrors).toEqual([]);
+  });
+});
+
+describe("the live balance over the WebSocket", () => {
+  it("7. the dashboard's balance follows a debit through the Invoke API, with no reload or click", async () => {
+    const customerC = `e2e_c_${run}`;
+    const admin = await mintAdminToken();
+    const grant = await fetch(`${baseUrl}/api/v1/customers/${customerC}/tokens/grants`, {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${admin}`,
+        "Content-Type": "application/json",
+        "Idempotency-Key": `e2e-live-${run}`,
+      },
+      body: JSON.stringify({ amount: "1000", reason: "e2e live balance" }),
+    });
+    expect(grant.status, await grant.clone().text()).toBe(201);
+
+    const live = await open(DESKTOP);
+    const { page } = live;
+    await signIn(page, customerC, "/dashboard");
+    await expect.poll(() => available(page)).toBe("1,000");
+    await expect
+      .poll(() => page.getByTestId("live-status").getAttribute("data-status"), { timeout: 10_000 })
+      .toBe("live");
+    // A mark on the window: a reload or a navigation would wipe it.
+    await page.evaluate(() => Object.assign(window, { e2eLiveMark: true }));
+
+    await invokeDebit({
+      customer_id: customerC,
+      idempotency_key: `e2e-live-${randomUUID()}`,
+      usage: [{ action: "vm_runtime", quantity: 25 }],
+    });
+    // Well within the 15 s polling period: the socket brought it.
+    await expect.poll(() => available(page), { timeout: 5_000 }).toBe("975");
+    await invokeDebit({
+      op: "hold",
+      customer_id: customerC,
+      hold_id: `hold-live-${run}`,
+      amount: 600,
+      expires_in_s: 900,
+      vm_id: "vm-live",
+    });
+    await expect.poll(() => available(page), { timeout: 5_000 }).toBe("375");
+    await expect.poll(() => page.getByTestId("low-balance-warning").count()).toBe(1);
+    // The parts a message does not carry (the holds table, history) follow by one resync.
+    await expect
+      .poll(() => page.getByRole("cell", { name: "vm-live" }).count(), { timeout: 5_000 })
+      .toBe(1); // within one throttled resync (2 s)
+    expect(await page.evaluate(() => "e2eLiveMark" in window)).toBe(true);
+    expect(await page.getByTestId("live-status").textContent()).toBe("Live");
+    await screenshot(page, "dashboard-live-desktop");
+    expect(live.pageErrors).toEqual([]);
   });
 });
 

@@ -1,5 +1,7 @@
 // Global setup of the e2e run: a dev server of its own (free ports, a temporary DynamoDB
-// Local data folder), stopped at the end. Tests read its URL with inject("baseUrl").
+// Local data folder) and the Next.js example, built against that server and served by
+// `next start` on another free port (a cross-origin app, as deployed), both stopped at the
+// end. Tests read their URLs with inject("baseUrl") and inject("nextUrl").
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, openSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -12,11 +14,14 @@ declare module "vitest" {
   export interface ProvidedContext {
     baseUrl: string;
     deadApiUrl: string;
+    nextUrl: string;
   }
 }
 
 const ROOT = resolve(__dirname, "../..");
 const PYTHON = join(ROOT, ".venv/bin/python");
+const WEB = join(ROOT, "web");
+const NEXT_EXAMPLE = join(WEB, "examples/nextjs");
 const STARTUP_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 20_000;
 
@@ -47,33 +52,85 @@ function exited(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
-async function waitUntilServing(url: string, child: ChildProcess, logPath: string): Promise<void> {
+async function waitUntilServing(
+  what: string,
+  paths: string[],
+  url: string,
+  child: ChildProcess,
+  logPath: string,
+): Promise<void> {
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) break;
     try {
-      const reply = await fetch(`${url}/api/v1/token-packages`, {
-        signal: AbortSignal.timeout(2000),
-      });
-      const page = await fetch(`${url}/`, { signal: AbortSignal.timeout(2000) });
-      if (reply.ok && page.ok) return;
+      const replies = await Promise.all(
+        paths.map((path) => fetch(`${url}${path}`, { signal: AbortSignal.timeout(2000) })),
+      );
+      if (replies.every((reply) => reply.ok)) return;
     } catch {
       // not up yet
     }
     await new Promise((wait) => setTimeout(wait, 250));
   }
   const log = existsSync(logPath) ? readFileSync(logPath, "utf8").slice(-3000) : "";
-  throw new Error(`The dev server did not start at ${url}. Its log (${logPath}):\n${log}`);
+  throw new Error(`${what} did not start at ${url}. Its log (${logPath}):\n${log}`);
+}
+
+/** `next build` of the example with the dev server's URL inlined (scripts/next-build.mjs,
+ * which fails on any warning), then `next start` on `port`. */
+async function startNextExample(
+  apiUrl: string,
+  port: number,
+  logPath: string,
+): Promise<ChildProcess> {
+  if (!existsSync(join(NEXT_EXAMPLE, "node_modules/.bin/next"))) {
+    throw new Error(
+      "the Next.js example is not installed: run `make e2e` (or `make next-example`)",
+    );
+  }
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NEXT_PUBLIC_BILLING_API_URL: apiUrl,
+    NEXT_TELEMETRY_DISABLED: "1",
+  };
+  const started = Date.now();
+  const log = openSync(logPath, "a");
+  const build = spawn(process.execPath, [join(WEB, "scripts/next-build.mjs")], {
+    cwd: WEB,
+    env,
+    stdio: ["ignore", log, log],
+  });
+  const code = await new Promise<number>((done) =>
+    build.on("close", (status) => done(status ?? 1)),
+  );
+  if (code !== 0) {
+    const output = readFileSync(logPath, "utf8").slice(-4000);
+    throw new Error(`next build of the example failed (${logPath}):\n${output}`);
+  }
+  console.log(`e2e: next build of the example in ${Date.now() - started} ms`);
+  return spawn(
+    join(NEXT_EXAMPLE, "node_modules/.bin/next"),
+    ["start", "--port", String(port), "--hostname", "127.0.0.1"],
+    { cwd: NEXT_EXAMPLE, env, stdio: ["ignore", log, log] },
+  );
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   if (!existsSync(PYTHON)) throw new Error(`${PYTHON} is missing: run \`make bootstrap\` first`);
-  if (!existsSync(join(ROOT, "web/dist/index.html")))
-    throw new Error("web/dist is not built: run `make web`");
+  if (!existsSync(join(ROOT, "web/demo-dist/index.html")))
+    throw new Error("web/demo-dist is not built: run `make web`");
   const work = await mkdtemp(join(tmpdir(), "token-billing-e2e-"));
   const dataDir = join(work, "dynamodb");
   const logPath = join(work, "devserver.log");
-  const [port, ddbPort, deadPort] = [await freePort(), await freePort(), await freePort()];
+  const nextLogPath = join(work, "nextjs.log");
+  const [port, ddbPort, deadPort, nextPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
+  const nextUrl = `http://127.0.0.1:${nextPort}`;
+  const wsPort = await freePort(); // the WebSocket API; config.json gets its URL from the server
   const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: "1" };
   delete env.STRIPE_SECRET_KEY; // offline checkout, whatever the developer's shell holds
   delete env.STRIPE_WEBHOOK_SECRET;
@@ -87,33 +144,50 @@ export default async function setup(project: TestProject): Promise<() => Promise
       String(port),
       "--ddb-port",
       String(ddbPort),
+      "--ws-port",
+      String(wsPort),
       "--data-dir",
       dataDir,
+      // The example's origin: browsers there may call the API, and Checkout return there.
+      "--cors-origins",
+      nextUrl,
     ],
     { cwd: ROOT, env, stdio: ["ignore", log, log] },
   );
   const baseUrl = `http://127.0.0.1:${port}`;
+  let next: ChildProcess | undefined;
+
+  async function stopChild(server: ChildProcess | undefined): Promise<void> {
+    if (!server || server.exitCode !== null || server.signalCode !== null) return;
+    server.kill("SIGTERM"); // the dev server stops DynamoDB Local on SIGTERM
+    if (!(await exited(server, STOP_TIMEOUT_MS))) {
+      server.kill("SIGKILL");
+      await exited(server, 5000);
+    }
+  }
 
   async function stop(): Promise<void> {
-    child.kill("SIGTERM"); // the dev server stops DynamoDB Local on SIGTERM
-    if (!(await exited(child, STOP_TIMEOUT_MS))) {
-      child.kill("SIGKILL");
-      await exited(child, 5000);
-    }
+    await Promise.all([stopChild(next), stopChild(child)]);
     await rm(work, { recursive: true, force: true });
   }
 
   const started = Date.now();
   try {
-    await waitUntilServing(baseUrl, child, logPath);
+    // The build needs only the dev server's URL, not the server: both start at once.
+    const [, nextServer] = await Promise.all([
+      waitUntilServing("The dev server", ["/api/v1/token-packages", "/"], baseUrl, child, logPath),
+      startNextExample(baseUrl, nextPort, nextLogPath).then((server) => (next = server)),
+    ]);
+    await waitUntilServing("next start", ["/pricing"], nextUrl, nextServer, nextLogPath);
   } catch (error) {
     await stop();
     throw error;
   }
   console.log(
-    `e2e: dev server ${baseUrl} (DynamoDB Local :${ddbPort}) up in ${Date.now() - started} ms; log ${logPath}`,
+    `e2e: dev server ${baseUrl} (DynamoDB Local :${ddbPort}) and the Next.js example ${nextUrl} up in ${Date.now() - started} ms; logs ${logPath}, ${nextLogPath}`,
   );
   project.provide("baseUrl", baseUrl);
   project.provide("deadApiUrl", `http://127.0.0.1:${deadPort}`);
+  project.provide("nextUrl", nextUrl);
   return stop;
 }

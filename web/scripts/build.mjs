@@ -1,12 +1,13 @@
-// Builds the demo app into dist/: one hashed JS and CSS bundle (esbuild), index.html
-// pointing at them, and the rest of public/ (config.json) copied as is.
+// Builds the demo app into demo-dist/: one hashed JS and CSS bundle (esbuild), index.html
+// pointing at them, and the rest of public/ (config.json) copied as is. (dist/ is the
+// library's: scripts/build-lib.mjs.)
 import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
 const web = fileURLToPath(new URL("..", import.meta.url));
-const dist = `${web}dist`;
+const dist = `${web}demo-dist`;
 
 await rm(dist, { recursive: true, force: true });
 await mkdir(dist, { recursive: true });
@@ -14,7 +15,7 @@ await mkdir(dist, { recursive: true });
 const result = await esbuild.build({
   absWorkingDir: web,
   entryPoints: { app: "src/demo/main.tsx" },
-  outdir: "dist",
+  outdir: "demo-dist",
   entryNames: "[name]-[hash]",
   bundle: true,
   format: "esm",
@@ -42,5 +43,5 @@ await writeFile(`${dist}/index.html`, page.replace("%APP_JS%", js).replace("%APP
 
 const sizes = outputs
   .filter((name) => !name.endsWith(".map"))
-  .map((name) => `${name} ${(result.metafile.outputs[`dist/${name}`]?.bytes ?? 0) / 1000} kB`);
-console.log(`built dist/: index.html, ${sizes.join(", ")}`);
+  .map((name) => `${name} ${(result.metafile.outputs[`demo-dist/${name}`]?.bytes ?? 0) / 1000} kB`);
+console.log(`built demo-dist/: index.html, ${sizes.join(", ")}`);

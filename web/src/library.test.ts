@@ -11,6 +11,7 @@ const NAMES = [
   "TokenBalanceCard",
   "TokenTransactionHistory",
   "PricingCalculator",
+  "TokenAutoTopUp",
 ];
 
 describe("the component library", () => {
@@ -28,20 +29,23 @@ describe("the component library", () => {
     }
   });
 
-  it('starts every component file with "use client"', () => {
-    const folders = ["components", "components/parts"].map(
-      (folder) => new URL(`./${folder}/`, import.meta.url),
-    );
-    const files = folders.flatMap((folder) =>
-      readdirSync(folder)
-        .filter((name) => name.endsWith(".tsx") && !name.endsWith(".test.tsx"))
-        .map((name) => new URL(name, folder)),
-    );
-    expect(files.map((file) => file.pathname.split("/").pop())).toEqual(
-      expect.arrayContaining(NAMES.map((name) => `${name}.tsx`)),
-    );
-    for (const file of files) {
-      expect(readFileSync(file, "utf8").startsWith('"use client";\n'), file.pathname).toBe(true);
+  it('marks "use client" the modules a Server Component may reach, and nothing else', () => {
+    // The boundary: the exported components, the provider's context and the hooks. The
+    // parts, the API client and the formatting helpers run wherever they are imported from.
+    const marked = [
+      ...NAMES.map((name) => `components/${name}.tsx`),
+      "api/context.tsx",
+      "api/useApi.ts",
+      "api/useLiveBalance.ts",
+    ];
+    const sources = readdirSync(new URL("./", import.meta.url), { recursive: true })
+      .map(String)
+      .filter((path) => /\.tsx?$/.test(path) && !/\.test\.tsx?$|\.d\.ts$/.test(path))
+      .filter((path) => !path.startsWith("demo/") && !path.startsWith("test/"));
+    expect(sources).toEqual(expect.arrayContaining(marked));
+    for (const path of sources) {
+      const text = readFileSync(new URL(`./${path}`, import.meta.url), "utf8");
+      expect(text.startsWith('"use client";\n'), path).toBe(marked.includes(path));
     }
   });
 });

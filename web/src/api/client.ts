@@ -134,7 +134,19 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** Abort a request after this long (default 15 s). */
   timeoutMs?: number;
+  /** The live balance WebSocket (`wss://<api>.execute-api.<region>.amazonaws.com/<stage>`);
+   * empty or missing: no socket, the components poll instead. */
+  socketUrl?: string | null;
 }
+
+/** Where and how to open the live balance socket of one customer. */
+export interface BalanceSocket {
+  url: string;
+  /** The API's subprotocol and the bearer token: browsers cannot set headers on a socket. */
+  protocols: string[];
+}
+
+export const BALANCE_SUBPROTOCOL = "token-billing.v1";
 
 export interface PageQuery {
   limit?: number;
@@ -232,6 +244,18 @@ export class TokenBillingClient {
       body,
       signal,
     });
+  }
+
+  /** The live balance socket of `customerId`, or null when none is configured or nobody
+   * is signed in. The token travels as a subprotocol, never in the URL. */
+  balanceSocket(customerId: string): BalanceSocket | null {
+    const base = this.options.socketUrl?.replace(/\/+$/, "");
+    const token = this.options.getToken?.();
+    if (!base || !token) return null;
+    return {
+      url: `${base}?customer_id=${encodeURIComponent(customerId)}`,
+      protocols: [BALANCE_SUBPROTOCOL, token],
+    };
   }
 
   private async request<M extends Method, P extends PathWith<M>>(

@@ -2,7 +2,9 @@
 
 import type { Balance } from "../api/client";
 import { useApi } from "../api/useApi";
+import { newestBalance, useLiveBalance, type LiveStatus } from "../api/useLiveBalance";
 import { formatHours, formatTokens } from "../format";
+import { LiveBadge } from "./parts/LiveBadge";
 import { ErrorMessage, Loading } from "./parts/Status";
 
 export type TokenBalanceCardProps =
@@ -22,6 +24,7 @@ function LoadedBalanceCard({ customerId }: { customerId: string }) {
     (client, signal) => client.getBalance(customerId, signal),
     [customerId],
   );
+  const live = useLiveBalance(customerId, { onResync: reload });
   if (state.status === "loading") {
     return (
       <section className="tb-card tb-balance" aria-label="Token balance">
@@ -36,16 +39,17 @@ function LoadedBalanceCard({ customerId }: { customerId: string }) {
       </section>
     );
   }
-  return <BalanceSummary balance={state.data} />;
+  return <BalanceSummary balance={newestBalance(state.data, live.latest)} live={live.status} />;
 }
 
-function BalanceSummary({ balance }: { balance: Balance }) {
+function BalanceSummary({ balance, live }: { balance: Balance; live?: LiveStatus }) {
   return (
     <section
       className={`tb-card tb-balance${balance.low_balance ? " tb-balance--low" : ""}`}
       aria-label="Token balance"
     >
       <p className="tb-balance__label">Tokens available</p>
+      {live && <LiveBadge status={live} />}
       <p className="tb-balance__amount" data-testid="available-tokens">
         {formatTokens(balance.available)}
       </p>

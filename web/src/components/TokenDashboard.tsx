@@ -2,9 +2,11 @@
 
 import type { Balance, Dashboard, TokenPackage } from "../api/client";
 import { useApi } from "../api/useApi";
+import { newestBalance, useLiveBalance, type BalanceMessage } from "../api/useLiveBalance";
 import { formatHours, formatPrice, formatTokens } from "../format";
 import { OrderList } from "./parts/OrderList";
 import { ReservedHolds } from "./parts/ReservedHolds";
+import { LiveBadge } from "./parts/LiveBadge";
 import { ErrorMessage, Loading } from "./parts/Status";
 import { UsageChart } from "./parts/UsageChart";
 import { TokenAutoTopUp } from "./TokenAutoTopUp";
@@ -36,11 +38,13 @@ export function TokenDashboard({
     [customerId],
   );
   const { state, reload, refreshing } = dashboard;
+  const live = useLiveBalance(customerId, { onResync: reload });
 
   return (
     <div className="tb-dashboard">
       <header className="tb-dashboard__header">
         <h1>Your tokens</h1>
+        <LiveBadge status={live.status} />
         <button
           type="button"
           className="tb-button tb-button--secondary"
@@ -62,6 +66,7 @@ export function TokenDashboard({
       {state.status === "ready" && (
         <DashboardBody
           data={state.data}
+          live={live.latest}
           customerId={customerId}
           checkout={{ successUrl, cancelUrl, redirect }}
           historyPageSize={historyPageSize}
@@ -79,13 +84,14 @@ interface CheckoutOptions {
 
 interface DashboardBodyProps {
   data: Dashboard;
+  live: BalanceMessage | null;
   customerId: string;
   checkout: CheckoutOptions;
   historyPageSize: number;
 }
 
-function DashboardBody({ data, customerId, checkout, historyPageSize }: DashboardBodyProps) {
-  const { balance } = data;
+function DashboardBody({ data, live, customerId, checkout, historyPageSize }: DashboardBodyProps) {
+  const balance = newestBalance(data.balance, live); // never an older version over a newer
   return (
     <>
       {balance.low_balance && <LowBalanceWarning balance={balance} />}

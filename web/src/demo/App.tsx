@@ -22,7 +22,7 @@ import {
   startCognitoSignIn,
   type Session,
 } from "./auth";
-import { loadConfig, type AppConfig } from "./config";
+import { loadConfig, type AppConfig, type CognitoIdentity } from "./config";
 import { Link, navigate, useRoute, type Route } from "./router";
 
 type Boot =
@@ -63,8 +63,13 @@ export function App() {
 function ConfiguredApp({ config }: { config: AppConfig }) {
   const [session, setSession] = useState<Session | null>(() => currentSession());
   const client = useMemo(
-    () => createClient({ baseUrl: config.apiBaseUrl, getToken: () => currentSession()?.token }),
-    [config.apiBaseUrl],
+    () =>
+      createClient({
+        baseUrl: config.apiBaseUrl,
+        getToken: () => currentSession()?.token,
+        socketUrl: config.socketUrl,
+      }),
+    [config.apiBaseUrl, config.socketUrl],
   );
   const route = useRoute();
 
@@ -165,7 +170,18 @@ function Page({ route, config, session, onSignedIn }: PageProps) {
     case "/sign-in":
       return <SignInPage config={config} next={route.query.get("next")} onSignedIn={onSignedIn} />;
     case "/auth/callback":
-      return <CognitoCallback hash={route.hash} onSignedIn={onSignedIn} />;
+      return config.identity.provider === "cognito" ? (
+        <CognitoCallback
+          identity={config.identity}
+          search={route.query.toString()}
+          onSignedIn={onSignedIn}
+        />
+      ) : (
+        <ErrorMessage
+          error={new Error("This deployment signs in without Cognito.")}
+          context="Could not sign in"
+        />
+      );
     default:
       return (
         <section className="tb-card">
@@ -269,10 +285,13 @@ function SignInPage({ config, next, onSignedIn }: SignInPageProps) {
         <button
           type="button"
           className="tb-button tb-button--primary"
-          onClick={() => startCognitoSignIn(identity)}
+          onClick={() => {
+            startCognitoSignIn(identity).catch(setError);
+          }}
         >
           Continue to sign-in
         </button>
+        {error !== null && <ErrorMessage error={error} context="Could not start the sign-in" />}
       </section>
     );
   }
@@ -333,21 +352,24 @@ function SignInPage({ config, next, onSignedIn }: SignInPageProps) {
 }
 
 function CognitoCallback({
-  hash,
+  identity,
+  search,
   onSignedIn,
 }: {
-  hash: string;
+  identity: CognitoIdentity;
+  search: string;
   onSignedIn: (session: Session) => void;
 }) {
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
-    try {
-      onSignedIn(finishCognitoSignIn(hash));
-      navigate("/dashboard", { replace: true });
-    } catch (caught) {
-      setError(caught);
-    }
-    // Once: the fragment is consumed.
+    finishCognitoSignIn(identity, search).then(
+      (session) => {
+        onSignedIn(session);
+        navigate("/dashboard", { replace: true });
+      },
+      (caught: unknown) => setError(caught),
+    );
+    // Once: the code and this tab's verifier are consumed.
   }, []);
   if (error !== null) return <ErrorMessage error={error} context="Could not sign in" />;
   return <Loading label="Signing you in…" />;

@@ -6,6 +6,7 @@ import type { AppConfig, CognitoIdentity } from "./config";
 
 const TOKEN_KEY = "token-billing.token";
 const STATE_KEY = "token-billing.oauth-state";
+const VERIFIER_KEY = "token-billing.pkce-verifier";
 
 export interface Session {
   token: string;
@@ -102,41 +103,103 @@ function redirectUri(identity: CognitoIdentity, origin: string): string {
   return identity.redirectUri ?? `${origin}/auth/callback`;
 }
 
-/** The Cognito hosted UI's authorize URL (implicit grant: tokens come back in the fragment). */
-export function cognitoSignInUrl(identity: CognitoIdentity, origin: string, state: string): string {
+/** base64url without padding (RFC 7636's encoding of the verifier and the challenge). */
+function base64Url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** A PKCE code verifier: 32 random bytes, 43 characters. */
+export function newCodeVerifier(): string {
+  return base64Url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+/** The S256 code challenge of a verifier: base64url(SHA-256(verifier)). */
+export async function codeChallenge(verifier: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+  return base64Url(new Uint8Array(digest));
+}
+
+/** The Cognito hosted UI's authorize URL: the authorization-code grant with PKCE, so no
+ * token ever appears in a URL; only the code comes back, useless without the verifier. */
+export function cognitoSignInUrl(
+  identity: CognitoIdentity,
+  origin: string,
+  state: string,
+  challenge: string,
+): string {
   const query = new URLSearchParams({
-    response_type: "token",
+    response_type: "code",
     client_id: identity.clientId,
     redirect_uri: redirectUri(identity, origin),
     scope: identity.scopes.join(" "),
     state,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
   });
   return `${identity.domain}/oauth2/authorize?${query.toString()}`;
 }
 
-export function startCognitoSignIn(
+export async function startCognitoSignIn(
   identity: CognitoIdentity,
   storage: Storage = sessionStorage,
-): void {
+): Promise<void> {
   const state = crypto.randomUUID();
+  const verifier = newCodeVerifier();
   storage.setItem(STATE_KEY, state);
-  window.location.assign(cognitoSignInUrl(identity, window.location.origin, state));
+  storage.setItem(VERIFIER_KEY, verifier);
+  const challenge = await codeChallenge(verifier);
+  window.location.assign(cognitoSignInUrl(identity, window.location.origin, state, challenge));
 }
 
-/** Reads the ID token from the callback's fragment (`#id_token=...&state=...`), checking the
- * state this tab sent. The ID token carries `custom:customer_id` and the client id as `aud`,
- * which the API's JWT authorizer expects. */
-export function finishCognitoSignIn(hash: string, storage: Storage = sessionStorage): Session {
-  const fragment = new URLSearchParams(hash.replace(/^#/, ""));
+/** Finishes the sign-in on the callback (`?code=...&state=...`): checks the state this tab
+ * sent, then exchanges the code and this tab's verifier at the token endpoint for the ID
+ * token. The ID token carries `custom:customer_id` and the client id as `aud`, which the
+ * API's JWT authorizer expects. */
+export async function finishCognitoSignIn(
+  identity: CognitoIdentity,
+  search: string,
+  origin: string = window.location.origin,
+  storage: Storage = sessionStorage,
+  fetchImpl: typeof fetch = fetch,
+): Promise<Session> {
+  const query = new URLSearchParams(search.replace(/^\?/, ""));
   const expected = storage.getItem(STATE_KEY);
+  const verifier = storage.getItem(VERIFIER_KEY);
   storage.removeItem(STATE_KEY);
-  const error = fragment.get("error_description") ?? fragment.get("error");
+  storage.removeItem(VERIFIER_KEY);
+  const error = query.get("error_description") ?? query.get("error");
   if (error) throw new Error(`Sign-in failed: ${error}`);
-  if (!expected || fragment.get("state") !== expected) {
+  if (!expected || !verifier || query.get("state") !== expected) {
     throw new Error("Sign-in failed: the reply does not belong to this browser tab.");
   }
-  const token = fragment.get("id_token");
-  if (!token) throw new Error("Sign-in failed: no ID token in the reply.");
+  const code = query.get("code");
+  if (!code) throw new Error("Sign-in failed: no authorization code in the reply.");
+  let reply: Response;
+  try {
+    reply = await fetchImpl(`${identity.domain}/oauth2/token`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        client_id: identity.clientId,
+        code,
+        redirect_uri: redirectUri(identity, origin),
+        code_verifier: verifier,
+      }).toString(),
+    });
+  } catch {
+    throw new ApiError(0, "network_error", "Cannot reach the sign-in service.", true);
+  }
+  const payload: unknown = await reply.json().catch(() => undefined);
+  const record = typeof payload === "object" && payload !== null ? payload : {};
+  if (!reply.ok) {
+    const reason = "error" in record && typeof record.error === "string" ? record.error : "";
+    throw new Error(`Sign-in failed: the code exchange was refused (${reason || reply.status}).`);
+  }
+  const token = "id_token" in record ? record.id_token : null;
+  if (typeof token !== "string") throw new Error("Sign-in failed: no ID token in the reply.");
   return storeToken(token, storage);
 }
 

@@ -10,8 +10,19 @@ describe("parseConfig", () => {
     );
     expect(parseConfig(raw)).toEqual({
       apiBaseUrl: "",
+      socketUrl: "",
       identity: { provider: "local", tokenEndpoint: "/_local/identity/token" },
     });
+  });
+
+  it("reads the live balance socket URL, ws:// or wss:// only", () => {
+    const identity = { provider: "local" };
+    const socketUrl = "wss://abc456.execute-api.us-east-1.amazonaws.com/prod";
+    expect(parseConfig({ socketUrl, identity }).socketUrl).toBe(socketUrl);
+    expect(parseConfig({ identity }).socketUrl).toBe("");
+    expect(() => parseConfig({ socketUrl: "https://x.example.com", identity })).toThrow(
+      ConfigError,
+    );
   });
 
   it("reads a Cognito identity with defaults", () => {

@@ -9,8 +9,8 @@ export interface LocalIdentity {
 }
 
 export interface CognitoIdentity {
-  /** The stack's Cognito user pool, through its hosted UI (implicit grant: the ID token
-   * comes back in the URL fragment). */
+  /** The stack's Cognito user pool, through its hosted UI (authorization-code grant with
+   * PKCE: a code comes back to the callback, exchanged with this tab's verifier). */
   provider: "cognito";
   region: string;
   userPoolId: string;
@@ -28,6 +28,10 @@ export interface AppConfig {
   /** The API's base URL, e.g. "https://abc123.execute-api.us-east-1.amazonaws.com"; "" for
    * the page's own origin (the dev server). */
   apiBaseUrl: string;
+  /** The live balance WebSocket, e.g. "wss://abc456.execute-api.us-east-1.amazonaws.com/prod"
+   * (the stack output WebSocketUrl); "" for none: the pages poll. The dev server fills in
+   * its own when it serves this file. */
+  socketUrl?: string;
   identity: IdentityConfig;
 }
 
@@ -52,13 +56,16 @@ export function parseConfig(raw: unknown): AppConfig {
   const apiBaseUrl = raw.apiBaseUrl ?? "";
   if (typeof apiBaseUrl !== "string")
     throw new ConfigError("config.json: apiBaseUrl must be a string");
+  const socketUrl = raw.socketUrl ?? "";
+  if (typeof socketUrl !== "string" || (socketUrl !== "" && !/^wss?:\/\//.test(socketUrl)))
+    throw new ConfigError("config.json: socketUrl must be a ws:// or wss:// URL, or empty");
   const identity = raw.identity;
   if (!isRecord(identity)) throw new ConfigError("config.json: identity must be an object");
   if (identity.provider === "local") {
     const endpoint = identity.tokenEndpoint ?? "/_local/identity/token";
     if (typeof endpoint !== "string")
       throw new ConfigError("config.json: identity.tokenEndpoint must be a string");
-    return { apiBaseUrl, identity: { provider: "local", tokenEndpoint: endpoint } };
+    return { apiBaseUrl, socketUrl, identity: { provider: "local", tokenEndpoint: endpoint } };
   }
   if (identity.provider === "cognito") {
     const scopes = identity.scopes ?? ["openid", "email"];
@@ -71,6 +78,7 @@ export function parseConfig(raw: unknown): AppConfig {
     }
     return {
       apiBaseUrl,
+      socketUrl,
       identity: {
         provider: "cognito",
         region: text(identity, "region", "identity"),

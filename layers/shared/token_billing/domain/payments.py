@@ -15,12 +15,10 @@ from token_billing.core.errors import ServiceUnavailable
 from token_billing.core.observability import MetricUnit, logger, metrics
 from token_billing.store.ledger import Ledger
 from token_billing.store.orders import OrderConditionFailed, OrderStore
-from token_billing.store.records import Order
+from token_billing.store.records import PAID_STATUSES, Order
 from token_billing.store.transactions import ExtraConditionFailed
 
 CLAWBACK_ATTEMPTS = 3
-# Orders whose tokens were credited, so a refund or dispute takes tokens back.
-CLAWBACK_STATUSES = ("paid", "partially_refunded", "refunded", "disputed")
 SESSION_EVENTS = frozenset(
     {
         "checkout.session.completed",
@@ -201,7 +199,7 @@ def apply_clawback(
     """Bring the order's clawed-back total up to its refunded/disputed share, atomically
     with the order's bookkeeping; concurrent events on one order retry on fresh state."""
     for _ in range(CLAWBACK_ATTEMPTS):
-        if order.status not in CLAWBACK_STATUSES:
+        if order.status not in PAID_STATUSES:  # only credited tokens are clawed back
             # Nothing was credited yet; Stripe retries a failed delivery, so ask it to.
             raise ServiceUnavailable(f"order {order.order_id} is {order.status}: not credited yet")
         refunded = max(order.refunded_cents, refunded_cents or 0)

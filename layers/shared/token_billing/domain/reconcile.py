@@ -17,13 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from token_billing.store.records import PAID_STATUSES
 from token_billing.store.table_scan import CustomerTally, tally_customers
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-
-# Orders that were paid at some point keep paid_at; these statuses follow a payment.
-PAID_STATUSES = frozenset({"paid", "partially_refunded", "refunded", "disputed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +86,7 @@ def _check(customer_id: str, c: CustomerTally) -> Iterator[Finding]:
     paid_orders = {
         order_id: order.total_mt
         for order_id, order in c.orders.items()
-        if order.status in PAID_STATUSES or order.ever_paid
+        if order.status in PAID_STATUSES or order.ever_paid  # paid_at stays once paid
     }
     for order_id, total_mt in sorted(paid_orders.items()):
         credits = c.purchases.get(order_id, [])

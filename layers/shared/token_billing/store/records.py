@@ -7,6 +7,8 @@ from dataclasses import dataclass
 ACTIVE = "active"
 # An order is written pending and credited only from pending (orders.paid_transition).
 PENDING = "pending"
+# The statuses of an order that was paid (and so credited): refunds and disputes follow it.
+PAID_STATUSES = frozenset({"paid", "partially_refunded", "refunded", "disputed"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ class AccountChange:
     usage_delta_mt: Mapping[str, int]  # action -> milli-tokens this write added; no zeros
     old_available_mt: int | None = None  # None with old_balance_mt: no old image
     clawed_back_delta_mt: int = 0  # > 0: a refund or dispute clawback made this write
+    held_mt: int = 0  # reserved by active holds (the live balance message shows it)
 
     @property
     def day(self) -> date:
@@ -75,4 +76,5 @@ def account_change(old_image: Image | None, new_image: Image) -> AccountChange:
         usage_delta_mt=MappingProxyType(usage_delta(old_image, new_image)),
         old_available_mt=old.available_mt if old else None,
         clawed_back_delta_mt=new.clawed_back_mt - (old.clawed_back_mt if old else 0),
+        held_mt=new.held_mt,
     )

@@ -8,6 +8,7 @@ is a transaction inside one partition and a customer's reads are single Queries:
     CUST#<id>       TXN#<txn_id>          an immutable ledger entry (idempotency record too)
     CUST#<id>       ACCOUNT#HOLD#<hold_id> tokens reserved for a running VM (not an entry:
                                           holds move no balance, only `held_mt`)
+    CUST#<id>       WS#<connection_id>    a live WebSocket watching the balance (2 h TTL)
 
 GSI `ledger-by-time` (PK, ledger_sk = "<created_at>#<txn_id>") lists a customer's entries
 newest first; only entries carry `ledger_sk`, so the index is sparse. GSI `active-holds`
@@ -26,6 +27,8 @@ ENTRY_PREFIX = "TXN#"
 LEDGER_BY_TIME_INDEX = "ledger-by-time"
 HOLD_PREFIX = ACCOUNT_SK + "#HOLD#"
 ACTIVE_HOLDS_INDEX = "active-holds"
+# Not under "ACCOUNT": the balance Query (begins_with ACCOUNT) never reads connections.
+CONNECTION_PREFIX = "WS#"
 # The sparse index of active holds is spread over a few partitions so no single index
 # partition takes every hold write; the sweeper queries each shard.
 ACTIVE_HOLD_SHARDS = 8
@@ -44,6 +47,10 @@ def entry_sk(txn_id: str) -> str:
 
 def hold_sk(hold_id: str) -> str:
     return HOLD_PREFIX + hold_id
+
+
+def connection_sk(connection_id: str) -> str:
+    return CONNECTION_PREFIX + connection_id
 
 
 def active_hold_shard(hold_id: str) -> str:

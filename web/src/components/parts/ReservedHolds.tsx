@@ -1,5 +1,4 @@
-"use client";
-
+// Rendered only inside the "use client" components, so no directive of its own.
 import type { Balance } from "../../api/client";
 import { formatDateTime, formatTokens } from "../../format";
 

@@ -1,5 +1,4 @@
-"use client";
-
+// Rendered only inside the "use client" components, so no directive of its own.
 import { isApiError } from "../../api/client";
 
 export function Loading({ label }: { label: string }) {

@@ -1,5 +1,4 @@
-"use client";
-
+// Rendered only inside the "use client" components, so no directive of its own.
 import type { UsageByAction } from "../../api/client";
 import { actionLabel, barWidth, formatDate, formatTokens } from "../../format";
 

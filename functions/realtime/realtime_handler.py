@@ -1,0 +1,55 @@
+"""realtime: the WebSocket API's routes. `$connect` (after the authorizer allowed it) records
+the connection in the customer's partition, `$disconnect` deletes it, `$default` answers
+`{"type": "pong"}` to anything a client sends (a keep-alive against the 10-minute idle limit).
+
+The customer comes from the authorizer's context, never from the request.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from token_billing.core.observability import logger, metrics
+from token_billing.runtime import dynamodb_client, table_name
+from token_billing.store.connections import Connections
+
+dynamodb_client()  # create the DynamoDB client during init, not on the first connect
+
+PONG = json.dumps({"type": "pong"})
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = event.get("requestContext") or {}
+    route = request.get("routeKey")
+    connection_id = str(request.get("connectionId", ""))
+    grant = request.get("authorizer") or {}
+    customer_id = grant.get("customer_id")
+    if route == "$default":
+        return {"statusCode": 200, "body": PONG}
+    if not customer_id or not connection_id:
+        # Only reachable when a route was deployed without the authorizer: refuse.
+        logger.warning("socket route without an authorizer context", extra={"route": route})
+        return {"statusCode": 403}
+    connections = Connections(dynamodb_client(), table_name())
+    if route == "$connect":
+        connections.add(
+            customer_id=customer_id,
+            connection_id=connection_id,
+            subject=str(grant.get("subject", "")),
+        )
+        logger.info("socket connected", extra={"customer_id": customer_id})
+        reply: dict[str, Any] = {"statusCode": 200}
+        if grant.get("subprotocol"):
+            # A browser closes the socket unless the server echoes a subprotocol it offered.
+            reply["headers"] = {"Sec-WebSocket-Protocol": grant["subprotocol"]}
+        return reply
+    if route == "$disconnect":
+        connections.remove(customer_id=customer_id, connection_id=connection_id)
+        logger.info("socket disconnected", extra={"customer_id": customer_id})
+        return {"statusCode": 200}
+    return {"statusCode": 400}

@@ -1,0 +1,476 @@
+"""The template's WebSocket API on a laptop: `make dev` serves it with `websockets`.
+
+What API Gateway does, in the same order: the `$connect` request goes to the REQUEST
+authorizer first (its 401 or Deny refuses the handshake: the socket is never accepted),
+then to the `$connect` route's function with the authorizer's context; each message goes
+to `$default` (its reply body is sent back, the route has a route response), and the close
+to `$disconnect`. The Management API's `POST /@connections/{id}` is answered on the HTTP
+port (see `DevServer`), so the ledger stream's boto3 `apigatewaymanagementapi` client works
+unchanged with `endpoint_url`: an unknown or closed connection is a 410 `GoneException`.
+
+API Gateway's limits are kept: 128 KB frames, 10 minutes idle, 2 hours at most (closed
+with 1001 "going away", as API Gateway closes them).
+"""
+
+from __future__ import annotations
+
+import base64
+import http
+import json
+import os
+import re
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.sync.server import Server, ServerConnection, serve
+
+from local.apigw import LOCAL_ACCOUNT_ID, LOCAL_API_ID, HttpResponse, request_time
+from local.template import Template
+
+FRAME_LIMIT_BYTES = 128 * 1024
+IDLE_TIMEOUT_S = 10 * 60
+MAX_LIFETIME_S = 2 * 60 * 60
+GOING_AWAY = 1001
+MANAGEMENT_PATH = re.compile(r"^/@connections/(?P<id>[^/]+)$")
+_FUNCTION_ARN = re.compile(r"\$\{(\w+)\.Arn\}")
+LOCAL_STAGE = "local"
+
+Invoke = Callable[[Any], Any]
+
+
+# ---- the template's WebSocket API -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebSocketApiSpec:
+    """Which function serves each route key, and which one authorizes $connect."""
+
+    routes: Mapping[str, str]  # route key -> function logical id
+    authorizer: str | None  # function logical id of $connect's REQUEST authorizer
+
+
+def _function_of(uri: Any) -> str:
+    text = uri.get("Fn::Sub", "") if isinstance(uri, dict) else str(uri)
+    found = _FUNCTION_ARN.search(text if isinstance(text, str) else "")
+    if not found:
+        raise ValueError(f"no function ARN in {uri!r}")
+    return found.group(1)
+
+
+def websocket_api(template: Template) -> WebSocketApiSpec | None:
+    """The template's (one) WebSocket API, or None when it has none."""
+    resources = template.resources
+    apis = [
+        name
+        for name, resource in resources.items()
+        if resource.get("Type") == "AWS::ApiGatewayV2::Api"
+        and resource["Properties"].get("ProtocolType") == "WEBSOCKET"
+    ]
+    if not apis:
+        return None
+    (api,) = apis
+    routes: dict[str, str] = {}
+    authorizer = None
+    for resource in resources.values():
+        if resource.get("Type") != "AWS::ApiGatewayV2::Route":
+            continue
+        properties = resource["Properties"]
+        if properties.get("ApiId") != {"Ref": api}:
+            continue
+        target = properties["Target"]
+        target_text = target.get("Fn::Sub", "") if isinstance(target, dict) else str(target)
+        integration = re.search(r"\$\{(\w+)\}", target_text)
+        if not integration:
+            raise ValueError(f"route {properties['RouteKey']}: target {target!r}")
+        uri = resources[integration.group(1)]["Properties"]["IntegrationUri"]
+        routes[properties["RouteKey"]] = _function_of(uri)
+        if properties.get("AuthorizationType") == "CUSTOM":
+            authorizer_id = properties["AuthorizerId"]["Ref"]
+            authorizer = _function_of(resources[authorizer_id]["Properties"]["AuthorizerUri"])
+    return WebSocketApiSpec(routes, authorizer)
+
+
+# ---- events, as API Gateway builds them -----------------------------------------------
+
+
+def new_connection_id() -> str:
+    """Shaped like API Gateway's (`L0SM9cOFvHcCIhw=`): 12 characters, URL-safe here."""
+    return base64.urlsafe_b64encode(os.urandom(8)).decode()
+
+
+@dataclass
+class LocalConnection:
+    connection_id: str
+    connected_at_ms: int
+    headers: dict[str, str]
+    query: dict[str, str]
+    source_ip: str
+    authorizer: dict[str, Any] = field(default_factory=dict)
+    subprotocol: str | None = None
+    socket: ServerConnection | None = None
+    last_active: float = field(default_factory=time.monotonic)
+
+
+def request_context(
+    connection: LocalConnection, route_key: str, event_type: str, host: str
+) -> dict[str, Any]:
+    now_ms = int(time.time() * 1000)
+    context: dict[str, Any] = {
+        "routeKey": route_key,
+        "eventType": event_type,
+        "extendedRequestId": uuid.uuid4().hex[:16],
+        "requestTime": request_time(now_ms),
+        "messageDirection": "IN",
+        "stage": LOCAL_STAGE,
+        "connectedAt": connection.connected_at_ms,
+        "requestTimeEpoch": now_ms,
+        "identity": {
+            "sourceIp": connection.source_ip,
+            "userAgent": connection.headers.get("User-Agent", ""),
+        },
+        "requestId": uuid.uuid4().hex[:16],
+        "domainName": host,
+        "connectionId": connection.connection_id,
+        "apiId": LOCAL_API_ID,
+    }
+    if connection.authorizer:
+        context["authorizer"] = connection.authorizer
+    return context
+
+
+def authorizer_event(connection: LocalConnection, host: str) -> dict[str, Any]:
+    """A WebSocket REQUEST authorizer's input for $connect."""
+    arn = f"arn:aws:execute-api:us-east-1:{LOCAL_ACCOUNT_ID}:{LOCAL_API_ID}/{LOCAL_STAGE}/$connect"
+    return {
+        "type": "REQUEST",
+        "methodArn": arn,
+        "headers": dict(connection.headers),
+        "multiValueHeaders": {k: [v] for k, v in connection.headers.items()},
+        "queryStringParameters": dict(connection.query) or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in connection.query.items()} or None,
+        "stageVariables": {},
+        "requestContext": request_context(connection, "$connect", "CONNECT", host),
+    }
+
+
+def route_event(
+    connection: LocalConnection,
+    route_key: str,
+    event_type: str,
+    host: str,
+    *,
+    body: str | None = None,
+    close: tuple[int, str] | None = None,
+) -> dict[str, Any]:
+    """A route's Lambda proxy event: $connect carries the request, others the message."""
+    event: dict[str, Any] = {
+        "requestContext": request_context(connection, route_key, event_type, host),
+        "isBase64Encoded": False,
+    }
+    if event_type == "CONNECT":
+        event["headers"] = dict(connection.headers)
+        event["multiValueHeaders"] = {k: [v] for k, v in connection.headers.items()}
+        event["queryStringParameters"] = dict(connection.query) or None
+    if body is not None:
+        event["body"] = body
+    if close is not None:
+        event["requestContext"]["disconnectStatusCode"] = close[0]
+        event["requestContext"]["disconnectReason"] = close[1]
+    return event
+
+
+def authorizer_context(answer: Any) -> dict[str, Any] | None:
+    """The context a REQUEST authorizer's Allow grants (with its principalId), or None when
+    its policy does not allow execute-api:Invoke."""
+    if not isinstance(answer, Mapping):
+        return None
+    statements = (answer.get("policyDocument") or {}).get("Statement") or []
+    allowed = any(
+        s.get("Effect") == "Allow" and "execute-api:Invoke" in str(s.get("Action"))
+        for s in statements
+    )
+    denied = any(s.get("Effect") == "Deny" for s in statements)
+    if not allowed or denied:
+        return None
+    context = {str(k): v for k, v in (answer.get("context") or {}).items()}
+    return {**context, "principalId": str(answer.get("principalId", ""))}
+
+
+# ---- the server -------------------------------------------------------------------------
+
+
+class LocalWebSocketApi:
+    """The WebSocket endpoint and the Management API's @connections route."""
+
+    def __init__(
+        self,
+        spec: WebSocketApiSpec,
+        invoke: Callable[[str, Any], Any],
+        *,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        max_lifetime_s: float = MAX_LIFETIME_S,
+    ) -> None:
+        self.spec = spec
+        self._invoke = invoke  # (function logical id, event) -> result
+        self.idle_timeout_s = idle_timeout_s
+        self.max_lifetime_s = max_lifetime_s
+        self._lock = threading.Lock()
+        self._pending: dict[int, LocalConnection] = {}  # by id(ServerConnection), handshaking
+        self.connections: dict[str, LocalConnection] = {}
+        self._open_handlers = 0  # connection threads still running (a $disconnect, say)
+        self._idle = threading.Condition(self._lock)
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+        self.host = ""
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    def start(self, host: str, port: int) -> LocalWebSocketApi:
+        self._server = serve(
+            self._handle,
+            host,
+            port,
+            process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
+            max_size=FRAME_LIMIT_BYTES,
+            compression=None,  # API Gateway negotiates no permessage-deflate
+            open_timeout=10,
+        )
+        self.host, self.port = self._server.socket.getsockname()[:2]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="websocket-api", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Close every connection and wait (bounded) for their $disconnect to finish: no
+        handler may run after the dev server, or DynamoDB Local, is gone."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        with self._idle:
+            self._idle.wait_for(lambda: self._open_handlers == 0, timeout_s)
+
+    # ---- the handshake: authorizer, then $connect, before anything is accepted ------
+
+    def _route_function(self, route_key: str) -> str | None:
+        return self.spec.routes.get(route_key)
+
+    def _process_request(self, socket: ServerConnection, request: Request) -> Response | None:
+        target = urlsplit(request.path)
+        headers: dict[str, str] = {}
+        for name, value in request.headers.raw_items():  # repeated headers joined, as HTTP does
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        peer = socket.remote_address
+        connection = LocalConnection(
+            connection_id=new_connection_id(),
+            connected_at_ms=int(time.time() * 1000),
+            headers=headers,
+            query=dict(parse_qsl(target.query)),
+            source_ip=str(peer[0]) if peer else "127.0.0.1",
+        )
+        host = headers.get("Host", self.host)
+        if self.spec.authorizer is not None:
+            try:
+                answer = self._invoke(self.spec.authorizer, authorizer_event(connection, host))
+            except Exception as error:
+                if str(error) == "Unauthorized":
+                    return _refuse(socket, 401, "Unauthorized")
+                traceback.print_exc()
+                return _refuse(socket, 500, "Internal server error")
+            context = authorizer_context(answer)
+            if context is None:
+                return _refuse(socket, 403, "Forbidden")
+            connection.authorizer = context
+        function = self._route_function("$connect")
+        if function is not None:
+            try:
+                reply = self._invoke(function, route_event(connection, "$connect", "CONNECT", host))
+            except Exception:
+                traceback.print_exc()
+                return _refuse(socket, 502, "Internal server error")
+            status = int(reply.get("statusCode", 200)) if isinstance(reply, Mapping) else 200
+            if not 200 <= status < 300:
+                return _refuse(socket, status, "Forbidden" if status == 403 else "Refused")
+            reply_headers = (reply.get("headers") or {}) if isinstance(reply, Mapping) else {}
+            connection.subprotocol = next(
+                (v for k, v in reply_headers.items() if k.lower() == "sec-websocket-protocol"),
+                None,
+            )
+        with self._lock:
+            self._pending[id(socket)] = connection
+        return None
+
+    def _select_subprotocol(self, socket: ServerConnection, offered: Sequence[Any]) -> Any:
+        with self._lock:
+            connection = self._pending.get(id(socket))
+        if connection is None or connection.subprotocol not in offered:
+            return None
+        return connection.subprotocol
+
+    # ---- an open connection ------------------------------------------------------------
+
+    def _handle(self, socket: ServerConnection) -> None:
+        with self._lock:
+            connection = self._pending.pop(id(socket))
+            connection.socket = socket
+            self.connections[connection.connection_id] = connection
+            self._open_handlers += 1
+        try:
+            self._serve_connection(connection, socket)
+        finally:
+            with self._idle:
+                self._open_handlers -= 1
+                self._idle.notify_all()
+
+    def _serve_connection(self, connection: LocalConnection, socket: ServerConnection) -> None:
+        opened = time.monotonic()
+        host = connection.headers.get("Host", self.host)
+        close = (1000, "")
+        try:
+            while True:
+                now = time.monotonic()
+                idle_left = connection.last_active + self.idle_timeout_s - now
+                life_left = opened + self.max_lifetime_s - now
+                if min(idle_left, life_left) <= 0:
+                    close = (GOING_AWAY, "Going away")
+                    socket.close(GOING_AWAY, "Going away")
+                    break
+                try:
+                    message = socket.recv(timeout=min(idle_left, life_left))
+                except TimeoutError:
+                    continue
+                connection.last_active = time.monotonic()
+                self._on_message(connection, message, host)
+        except ConnectionClosed as closed:
+            received = closed.rcvd
+            close = (received.code, received.reason) if received else (1006, "")
+        finally:
+            with self._lock:
+                self.connections.pop(connection.connection_id, None)
+            function = self._route_function("$disconnect")
+            if function is not None:
+                event = route_event(connection, "$disconnect", "DISCONNECT", host, close=close)
+                try:
+                    self._invoke(function, event)
+                except Exception:
+                    traceback.print_exc()
+
+    def _on_message(self, connection: LocalConnection, message: str | bytes, host: str) -> None:
+        function = self._route_function("$default")
+        if function is None or connection.socket is None:
+            return
+        body = message if isinstance(message, str) else message.decode("utf-8", "replace")
+        event = route_event(connection, "$default", "MESSAGE", host, body=body)
+        try:
+            reply = self._invoke(function, event)
+        except Exception:
+            traceback.print_exc()
+            connection.socket.send(json.dumps({"message": "Internal server error"}))
+            return
+        if isinstance(reply, Mapping) and isinstance(reply.get("body"), str):
+            connection.socket.send(reply["body"])
+
+    # ---- the Management API -------------------------------------------------------------
+
+    def serve_management(self, method: str, path: str, body: bytes) -> HttpResponse | None:
+        """`POST/GET/DELETE /@connections/{id}`, answered as the Management API does."""
+        found = MANAGEMENT_PATH.match(path)
+        if not found:
+            return None
+        connection_id = unquote(found["id"])
+        with self._lock:
+            connection = self.connections.get(connection_id)
+        if connection is None or connection.socket is None:
+            return _management_error(410, "GoneException", f"{connection_id} is gone")
+        if method == "POST":
+            if len(body) > FRAME_LIMIT_BYTES:
+                return _management_error(413, "PayloadTooLargeException", "frame over 128 KB")
+            try:
+                try:
+                    connection.socket.send(body.decode("utf-8"))
+                except UnicodeDecodeError:
+                    connection.socket.send(body)
+            except ConnectionClosed:
+                return _management_error(410, "GoneException", f"{connection_id} is gone")
+            return HttpResponse(200)
+        if method == "GET":
+            info = {
+                "ConnectedAt": _iso(connection.connected_at_ms / 1000),
+                "Identity": {"SourceIp": connection.source_ip, "UserAgent": ""},
+                "LastActiveAt": _iso(time.time()),
+            }
+            return HttpResponse(
+                200, [("Content-Type", "application/json")], json.dumps(info).encode()
+            )
+        if method == "DELETE":
+            connection.socket.close(1000, "")
+            return HttpResponse(204)
+        return _management_error(405, "BadRequestException", f"{method} is not supported")
+
+    def banner_line(self) -> str:
+        return (
+            f"WebSocket API {self.url}/?token=<jwt>   (or subprotocols token-billing.v1, <jwt>);"
+            f" $connect authorized by {self.spec.authorizer or 'nothing'};"
+            f" Management API POST /@connections/<id> on the HTTP port"
+        )
+
+
+def _iso(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_s))
+
+
+def _refuse(socket: ServerConnection, status: int, text: str) -> Response:
+    """The handshake's answer when the connection is not accepted: an HTTP status, no
+    upgrade, so the client never holds an open socket."""
+    print(f"WebSocket $connect refused: {status} {text}", file=sys.stderr, flush=True)
+    response = socket.respond(http.HTTPStatus(status), text + "\n")
+    return response
+
+
+def _management_error(status: int, code: str, message: str) -> HttpResponse:
+    headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
+    return HttpResponse(status, headers, json.dumps({"message": message}).encode())
+
+
+def local_environment(http_url: str) -> dict[str, str]:
+    """What a deployment configures for the socket's functions, pointed at this machine:
+    the authorizer verifies the dev identity's tokens (local.identity) through the JWKS the
+    dev server serves, and the stream function posts to the dev server's Management API."""
+    from local import identity
+
+    return {
+        "JWT_ISSUER": identity.ISSUER,
+        "JWT_AUDIENCE": identity.AUDIENCE,
+        "JWT_JWKS_URL": f"{http_url}{identity.JWKS_PATH}",
+        "JWT_ALGORITHMS": identity.ALGORITHM,
+        "WEBSOCKET_MANAGEMENT_ENDPOINT": http_url,
+    }
+
+
+def with_socket_url(config: bytes, socket_url: str) -> bytes:
+    """The web app's config.json with this server's socket URL where it names none
+    (`"socketUrl": ""`), as `"apiBaseUrl": ""` means this server's own origin."""
+    try:
+        parsed = json.loads(config)
+    except ValueError:
+        return config
+    if not isinstance(parsed, dict) or parsed.get("socketUrl") != "":
+        return config
+    return json.dumps({**parsed, "socketUrl": socket_url}, indent=2).encode()

@@ -1,0 +1,19 @@
+// `@token-billing/react/components`: the components and the provider they read their client
+// from. Each component module is a "use client" module of its own, so a Server Component
+// may render them and unused ones tree-shake away.
+export { TokenBillingProvider } from "./api/context";
+export type { TokenBillingProviderProps } from "./api/context";
+export { PricingCalculator } from "./components/PricingCalculator";
+export type { PricingCalculatorProps } from "./components/PricingCalculator";
+export { TokenAutoTopUp } from "./components/TokenAutoTopUp";
+export type { TokenAutoTopUpProps } from "./components/TokenAutoTopUp";
+export { TokenBalanceCard } from "./components/TokenBalanceCard";
+export type { TokenBalanceCardProps } from "./components/TokenBalanceCard";
+export { TokenCheckout, TokenCheckoutStatus } from "./components/TokenCheckout";
+export type { TokenCheckoutProps, TokenCheckoutStatusProps } from "./components/TokenCheckout";
+export { TokenDashboard } from "./components/TokenDashboard";
+export type { TokenDashboardProps } from "./components/TokenDashboard";
+export { TokenPricing } from "./components/TokenPricing";
+export type { TokenPricingProps } from "./components/TokenPricing";
+export { TokenTransactionHistory } from "./components/TokenTransactionHistory";
+export type { TokenTransactionHistoryProps } from "./components/TokenTransactionHistory";

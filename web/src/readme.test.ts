@@ -1,0 +1,92 @@
+// @vitest-environment node
+// The README's integration code builds as written: each Next.js block is the example app's
+// file of that name (which `make e2e` builds and drives), and the Vite block is built by Vite
+// against the packed tarball, as an app that installed it would be.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const web = fileURLToPath(new URL("..", import.meta.url));
+const readme = readFileSync(join(web, "README.md"), "utf8");
+const section = readme.slice(
+  readme.indexOf("### Use the components in your app"),
+  readme.indexOf("### Configuration"),
+);
+const blocks = [...section.matchAll(/```tsx\n\/\/ (\S+)\n([\s\S]*?)```/g)].map(
+  ([, path, code]) => ({ path: path as string, code: code as string }),
+);
+const work: string[] = [];
+
+afterAll(() => {
+  for (const folder of work) rmSync(folder, { recursive: true, force: true });
+});
+
+describe("web/README's integration section", () => {
+  it("shows the Next.js example's own files", () => {
+    const nextBlocks = blocks.filter((block) => block.path.startsWith("app/"));
+    expect(nextBlocks.map((block) => block.path)).toEqual(
+      expect.arrayContaining([
+        "app/providers.tsx",
+        "app/layout.tsx",
+        "app/pricing/page.tsx",
+        "app/dashboard/page.tsx",
+        "app/checkout/success/page.tsx",
+      ]),
+    );
+    for (const { path, code } of nextBlocks) {
+      const file = readFileSync(join(web, "examples/nextjs", path), "utf8");
+      expect(code, path).toBe(file);
+    }
+  });
+
+  it("has a Vite app that builds against the packed tarball, without the unused components", async () => {
+    const main = blocks.find((block) => block.path === "src/main.tsx");
+    expect(main, "the Vite block").toBeDefined();
+    const manifest = JSON.parse(readFileSync(join(web, "package.json"), "utf8")) as {
+      version: string;
+    };
+    const tarball = join(web, `.pack/token-billing-react-${manifest.version}.tgz`);
+    const app = mkdtempSync(join(tmpdir(), "token-billing-vite-"));
+    work.push(app);
+    // The app's node_modules: the tarball unpacked, React from this folder's install.
+    const scope = join(app, "node_modules/@token-billing");
+    mkdirSync(scope, { recursive: true });
+    execFileSync("tar", ["-xzf", tarball, "-C", scope]);
+    execFileSync("mv", [join(scope, "package"), join(scope, "react")]);
+    for (const name of ["react", "react-dom", "scheduler"]) {
+      symlinkSync(join(web, "node_modules", name), join(app, "node_modules", name));
+    }
+    mkdirSync(join(app, "src"));
+    writeFileSync(join(app, "src/main.tsx"), main?.code ?? "");
+    writeFileSync(
+      join(app, "index.html"),
+      '<!doctype html><div id="root"></div><script type="module" src="/src/main.tsx"></script>\n',
+    );
+
+    const { build } = await import("vite");
+    await build({
+      root: app,
+      configFile: false,
+      logLevel: "silent",
+      esbuild: { jsx: "automatic" },
+      build: { outDir: join(app, "out"), minify: false },
+    });
+
+    const assets = join(app, "out/assets");
+    const files = readdirSync(assets);
+    const js = files.filter((name) => name.endsWith(".js"));
+    const css = files.filter((name) => name.endsWith(".css"));
+    expect([js.length, css.length]).toEqual([1, 1]);
+    const bundle = readFileSync(join(assets, js[0] as string), "utf8");
+    expect(bundle).toContain("Token packs"); // TokenPricing
+    expect(bundle).toContain("Starting checkout"); // its TokenCheckout
+    // sideEffects: the dashboard and its parts, unused here, are not in the bundle.
+    expect(bundle).not.toContain("Reserved by running VMs");
+    expect(bundle).not.toContain("Refresh the dashboard");
+    expect(readFileSync(join(assets, css[0] as string), "utf8")).toContain(".tb-pricing");
+  }, 60_000);
+});
