@@ -100,6 +100,7 @@ STACK_OF = {
     "GrantsFunction": API_STACK,
     "PurchaseFunction": "stack_api_stripe",
     "WebhookFunction": "stack_api_stripe",
+    "AutoTopUpFunction": API_STACK,
 }
 
 

@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 
@@ -49,6 +49,7 @@ from local.fake_events import FakeEventBridge
 from local.fake_stripe import (
     LOCAL_SECRET_KEY,
     LOCAL_WEBHOOK_SECRET,
+    TEST_CARDS,
     FakeStripe,
     event_payload,
     sign,
@@ -249,6 +250,7 @@ class DevServer(ThreadingHTTPServer):
         self.cors = cors.rules_for(cors_origins)
         super().__init__(address, DevRequestHandler)
         self.fake_stripe = FakeStripe(public_base=self.url)
+        self.fake_stripe.webhook_sink = self.deliver_stripe_event  # auto top-up's events
         self.fake_events = FakeEventBridge(EVENTS_LOG)
         self.stream_pollers: list[StreamPoller] = []
         self.schedule_runners: list[ScheduleRunner] = []
@@ -385,6 +387,8 @@ class DevServer(ThreadingHTTPServer):
             status, payload = self.fake_stripe.handle(
                 method, path.removeprefix("/_stripe"), dict(headers), body.decode()
             )
+            if self.fake_stripe.outbox:  # its webhooks follow the answer, as Stripe's do
+                threading.Timer(0.05, self.fake_stripe.flush).start()
             return HttpResponse(status, JSON_HEADERS, json.dumps(payload).encode())
         found = CHECKOUT_PAGE.match(path)
         if not found or found["id"] not in self.fake_stripe.sessions:
@@ -395,7 +399,10 @@ class DevServer(ThreadingHTTPServer):
             page = offline_checkout.render(session)
             return HttpResponse(200, [("Content-Type", "text/html; charset=utf-8")], page.encode())
         if method == "POST" and action == "pay":
-            paid = self.fake_stripe.pay(session_id)
+            card = parse_qs(body.decode()).get("card", ["pm_card_visa"])[0]
+            paid = self.fake_stripe.pay(
+                session_id, card=card if card in TEST_CARDS else "pm_card_visa"
+            )
             event = event_payload("checkout.session.completed", paid)
             secret = os.environ.get("STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)
             delivered = self.serve_http_api(
@@ -411,11 +418,30 @@ class DevServer(ThreadingHTTPServer):
                 protocol="HTTP/1.1",
             )
             print(f"offline checkout: webhook answered {delivered.status}", file=sys.stderr)
+            self.fake_stripe.flush()  # payment_method.attached when the card was saved
             target = str(paid["success_url"]).replace("{CHECKOUT_SESSION_ID}", session_id)
             return HttpResponse(303, [("Location", target)])
         if method == "POST" and action == "cancel":
             return HttpResponse(303, [("Location", str(session["cancel_url"]))])
         return None
+
+    def deliver_stripe_event(self, event_type: str, obj: dict[str, Any]) -> None:
+        """A signed event from the fake Stripe to the webhook route, as Stripe sends it."""
+        event = event_payload(event_type, obj)
+        secret = os.environ.get("STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)
+        delivered = self.serve_http_api(
+            "POST",
+            "/webhooks/stripe",
+            query="",
+            headers=[
+                ("Content-Type", "application/json"),
+                ("Stripe-Signature", sign(event, secret)),
+            ],
+            body=event,
+            source_ip="127.0.0.1",
+            protocol="HTTP/1.1",
+        )
+        print(f"fake Stripe: {event_type} -> webhook {delivered.status}", file=sys.stderr)
 
     def mint_identity_token(self, body: bytes) -> HttpResponse:
         """`POST /_local/identity/token` `{customer_id}` or `{admin: true}` -> `{token}`: the

@@ -15,14 +15,31 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
+
+from token_billing.domain.catalog import UnknownCatalogItem, get_package
 
 API_VERSION = "2025-09-30.clover"
 LOCAL_WEBHOOK_SECRET = "whsec_local_development_only"  # noqa: S105 - offline only
 LOCAL_SECRET_KEY = "sk_test_local_offline"  # noqa: S105 - offline only
 _INDEX = re.compile(r"\[([^\]]*)\]")
+# Stripe's test payment methods and what an off-session charge with each does.
+TEST_CARDS: dict[str, dict[str, Any]] = {
+    "pm_card_visa": {"brand": "visa", "last4": "4242", "outcome": "succeeded"},
+    "pm_card_chargeDeclined": {"brand": "visa", "last4": "0002", "outcome": "card_declined"},
+    "pm_card_authenticationRequired": {
+        "brand": "visa",
+        "last4": "3184",
+        "outcome": "authentication_required",
+    },
+}
+# A fault a test queues for the next PaymentIntent request: "timeout" answers after the
+# client gave up (the charge IS made and kept under its idempotency key, Stripe's worst
+# case); "500" and "429" fail before anything runs (Stripe-Should-Retry: true, not kept).
+FAULTS = frozenset({"timeout", "500", "429"})
 
 
 def decode_form(body: str) -> dict[str, Any]:
@@ -91,6 +108,17 @@ class FakeStripe:
         default_factory=dict
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payment_methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What this fake refused because the service sent a wrong off-session request.
+    violations: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)
+    faults_for: str | None = None  # only this customer's PaymentIntents meet the faults
+    timeout_sleep_s: float = 2.0
+    # Where signed events go (the dev server's webhook route); None: kept in `outbox`.
+    webhook_sink: Callable[[str, dict[str, Any]], None] | None = None
+    outbox: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def handle(
         self, method: str, path: str, headers: dict[str, str], body: str
@@ -111,6 +139,17 @@ class FakeStripe:
             if not lowered.get("authorization", "").startswith("Bearer sk_"):
                 return 401, _error("invalid_request_error", "Invalid API Key provided")
             key = lowered.get("idempotency-key")
+            fault = None
+            faulted = self.faults_for is None or (
+                (params.get("metadata") or {}).get("customer_id") == self.faults_for
+            )
+            if method == "POST" and path == "/v1/payment_intents" and self.faults and faulted:
+                fault = self.faults.pop(0)
+                assert fault in FAULTS, fault
+                if fault == "500":
+                    return 500, _error("api_error", "Injected server error (Stripe-Should-Retry)")
+                if fault == "429":
+                    return 429, _error("rate_limit_error", "Injected rate limit")
             if method == "POST" and key and key in self._idempotent:
                 first_params, response = self._idempotent[key]
                 if first_params != params:
@@ -119,14 +158,39 @@ class FakeStripe:
                         "Keys for idempotent requests can only be used with the same parameters",
                     )
                 return response
-            response = self._route(method, path, params)
+            response = self._route(method, path, params, key)
             if method == "POST" and key:
                 self._idempotent[key] = (params, response)
-            return response
+        if fault == "timeout":
+            time.sleep(self.timeout_sleep_s)  # outside the lock: the client has given up
+        return response
 
-    def _route(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _route(
+        self, method: str, path: str, params: dict[str, Any], key: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
         if method == "POST" and path == "/v1/checkout/sessions":
             return 200, self._create_session(params)
+        if method == "POST" and path == "/v1/customers":
+            customer = {
+                "id": "cus_local_" + secrets.token_hex(8),
+                "object": "customer",
+                "created": int(time.time()),
+                "livemode": False,
+                "metadata": params.get("metadata", {}),
+            }
+            self.customers[customer["id"]] = customer
+            return 200, customer
+        if method == "POST" and path == "/v1/payment_intents":
+            return self._off_session_payment(params, key)
+        detach = re.fullmatch(r"/v1/payment_methods/([\w-]+)/detach", path)
+        if method == "POST" and detach and detach.group(1) in self.payment_methods:
+            pm = self.payment_methods[detach.group(1)]
+            pm["customer"] = None
+            self._emit("payment_method.detached", dict(pm))
+            return 200, pm
+        found_pi = re.fullmatch(r"/v1/payment_intents/([\w-]+)", path)
+        if method == "GET" and found_pi and found_pi.group(1) in self.payment_intents:
+            return 200, self.payment_intents[found_pi.group(1)]
         found = re.fullmatch(r"/v1/checkout/sessions/([\w-]+)", path)
         if method == "GET" and found and found.group(1) in self.sessions:
             return 200, self.sessions[found.group(1)]
@@ -147,6 +211,10 @@ class FakeStripe:
             "amount_total": amount,
             "cancel_url": params.get("cancel_url"),
             "client_reference_id": params.get("client_reference_id"),
+            "customer": params.get("customer"),
+            "setup_future_usage": (params.get("payment_intent_data") or {}).get(
+                "setup_future_usage"
+            ),
             "created": int(time.time()),
             "currency": currency,
             "expires_at": _int(params.get("expires_at")) or int(time.time()) + 86_400,
@@ -162,8 +230,10 @@ class FakeStripe:
         self.sessions[session_id] = session
         return session
 
-    def pay(self, session_id: str) -> dict[str, Any]:
-        """What paying on Stripe's page does to a session: complete and paid."""
+    def pay(self, session_id: str, card: str = "pm_card_visa") -> dict[str, Any]:
+        """What paying on Stripe's page does to a session: complete and paid; a session
+        that saves the card (`setup_future_usage`) attaches a payment method made from the
+        test card to its customer, and Stripe sends `payment_method.attached`."""
         with self._lock:
             session = self.sessions[session_id]
             if session["status"] == "open":
@@ -172,7 +242,141 @@ class FakeStripe:
                     payment_status="paid",
                     payment_intent="pi_local_" + secrets.token_hex(12),
                 )
+                if session.get("customer") and session.get("setup_future_usage"):
+                    self.attach_test_card(str(session["customer"]), card)
             return dict(session)
+
+    def attach_test_card(self, customer: str, card: str) -> dict[str, Any]:
+        """A payment method made from one of Stripe's test cards, attached to a customer."""
+        test = TEST_CARDS[card]
+        pm_id = f"pm_local_{secrets.token_hex(8)}"
+        pm: dict[str, Any] = {
+            "id": pm_id,
+            "object": "payment_method",
+            "type": "card",
+            "created": int(time.time()),
+            "customer": customer,
+            "livemode": False,
+            "metadata": {},
+            "card": {
+                "brand": test["brand"],
+                "last4": test["last4"],
+                "exp_month": 12,
+                "exp_year": 2034,
+                "funding": "credit",
+                "country": "US",
+            },
+            "test_card": card,  # this fake's own field: what a charge with it does
+        }
+        self.payment_methods[pm_id] = pm
+        self._emit("payment_method.attached", {k: v for k, v in pm.items() if k != "test_card"})
+        return pm
+
+    def _violation(self, message: str) -> tuple[int, dict[str, Any]]:
+        self.violations.append(message)
+        return 400, _error("invalid_request_error", message)
+
+    def _off_session_payment(
+        self, params: dict[str, Any], key: str | None
+    ) -> tuple[int, dict[str, Any]]:
+        """An off-session, confirmed PaymentIntent, checked the way the service must send it:
+        an idempotency key, off_session and confirm, the customer's own saved card, and the
+        amount the catalog gives for the packs it names."""
+        metadata = params.get("metadata") or {}
+        if not key:
+            return self._violation("an off-session charge needs an idempotency key")
+        if params.get("off_session") != "true" or params.get("confirm") != "true":
+            return self._violation("auto top-up must send off_session=true and confirm=true")
+        customer = params.get("customer")
+        pm = self.payment_methods.get(str(params.get("payment_method")))
+        if customer not in self.customers or pm is None or pm["customer"] != customer:
+            return self._violation("payment_method is not attached to this customer")
+        try:
+            price = get_package(str(metadata.get("package_id"))).price_cents
+            expected = price * int(metadata.get("packs") or 0)
+        except (UnknownCatalogItem, ValueError):
+            return self._violation("metadata must name the package and the packs")
+        if _int(params.get("amount")) != expected or expected <= 0:
+            return self._violation(f"amount {params.get('amount')} is not the catalog's {expected}")
+        intent_id = "pi_local_" + secrets.token_hex(12)
+        amount = _int(params.get("amount"))
+        intent: dict[str, Any] = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": 0,
+            "currency": params.get("currency"),
+            "customer": customer,
+            "payment_method": pm["id"],
+            "metadata": metadata,
+            "created": int(time.time()),
+            "livemode": False,
+            "setup_future_usage": None,
+            "last_payment_error": None,
+            "latest_charge": None,
+        }
+        outcome = TEST_CARDS[pm["test_card"]]["outcome"]
+        self.payment_intents[intent_id] = intent
+        if outcome == "succeeded":
+            charge_id = "ch_local_" + secrets.token_hex(12)
+            intent.update(status="succeeded", amount_received=amount, latest_charge=charge_id)
+            self._emit("payment_intent.succeeded", dict(intent))
+            self._emit("charge.succeeded", _charge(charge_id, intent, pm))
+            return 200, intent
+        intent["status"] = "requires_payment_method"
+        decline = "generic_decline" if outcome == "card_declined" else outcome
+        error = {
+            "type": "card_error",
+            "code": outcome,
+            "decline_code": decline,
+            "message": (
+                "Your card was declined."
+                if outcome == "card_declined"
+                else "Your card requires authentication."
+            ),
+            "payment_intent": dict(intent),
+        }
+        intent["last_payment_error"] = {k: v for k, v in error.items() if k != "payment_intent"}
+        self._emit("payment_intent.payment_failed", dict(intent))
+        return 402, {"error": error}
+
+    def _emit(self, event_type: str, obj: dict[str, Any]) -> None:
+        # Called under the lock; delivered by `flush`, after the API answer, as Stripe does.
+        self.outbox.append((event_type, obj))
+
+    def flush(self) -> int:
+        """Deliver the queued events to the webhook sink, oldest first; how many went."""
+        with self._lock:
+            pending, self.outbox = self.outbox, []
+        if self.webhook_sink is None:
+            with self._lock:
+                self.outbox[:0] = pending
+            return 0
+        for event_type, obj in pending:
+            self.webhook_sink(event_type, obj)
+        return len(pending)
+
+
+def _charge(charge_id: str, intent: dict[str, Any], pm: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": charge_id,
+        "object": "charge",
+        "amount": intent["amount"],
+        "amount_captured": intent["amount"],
+        "amount_refunded": 0,
+        "currency": intent["currency"],
+        "customer": intent["customer"],
+        "paid": True,
+        "captured": True,
+        "refunded": False,
+        "status": "succeeded",
+        "payment_intent": intent["id"],
+        "payment_method": pm["id"],
+        "payment_method_details": {"type": "card", "card": dict(pm["card"])},
+        "metadata": intent["metadata"],
+        "created": int(time.time()),
+        "livemode": False,
+    }
 
 
 def _error(kind: str, message: str) -> dict[str, Any]:

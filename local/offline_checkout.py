@@ -5,6 +5,26 @@ from __future__ import annotations
 import html
 from typing import Any
 
+TEST_CARD_LABELS = {
+    "pm_card_visa": "Visa 4242 (succeeds)",
+    "pm_card_chargeDeclined": "Visa 0002 (declines off-session)",
+    "pm_card_authenticationRequired": "Visa 3184 (needs authentication off-session)",
+}
+
+
+def _card_choice(session: dict[str, Any]) -> str:
+    """When Checkout saves the card, which of Stripe's test cards to save."""
+    if not session.get("setup_future_usage"):
+        return ""
+    options = "".join(
+        f'<option value="{card}">{html.escape(label)}</option>'
+        for card, label in TEST_CARD_LABELS.items()
+    )
+    return (
+        '<p><label>Card to save for auto top-up <select name="card" aria-label="Test card">'
+        f"{options}</select></label></p>"
+    )
+
 
 def render(session: dict[str, Any]) -> str:
     metadata = session.get("metadata") or {}
@@ -34,6 +54,7 @@ webhook a <code>checkout.session.completed</code> event signed with the local we
  <dt>Status</dt><dd id="status">{state}</dd>
 </dl>
 <form method="post" action="{base}/pay" style="display:inline">
+{_card_choice(session)}
  <button type="submit" aria-label="Pay" {"disabled" if done else ""}>Pay</button></form>
 <form method="post" action="{base}/cancel" style="display:inline">
  <button type="submit" aria-label="Cancel and go back">Cancel</button></form>

@@ -31,10 +31,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.observability import MetricUnit, logger, metrics
 from token_billing.domain.account_changes import apply_account_change
+from token_billing.domain.auto_top_up import TopUpTrigger
 from token_billing.domain.live_balance import push_account_changes
 from token_billing.domain.low_balance import LowBalanceAlerts
 from token_billing.integrations.websocket_push import management_client, post_to_connection
-from token_billing.runtime import dynamodb_client, table_name
+from token_billing.runtime import default_top_up_store, dynamodb_client, table_name
 from token_billing.store.connections import Connections
 from token_billing.store.stream_images import AccountChange, account_change
 from token_billing.store.table_layout import ACCOUNT_SK
@@ -57,6 +58,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     aggregates = UsageAggregates(dynamodb_client(), table_name())
     alerts = LowBalanceAlerts(dynamodb_client(), table_name())
     tally: Counter[str] = Counter()
+    top_up_trigger = TopUpTrigger(default_top_up_store())  # auto top-up: admits, never charges
     live_changes: list[AccountChange] = []  # pushed to watching sockets after the batch
 
     def record_handler(record: DynamoDBRecord) -> None:
@@ -74,6 +76,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         outcome = apply_account_change(change, aggregates=aggregates, alerts=alerts)
         tally["UsageAggregatesApplied"] += outcome.aggregate_applied
         tally["LowBalanceEvents"] += outcome.alert_sent
+        top_up_trigger.on_account_change(change)  # idempotent by the change's version
         if outcome.redelivered:
             tally["StreamRecordsSkipped"] += 1
             logger.info(

@@ -9,13 +9,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.observability import logger
+from token_billing.domain.auto_top_up import stripe_customer_for
 from token_billing.domain.debits import require_idempotency_key
 from token_billing.domain.purchases import CheckoutConfig, start_purchase
 from token_billing.edge.identity import caller_for_customer
 from token_billing.edge.models.purchase import PurchaseIn, PurchaseOut
 from token_billing.edge.resolver import create_resolver
-from token_billing.integrations.stripe_gateway import create_checkout_session
-from token_billing.runtime import default_order_store
+from token_billing.integrations.stripe_gateway import (
+    create_checkout_session,
+    create_stripe_customer,
+)
+from token_billing.runtime import default_order_store, default_top_up_store
 
 app = create_resolver()
 default_order_store()  # create the DynamoDB client during init
@@ -46,6 +50,10 @@ def purchase(
         store=default_order_store(),
         create_session=create_checkout_session,
         config=CheckoutConfig.from_environment(),
+        save_card=bool(body.save_card),
+        stripe_customer=lambda: stripe_customer_for(
+            customer_id, store=default_top_up_store(), create=create_stripe_customer
+        ),
     )
     logger.info("checkout started", extra={"order_id": result.order.order_id})
     return PurchaseOut(

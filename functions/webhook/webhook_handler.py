@@ -9,10 +9,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.errors import BillingError, InvalidRequest
 from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.domain.auto_top_up_webhooks import after_payment_event, handle_top_up_event
 from token_billing.domain.payments import handle_event
 from token_billing.edge.responses import error_response_dict, json_response_dict
 from token_billing.integrations.stripe_gateway import verify_webhook
-from token_billing.runtime import default_ledger, default_order_store
+from token_billing.runtime import default_ledger, default_order_store, default_top_up_store
 
 MAX_BODY_BYTES = 256 * 1024  # Stripe events are a few KB; refuse anything absurd unread
 
@@ -48,7 +49,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         stripe_event_id=stripe_event.get("id"), stripe_event_type=stripe_event.get("type")
     )
     try:
-        outcome = handle_event(stripe_event, store=default_order_store(), ledger=default_ledger())
+        # Auto top-up: saved cards and off-session payments first; everything else as before.
+        top_ups, orders = default_top_up_store(), default_order_store()
+        outcome = handle_top_up_event(
+            stripe_event, orders=orders, ledger=default_ledger(), top_ups=top_ups
+        ) or handle_event(stripe_event, store=orders, ledger=default_ledger())
+        after_payment_event(stripe_event, outcome, orders=orders, top_ups=top_ups)
     except BillingError as error:
         # Retryable errors answer 503: Stripe redelivers with backoff for days.
         logger.warning("webhook not applied", extra={"code": error.code})

@@ -221,7 +221,7 @@ def test_outputs_name_the_event_bus_and_every_dead_letter_queue() -> None:
     assert {"Fn::GetAtt": [bus, "Name"]} in values
     assert {"Fn::GetAtt": [bus, "Arn"]} in values
     queues = of_type("AWS::SQS::Queue")
-    assert len(queues) == 2
+    assert len(queues) == 3  # ledger stream, scheduled work, auto top-up charger
     for queue in queues:
         # Ref of an SQS queue is its URL.
         assert {"Ref": queue} in values, queue
@@ -314,10 +314,13 @@ def test_only_the_grants_function_writes_among_the_read_and_grant_routes() -> No
         "HoldsSweeperFunction",
         # Its WebSocket connection items (SK "WS#..."): Put on $connect, Delete on $disconnect.
         "RealtimeFunction",
+        # Auto top-up: its settings item (UpdateItem); the charger ends attempts (UpdateItem).
+        "AutoTopUpFunction",
+        "TopUpChargerFunction",
     }
 
 
-def test_the_stripe_secret_policy_lets_only_purchase_and_webhook_read_it() -> None:
+def test_the_stripe_secret_policy_lets_only_purchase_webhook_and_the_charger_read_it() -> None:
     (policy,) = of_type("AWS::SecretsManager::ResourcePolicy").values()
     properties = policy["Properties"]
     assert properties["SecretId"] == {"Ref": "StripeSecretArn"}
@@ -333,6 +336,7 @@ def test_the_stripe_secret_policy_lets_only_purchase_and_webhook_read_it() -> No
             "aws:PrincipalArn": [
                 {"Fn::GetAtt": ["PurchaseFunctionRole", "Arn"]},
                 {"Fn::GetAtt": ["WebhookFunctionRole", "Arn"]},
+                {"Fn::GetAtt": ["TopUpChargerFunctionRole", "Arn"]},  # auto top-up charges
             ]
         }
     }

@@ -97,16 +97,18 @@ def test_routes_match_the_design() -> None:
     assert routes[("GET", "/api/v1/token-packages")] == "PackagesFunction"
     assert routes[("GET", "/api/v1/token-rates")] == "PackagesFunction"
     assert routes[("POST", "/api/v1/usage-estimate")] == "PackagesFunction"
+    auto_top_up = "/api/v1/customers/{id}/tokens/auto-top-up"
+    assert routes[("GET", auto_top_up)] == routes[("PUT", auto_top_up)] == "AutoTopUpFunction"
 
 
-def test_only_purchase_and_webhook_may_read_the_stripe_secret() -> None:
+def test_only_purchase_webhook_and_the_top_up_charger_may_read_the_stripe_secret() -> None:
     readers = {
         function
         for function in of_type("AWS::Serverless::Function")
         for statement in statements(function)
         if "secretsmanager:GetSecretValue" in statement["Action"]
     }
-    assert readers == {"PurchaseFunction", "WebhookFunction"}
+    assert readers == {"PurchaseFunction", "WebhookFunction", "TopUpChargerFunction"}
     for function in readers:
         (statement,) = [s for s in statements(function) if s["Sid"] == "StripeSecret"]
         assert statement["Resource"] == {"Ref": "StripeSecretArn"}
@@ -143,7 +145,12 @@ def test_business_alarms_watch_the_metrics_the_code_emits() -> None:
         for alarm in of_type("AWS::CloudWatch::Alarm").values()
         if alarm["Properties"]["Namespace"] == "TokenBilling"
     }
-    assert business == {"WebhookSignatureFailures", "AmountMismatches", "ReconciliationDifferences"}
+    assert business == {
+        "WebhookSignatureFailures",
+        "AmountMismatches",
+        "ReconciliationDifferences",
+        "AutoTopUpFailures",
+    }
     sources = "".join(path.read_text() for path in (ROOT / "functions").rglob("*.py"))
     sources += "".join(path.read_text() for path in (ROOT / "layers" / "shared").rglob("*.py"))
     for metric in business:

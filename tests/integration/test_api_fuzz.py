@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from local import identity
 from local.devserver import DevServer
 from tests.integration.helpers import fund, use_local_stripe
+from token_billing.edge.models.auto_top_up import AutoTopUpOut
 from token_billing.edge.models.balances import (
     BalanceOut,
     DashboardOut,
@@ -44,6 +45,8 @@ MODELS: dict[tuple[str, str], type[BaseModel]] = {
     ("GET", "/api/v1/customers/{id}/dashboard"): DashboardOut,
     ("POST", "/api/v1/customers/{id}/tokens/grants"): GrantOut,
     ("POST", "/api/v1/customers/{id}/tokens/purchase"): PurchaseOut,
+    ("GET", "/api/v1/customers/{id}/tokens/auto-top-up"): AutoTopUpOut,
+    ("PUT", "/api/v1/customers/{id}/tokens/auto-top-up"): AutoTopUpOut,
 }
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -63,6 +66,13 @@ FIELDS = [
     "period",
     "action",
     "quantity",
+    "save_card",
+    "enabled",
+    "threshold",
+    "target",
+    "max_charges_per_day",
+    "max_cents_per_month",
+    "consent_text_version",
 ]
 bodies = st.one_of(
     json_values,
@@ -82,6 +92,15 @@ bodies = st.one_of(
     ),
     st.fixed_dictionaries({"package_id": st.sampled_from(["starter", "growth", "pro", "nope"])}),
     st.fixed_dictionaries({"amount": st.text(max_size=12), "reason": st.text(max_size=30)}),
+    st.fixed_dictionaries(
+        {
+            "enabled": st.booleans(),
+            "package_id": st.sampled_from(["starter", "growth", "nope"]),
+            "threshold": st.sampled_from(["0", "500", "1999.9", "-1", "1e3", "99999999999"]),
+            "max_cents_per_month": st.integers(-5, 2_000_000),
+            "consent_text_version": st.sampled_from(["2026-12-01", "old"]),
+        }
+    ),
 )
 queries = st.dictionaries(
     st.sampled_from(["limit", "cursor", "kind", "since", "until", "x"]),
@@ -147,7 +166,7 @@ def test_no_input_breaks_a_route(
     @given(
         customer=ids,
         query=queries,
-        body=bodies if method == "POST" else st.none(),
+        body=bodies if method in ("POST", "PUT") else st.none(),
         who=st.sampled_from(["customer", "admin", "none", "garbage"]),
     )
     def run(customer: str, query: dict[str, str], body: Any, who: str) -> None:

@@ -362,7 +362,8 @@ def test_dev_server_poller_delivers_the_stream_to_the_function(
     customer_id: str,
 ) -> None:
     fund(ledger, customer_id, 500_500)
-    (poller,) = server.start_stream_pollers(ddb_local.endpoint)
+    pollers = server.start_stream_pollers(ddb_local.endpoint)
+    (poller,) = [p for p in pollers if p.source.function == "LedgerStreamFunction"]
     try:
         debit(customer_id, "p1", [{"action": "api_call", "quantity": 2}])  # 500.3
         debit(customer_id, "p2", [{"action": "screenshot", "quantity": 1}])  # 499.8: crosses

@@ -55,3 +55,13 @@ def test_hold_sample_events_run_in_order(ledger: Ledger) -> None:
     assert (settled["debited"], settled["released"]) == ("6.5", "8.5")
     assert call("debit_handler", "debit/release.json")["error"]["code"] == "hold_not_found"
     assert_consistent(ledger, "cust_demo")
+
+
+def test_auto_top_up_sample_events() -> None:
+    assert call("auto_top_up_handler", "auto_top_up/get-auto-top-up.json")["statusCode"] == 200
+    off = call("auto_top_up_handler", "auto_top_up/put-auto-top-up-off.json")
+    assert off["statusCode"] == 200, off["body"]
+    assert json.loads(off["body"])["state"] == "disabled"
+    # An attempt the table does not hold (the sample's): nothing to charge, nothing failed.
+    reply = call("top_up_charger_handler", "top_up_charger/attempt-admitted.json")
+    assert reply == {"batchItemFailures": []}

@@ -53,6 +53,7 @@ def test_debit_loads_no_module_it_does_not_use() -> None:
         ("ledger_stream_handler", "ledger_stream"),
         ("holds_sweeper_handler", "holds_sweeper"),
         ("reconcile_handler", "reconcile"),
+        ("auto_top_up_handler", "auto_top_up"),
     ],
 )
 def test_only_purchase_and_webhook_import_stripe(module: str, folder: str) -> None:
@@ -60,10 +61,15 @@ def test_only_purchase_and_webhook_import_stripe(module: str, folder: str) -> No
 
 
 @pytest.mark.parametrize(
-    ("module", "folder"), [("purchase_handler", "purchase"), ("webhook_handler", "webhook")]
+    ("module", "folder"),
+    [
+        ("purchase_handler", "purchase"),
+        ("webhook_handler", "webhook"),
+        ("top_up_charger_handler", "top_up_charger"),
+    ],
 )
 def test_stripe_functions_load_stripe_during_init(module: str, folder: str) -> None:
-    # Every request of these two needs stripe: it loads at init, not on the first request.
+    # Every request of these needs stripe: it loads at init, not on the first request.
     assert imported(module, folder, ["stripe"]) == ["stripe"]
 
 

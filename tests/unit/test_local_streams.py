@@ -20,7 +20,7 @@ from local.ddb_streams import (
 from local.fake_events import FakeEventBridge
 from local.template import StreamSource, load_template
 
-(SOURCE,) = load_template().stream_sources()
+(SOURCE,) = [s for s in load_template().stream_sources() if s.function == "LedgerStreamFunction"]
 
 
 def raw_record(sk: str, sequence: str = "1", name: str = "MODIFY") -> dict[str, Any]:

@@ -11,6 +11,9 @@ export {
 } from "./api/client";
 export type {
   ApiErrorCode,
+  AutoTopUp,
+  AutoTopUpAttempt,
+  AutoTopUpSettings,
   Balance,
   BalanceSocket,
   CheckoutStarted,

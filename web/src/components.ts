@@ -5,6 +5,8 @@ export { TokenBillingProvider } from "./api/context";
 export type { TokenBillingProviderProps } from "./api/context";
 export { PricingCalculator } from "./components/PricingCalculator";
 export type { PricingCalculatorProps } from "./components/PricingCalculator";
+export { TokenAutoTopUp } from "./components/TokenAutoTopUp";
+export type { TokenAutoTopUpProps } from "./components/TokenAutoTopUp";
 export { TokenBalanceCard } from "./components/TokenBalanceCard";
 export type { TokenBalanceCardProps } from "./components/TokenBalanceCard";
 export { TokenCheckout, TokenCheckoutStatus } from "./components/TokenCheckout";

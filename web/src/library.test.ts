@@ -11,6 +11,7 @@ const NAMES = [
   "TokenBalanceCard",
   "TokenTransactionHistory",
   "PricingCalculator",
+  "TokenAutoTopUp",
 ];
 
 describe("the component library", () => {

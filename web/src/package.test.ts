@@ -86,6 +86,7 @@ describe("the packed package", () => {
       "api/useApi.js",
       "api/useLiveBalance.js",
       "components/PricingCalculator.js",
+      "components/TokenAutoTopUp.js",
       "components/TokenBalanceCard.js",
       "components/TokenCheckout.js",
       "components/TokenDashboard.js",

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from token_billing.store.history import History
     from token_billing.store.orders import OrderStore
+    from token_billing.store.top_up_state import TopUpStore
     from token_billing.store.usage_aggregates import UsageAggregates
 
 # Each store is imported where it is first asked for: the debit function, whose cold start
@@ -72,6 +73,13 @@ def default_usage_aggregates() -> UsageAggregates:
     return UsageAggregates(dynamodb_client(), table_name())
 
 
+@cache
+def default_top_up_store() -> TopUpStore:
+    from token_billing.store.top_up_state import TopUpStore
+
+    return TopUpStore(dynamodb_client(), table_name())
+
+
 def reset() -> None:
     """Forget cached clients (tests switch between moto and DynamoDB Local)."""
     from token_billing.integrations.eventbridge import events_client
@@ -80,6 +88,7 @@ def reset() -> None:
     default_order_store.cache_clear()
     default_history.cache_clear()
     default_usage_aggregates.cache_clear()
+    default_top_up_store.cache_clear()
     dynamodb_client.cache_clear()
     events_client.cache_clear()
     # Only purchase and webhook load stripe; clear its client where it was loaded, without
@@ -87,3 +96,4 @@ def reset() -> None:
     stripe_gateway = sys.modules.get("token_billing.integrations.stripe_gateway")
     if stripe_gateway is not None:
         stripe_gateway.stripe_client.cache_clear()
+        stripe_gateway.off_session_client.cache_clear()

@@ -24,10 +24,13 @@ export type OrderPage = Schemas["OrderListOut"];
 export type UsageByAction = Schemas["UsageOut"];
 export type PurchaseRequest = Schemas["PurchaseIn"];
 export type CheckoutStarted = Schemas["PurchaseOut"];
+export type AutoTopUp = Schemas["AutoTopUpOut"];
+export type AutoTopUpSettings = Schemas["AutoTopUpIn"];
+export type AutoTopUpAttempt = Schemas["AttemptOut"];
 
 // ---- types of one operation, read from `paths` ------------------------------------------
 
-type Method = "get" | "post";
+type Method = "get" | "post" | "put";
 type PathWith<M extends Method> = {
   [P in keyof paths]: paths[P][M] extends undefined ? never : P;
 }[keyof paths];
@@ -217,6 +220,28 @@ export class TokenBillingClient {
       path: { id: customerId },
       body,
       headers: { "Idempotency-Key": idempotencyKey },
+      signal,
+    });
+  }
+
+  /** Auto top-up: settings, saved card, state (paused / needs authentication) and the last
+   * 10 attempts. */
+  getAutoTopUp(customerId: string, signal?: AbortSignal): Promise<AutoTopUp> {
+    return this.request("get", "/api/v1/customers/{id}/tokens/auto-top-up", {
+      path: { id: customerId },
+      signal,
+    });
+  }
+
+  /** Sets auto top-up; enabling needs a saved card and the consent text's version. */
+  updateAutoTopUp(
+    customerId: string,
+    body: AutoTopUpSettings,
+    signal?: AbortSignal,
+  ): Promise<AutoTopUp> {
+    return this.request("put", "/api/v1/customers/{id}/tokens/auto-top-up", {
+      path: { id: customerId },
+      body,
       signal,
     });
   }

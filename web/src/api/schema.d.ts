@@ -38,6 +38,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/customers/{id}/tokens/auto-top-up": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Auto top-up settings, card, state, attempts */
+        get: operations["get_auto_top_up_api_v1_customers__customer_id__tokens_auto_top_up_get"];
+        /** Set auto top-up (enabling records consent) */
+        put: operations["put_auto_top_up_api_v1_customers__customer_id__tokens_auto_top_up_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/customers/{id}/tokens/export": {
         parameters: {
             query?: never;
@@ -195,6 +213,140 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AttemptOut */
+        AttemptOut: {
+            /**
+             * Object
+             * @default auto_top_up_attempt
+             * @constant
+             */
+            object: "auto_top_up_attempt";
+            /** Id */
+            id: string;
+            /**
+             * Status
+             * @description admitted | succeeded | processing | declined | authentication_required | recovered | provider_unavailable | error | cap_reached | monthly_cap_reached | in_flight | paused | disabled | no_card | card_expired
+             */
+            status: string;
+            /** Order Id */
+            order_id: string | null;
+            /** Package Id */
+            package_id: string | null;
+            /** Packs */
+            packs: number;
+            /** Amount Cents */
+            amount_cents: number;
+            /** Currency */
+            currency: string | null;
+            /**
+             * Available
+             * @description Available tokens at the crossing.
+             */
+            available: string | null;
+            /** Available Mt */
+            available_mt: number | null;
+            /** Decline Code */
+            decline_code: string | null;
+            /** Payment Intent Id */
+            payment_intent_id: string | null;
+            /** Credited */
+            credited: boolean;
+            /** Created At */
+            created_at: string;
+            /** Ended At */
+            ended_at: string | null;
+        };
+        /** AutoTopUpIn */
+        AutoTopUpIn: {
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Package Id
+             * @example growth
+             */
+            package_id?: string | null;
+            /**
+             * Threshold
+             * @description Available tokens below which a top-up is bought (default 500).
+             */
+            threshold?: string | null;
+            /**
+             * Target
+             * @description Available tokens a top-up reaches (default threshold + the pack's tokens).
+             */
+            target?: string | null;
+            /** Max Charges Per Day */
+            max_charges_per_day?: number | null;
+            /**
+             * Max Cents Per Month
+             * @description Required when enabling.
+             */
+            max_cents_per_month?: number | null;
+            /**
+             * Consent Text Version
+             * @description The version of the consent text shown; required when enabling.
+             */
+            consent_text_version?: string | null;
+        };
+        /** AutoTopUpOut */
+        AutoTopUpOut: {
+            /**
+             * Object
+             * @default auto_top_up
+             * @constant
+             */
+            object: "auto_top_up";
+            /** Customer Id */
+            customer_id: string;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "disabled" | "active" | "paused" | "needs_authentication";
+            /** Paused Reason */
+            paused_reason: string | null;
+            /**
+             * Recovery Url
+             * @description On-session Checkout that clears the pause.
+             */
+            recovery_url: string | null;
+            /** Disabled Reason */
+            disabled_reason: string | null;
+            /** Package Id */
+            package_id: string | null;
+            /**
+             * Threshold
+             * @description Exact decimal token amount as a string, e.g. "1999.9".
+             */
+            threshold: string;
+            /** Threshold Mt */
+            threshold_mt: number;
+            /**
+             * Target
+             * @description Exact decimal token amount as a string, e.g. "1999.9".
+             */
+            target: string;
+            /** Target Mt */
+            target_mt: number;
+            /** Max Charges Per Day */
+            max_charges_per_day: number;
+            /** Max Cents Per Month */
+            max_cents_per_month: number | null;
+            /** Currency */
+            currency: string;
+            /** Consecutive Failures */
+            consecutive_failures: number;
+            card: components["schemas"]["CardOut"] | null;
+            consent: components["schemas"]["ConsentOut"] | null;
+            /** Consent Text */
+            consent_text: string;
+            /** Consent Text Version */
+            consent_text_version: string;
+            /** Attempts */
+            attempts: components["schemas"]["AttemptOut"][];
+        };
         /** BalanceOut */
         BalanceOut: {
             /**
@@ -270,6 +422,17 @@ export interface components {
             /** Version */
             version: number;
         };
+        /** CardOut */
+        CardOut: {
+            /** Brand */
+            brand: string | null;
+            /** Last4 */
+            last4: string | null;
+            /** Exp Month */
+            exp_month: number | null;
+            /** Exp Year */
+            exp_year: number | null;
+        };
         /**
          * CheckoutClientConfig
          * @description What a frontend needs to start Stripe Checkout: public values only.
@@ -279,6 +442,15 @@ export interface components {
             stripe_publishable_key: string | null;
             /** Currency */
             currency: string;
+        };
+        /** ConsentOut */
+        ConsentOut: {
+            /** Text Version */
+            text_version: string;
+            /** Accepted At */
+            accepted_at: string;
+            /** Accepted By */
+            accepted_by: string;
         };
         /** DashboardOut */
         DashboardOut: {
@@ -522,6 +694,11 @@ export interface components {
             success_url?: string | null;
             /** Cancel Url */
             cancel_url?: string | null;
+            /**
+             * Save Card
+             * @description Save the card for auto top-up (off-session charges of later packs).
+             */
+            save_card?: boolean | null;
         };
         /** PurchaseOut */
         PurchaseOut: {
@@ -772,6 +949,64 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BalanceOut"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    get_auto_top_up_api_v1_customers__customer_id__tokens_auto_top_up_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AutoTopUpOut"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    put_auto_top_up_api_v1_customers__customer_id__tokens_auto_top_up_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AutoTopUpIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AutoTopUpOut"];
                 };
             };
             400: components["responses"]["Error"];

@@ -24,6 +24,8 @@ export interface TokenCheckoutProps {
   redirect?: (url: string) => void;
   onStarted?: (checkout: CheckoutStarted) => void;
   variant?: "primary" | "secondary";
+  /** Save the card for auto top-up (Checkout with `setup_future_usage=off_session`). */
+  saveCard?: boolean;
 }
 
 type BuyState =
@@ -44,6 +46,7 @@ export function TokenCheckout({
   redirect,
   onStarted,
   variant = "primary",
+  saveCard = false,
 }: TokenCheckoutProps) {
   const client = useTokenBillingClient();
   const [state, setState] = useState<BuyState>({ step: "idle" });
@@ -60,6 +63,7 @@ export function TokenCheckout({
           package_id: packageId,
           success_url: successUrl ?? `${origin}/checkout/success`,
           cancel_url: cancelUrl ?? `${origin}/checkout/cancel`,
+          ...(saveCard ? { save_card: true } : {}),
         },
         newIdempotencyKey(),
       );

@@ -9,6 +9,7 @@ import { ReservedHolds } from "./parts/ReservedHolds";
 import { LiveBadge } from "./parts/LiveBadge";
 import { ErrorMessage, Loading } from "./parts/Status";
 import { UsageChart } from "./parts/UsageChart";
+import { TokenAutoTopUp } from "./TokenAutoTopUp";
 import { TokenBalanceCard } from "./TokenBalanceCard";
 import { TokenCheckout } from "./TokenCheckout";
 import { TokenTransactionHistory } from "./TokenTransactionHistory";
@@ -100,6 +101,7 @@ function DashboardBody({ data, live, customerId, checkout, historyPageSize }: Da
         <ReservedHolds balance={balance} />
       </div>
       <QuickPurchase packages={data.quick_purchase} customerId={customerId} checkout={checkout} />
+      <TokenAutoTopUp customerId={customerId} refreshKey={data} {...checkout} />
       <div className="tb-dashboard__columns">
         <TokenTransactionHistory
           customerId={customerId}

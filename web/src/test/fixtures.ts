@@ -1,6 +1,7 @@
 // Replies shaped by the generated API types: a fixture that drifts from openapi.json fails
 // the type check.
 import type {
+  AutoTopUp,
   Balance,
   Dashboard,
   Hold,
@@ -218,3 +219,32 @@ export function dashboard(overrides: Partial<Dashboard> = {}): Dashboard {
     ...overrides,
   };
 }
+
+export function autoTopUp(overrides: Partial<AutoTopUp> = {}): AutoTopUp {
+  return {
+    object: "auto_top_up",
+    customer_id: "cust_a",
+    enabled: false,
+    state: "disabled",
+    paused_reason: null,
+    recovery_url: null,
+    disabled_reason: null,
+    package_id: null,
+    threshold: "500",
+    threshold_mt: 500000,
+    target: "500",
+    target_mt: 500000,
+    max_charges_per_day: 2,
+    max_cents_per_month: null,
+    currency: "usd",
+    consecutive_failures: 0,
+    card: null,
+    consent: null,
+    consent_text: "I authorise this service to charge my saved card.",
+    consent_text_version: "2026-12-01",
+    attempts: [],
+    ...overrides,
+  };
+}
+
+export const VISA = { brand: "visa", last4: "4242", exp_month: 12, exp_year: 2034 };

@@ -65,14 +65,15 @@ class LowBalanceCrossing:
 def low_balance_crossing(
     change: AccountChange, threshold_mt: int = LOW_BALANCE_MT
 ) -> LowBalanceCrossing | None:
-    """The crossing this change made, if it took the balance from >= threshold to below.
+    """The crossing this change made, if it took *available* tokens (balance - held, as the
+    dashboard warns) from >= threshold to below.
 
     Only a write that crosses counts: further debits below the line are no new crossing,
     and a top-up above the line followed by another debit below it is (a new version).
     """
-    if change.old_balance_mt is None:
+    if change.old_available_mt is None:
         return None
-    if not (change.old_balance_mt >= threshold_mt > change.balance_mt):
+    if not (change.old_available_mt >= threshold_mt > change.available_mt):
         return None
     return LowBalanceCrossing(
         customer_id=change.customer_id,

@@ -151,15 +151,21 @@ def start_purchase(
     store: OrderStore,
     create_session: CreateSession,
     config: CheckoutConfig,
+    save_card: bool = False,
+    stripe_customer: Callable[[], str] | None = None,
 ) -> PurchaseResult:
-    """Create (or, for a repeated Idempotency-Key, find) the order and its Checkout Session."""
+    """Create (or, for a repeated Idempotency-Key, find) the order and its Checkout Session.
+
+    With `save_card`, Checkout runs for the customer's one Stripe Customer and saves the card
+    for off-session charges (auto top-up); the card itself arrives by verified webhook."""
     try:
         package = get_package(package_id)
     except UnknownCatalogItem as error:
         raise InvalidRequest(str(error)) from None
     success = checked_redirect(success_url, config.default_success_url, "success_url", config)
     cancel = checked_redirect(cancel_url, config.default_cancel_url, "cancel_url", config)
-    request_hash = hashlib.sha256(json.dumps([package_id, success, cancel]).encode()).hexdigest()
+    hashed: list[object] = [package_id, success, cancel] + ([True] if save_card else [])
+    request_hash = hashlib.sha256(json.dumps(hashed).encode()).hexdigest()
     draft = Order(
         order_id=new_order_id(),
         customer_id=customer_id,
@@ -177,11 +183,13 @@ def start_purchase(
     if order.session_id and order.checkout_url:
         return PurchaseResult(order, order.checkout_url, order.session_id)  # a client retry
     price_id = config.price_ids.get(package.package_id) or package.stripe_price_id
+    params = checkout_params(order, package, success, cancel, price_id)
+    if save_card:
+        assert stripe_customer is not None, "save_card needs the customer's Stripe Customer"
+        params["customer"] = stripe_customer()
+        params["payment_intent_data"]["setup_future_usage"] = "off_session"
     # Keyed by the order: a retry after a crash between Stripe and us gets the same session.
-    session = create_session(
-        checkout_params(order, package, success, cancel, price_id),
-        idempotency_key=f"checkout-{order.order_id}",
-    )
+    session = create_session(params, idempotency_key=f"checkout-{order.order_id}")
     order = store.attach_session(
         order,
         session_id=session.session_id,

@@ -8,6 +8,7 @@ the first request. No other function imports it (tests/unit/test_cold_imports.py
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from typing import Any
 
@@ -15,6 +16,7 @@ import stripe
 
 from token_billing.core.errors import ServiceUnavailable
 from token_billing.integrations.checkout_session import CheckoutSession
+from token_billing.integrations.off_session_payment import OffSessionResult, PaymentStatus
 from token_billing.integrations.stripe_config import stripe_settings
 
 # Stripe retries idempotent requests itself on network errors and 409/5xx answers.
@@ -67,3 +69,88 @@ def verify_webhook(payload: bytes, signature_header: str) -> dict[str, Any]:
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise ValueError("the payload is not a Stripe event")
     return event
+
+
+# ---- auto top-up: Stripe Customers and off-session PaymentIntents -------------------------
+
+# The charger retries provider errors itself (with backoff, under the attempt's key), so its
+# client neither retries nor waits Stripe's default 80 s for an answer.
+OFF_SESSION_TIMEOUT_S = 10.0
+
+
+@cache
+def off_session_client() -> stripe.StripeClient:
+    settings = stripe_settings()
+    base_addresses: Any = {"api": settings.api_base} if settings.api_base else None
+    timeout_s = float(os.environ.get("STRIPE_TIMEOUT_S", OFF_SESSION_TIMEOUT_S))
+    return stripe.StripeClient(
+        settings.secret_key,
+        base_addresses=base_addresses,
+        max_network_retries=0,
+        http_client=stripe.RequestsClient(timeout=timeout_s),
+    )
+
+
+def create_stripe_customer(customer_id: str) -> str:
+    """The Stripe Customer for one of our customers; keyed by our id, so a retry or a racing
+    purchase gets the same one (the caller keeps its id on our side)."""
+    try:
+        customer = stripe_client().v1.customers.create(
+            params={"metadata": {"customer_id": customer_id}},
+            options={"idempotency_key": f"customer-{customer_id}"},
+        )
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise ServiceUnavailable("Stripe could not be reached; retry the purchase") from error
+    return str(customer.id)
+
+
+def _payment_intent_id(error: stripe.StripeError) -> str | None:
+    body = error.json_body if isinstance(error.json_body, dict) else {}
+    intent = (body.get("error") or {}).get("payment_intent") or {}
+    return str(intent["id"]) if isinstance(intent, dict) and intent.get("id") else None
+
+
+class StripePaymentGateway:
+    """Off-session charges and recovery Checkouts, classified for the auto top-up domain."""
+
+    def confirm_off_session(
+        self, params: dict[str, Any], *, idempotency_key: str
+    ) -> OffSessionResult:
+        try:
+            intent = off_session_client().v1.payment_intents.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.CardError as error:
+            code = error.code or "card_declined"
+            status: PaymentStatus = (
+                "authentication_required" if code == "authentication_required" else "declined"
+            )
+            body = error.json_body if isinstance(error.json_body, dict) else {}
+            decline = (body.get("error") or {}).get("decline_code")
+            return OffSessionResult(
+                status,
+                payment_intent_id=_payment_intent_id(error),
+                code=str(decline or code),
+                message=error.user_message or str(error),
+            )
+        except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+            return OffSessionResult("retryable", message=f"{type(error).__name__}: {error}")
+        except stripe.StripeError as error:
+            if (error.http_status or 500) >= 500 or error.http_status == 409:
+                return OffSessionResult("retryable", message=f"{error.http_status}: {error}")
+            return OffSessionResult("failed", code=error.code, message=str(error))
+        if intent.status == "succeeded":
+            return OffSessionResult("succeeded", payment_intent_id=intent.id)
+        if intent.status == "requires_action":
+            return OffSessionResult(
+                "authentication_required", payment_intent_id=intent.id, code="requires_action"
+            )
+        if intent.status == "processing":
+            return OffSessionResult("processing", payment_intent_id=intent.id)
+        return OffSessionResult(
+            "declined", payment_intent_id=intent.id, code=f"status_{intent.status}"
+        )
+
+    def create_checkout(self, params: dict[str, Any], *, idempotency_key: str) -> CheckoutSession:
+        return create_checkout_session(params, idempotency_key=idempotency_key)

@@ -131,4 +131,7 @@ def order_from_item(item: Item) -> Order:
         refunded_cents=item_int(item, "refunded_cents"),
         disputed_cents=item_int(item, "disputed_cents"),
         clawed_back_mt=item_int(item, "clawed_back_mt"),
+        kind=item_str(item, "kind") or "purchase",
+        packs=item_int(item, "packs") or 1,
+        attempt_version=item_int(item, "attempt_version") if "attempt_version" in item else None,
     )

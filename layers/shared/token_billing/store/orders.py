@@ -35,6 +35,31 @@ PURCHASE_KEY_PREFIX = "PURCHASEKEY#"
 PAYMENT_SK = "PAYMENT"
 
 
+def new_order_item(order: Order) -> Item:
+    """A pending order's item, for writers outside `create` (the auto top-up admission)."""
+    item: Item = {
+        **order_key(order.customer_id, order.order_id),
+        "entity": {"S": "order"},
+        "order_id": {"S": order.order_id},
+        "customer_id": {"S": order.customer_id},
+        "package_id": {"S": order.package_id},
+        "catalog_version": {"S": order.catalog_version},
+        "price_cents": {"N": str(order.price_cents)},
+        "currency": {"S": order.currency},
+        "tokens_mt": {"N": str(order.tokens_mt)},
+        "bonus_mt": {"N": str(order.bonus_mt)},
+        "status": {"S": order.status},
+        "created_at": {"S": order.created_at},
+        "kind": {"S": order.kind},
+        "packs": {"N": str(order.packs)},
+    }
+    if order.attempt_version is not None:
+        item["attempt_version"] = {"N": str(order.attempt_version)}
+    if order.expires_at is not None:
+        item["expires_at"] = {"N": str(order.expires_at)}
+    return item
+
+
 class OrderConditionFailed(Exception):
     """An order update's condition failed: the order moved on since it was read."""
 
@@ -194,7 +219,7 @@ class OrderStore:
         return True
 
     def paid_transition(
-        self, order: Order, *, payment_intent_id: str | None, session_id: str
+        self, order: Order, *, payment_intent_id: str | None, session_id: str | None
     ) -> dict[str, Any]:
         """The order's part of a credit transaction: pending -> paid, only if the order still
         says what was paid for (price, currency, customer, package)."""
@@ -205,9 +230,11 @@ class OrderStore:
             ":price": {"N": str(order.price_cents)},
             ":currency": {"S": order.currency},
             ":package": {"S": order.package_id},
-            ":sid": {"S": session_id},
         }
-        sets = "#status = :paid, paid_at = :now, updated_at = :now, session_id = :sid"
+        sets = "#status = :paid, paid_at = :now, updated_at = :now"
+        if session_id:  # an off-session auto top-up is paid by its PaymentIntent alone
+            values[":sid"] = {"S": session_id}
+            sets += ", session_id = :sid"
         if payment_intent_id:
             values[":pi"] = {"S": payment_intent_id}
             sets += ", payment_intent_id = :pi"

@@ -96,6 +96,11 @@ class Order:
     refunded_cents: int = 0
     disputed_cents: int = 0
     clawed_back_mt: int = 0
+    # Auto top-up orders (kind "auto_top_up") buy `packs` packs at once and name the
+    # attempt (by the account version that crossed the threshold); purchases buy one.
+    kind: str = "purchase"
+    packs: int = 1
+    attempt_version: int | None = None
 
     @property
     def total_mt(self) -> int:

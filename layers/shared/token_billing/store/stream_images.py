@@ -28,6 +28,8 @@ class AccountChange:
     balance_mt: int
     available_mt: int
     usage_delta_mt: Mapping[str, int]  # action -> milli-tokens this write added; no zeros
+    old_available_mt: int | None = None  # None with old_balance_mt: no old image
+    clawed_back_delta_mt: int = 0  # > 0: a refund or dispute clawback made this write
     held_mt: int = 0  # reserved by active holds (the live balance message shows it)
 
     @property
@@ -62,7 +64,8 @@ def account_change(old_image: Image | None, new_image: Image) -> AccountChange:
     new = account_from_item(dict(new_image))
     if new.updated_at is None:
         raise ValueError(f"account image of {new.customer_id!r} has no updated_at")
-    old_balance = account_from_item(dict(old_image)).balance_mt if old_image else None
+    old = account_from_item(dict(old_image)) if old_image else None
+    old_balance = old.balance_mt if old else None
     return AccountChange(
         customer_id=new.customer_id,
         version=new.version,
@@ -71,5 +74,7 @@ def account_change(old_image: Image | None, new_image: Image) -> AccountChange:
         balance_mt=new.balance_mt,
         available_mt=new.available_mt,
         usage_delta_mt=MappingProxyType(usage_delta(old_image, new_image)),
+        old_available_mt=old.available_mt if old else None,
+        clawed_back_delta_mt=new.clawed_back_mt - (old.clawed_back_mt if old else 0),
         held_mt=new.held_mt,
     )

@@ -13,6 +13,10 @@ class PurchaseIn(BaseModel):
     package_id: str = Field(min_length=1, max_length=32, examples=["growth"])
     success_url: str | None = Field(default=None, max_length=2048)
     cancel_url: str | None = Field(default=None, max_length=2048)
+    save_card: bool | None = Field(
+        default=None,
+        description="Save the card for auto top-up (off-session charges of later packs).",
+    )
 
 
 class PurchaseOut(BaseModel):

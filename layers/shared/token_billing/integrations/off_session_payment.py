@@ -1,0 +1,24 @@
+"""What an off-session charge attempt gave back, without loading `stripe`: the auto top-up
+domain names this type; only the charger function's gateway builds it from Stripe's reply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# succeeded: the money moved. declined: a hard decline (card_declined, expired_card, ...).
+# authentication_required: the bank wants the customer on-session (3-D Secure).
+# processing: not final; the webhook tells. retryable: Stripe 5xx, rate limit, timeout or
+# connection error: nothing is known, so the same request is sent again under the same key.
+# failed: a request Stripe refused (our bug or a removed payment method).
+PaymentStatus = Literal[
+    "succeeded", "declined", "authentication_required", "processing", "retryable", "failed"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class OffSessionResult:
+    status: PaymentStatus
+    payment_intent_id: str | None = None
+    code: str | None = None
+    message: str | None = None

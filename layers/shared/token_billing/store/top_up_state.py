@@ -1,0 +1,827 @@
+"""Auto top-up: a customer's settings, saved card, breaker and attempts. DynamoDB only.
+
+    PK              SK                          item
+    CUST#<id>       TOPUP                       settings, consent, Stripe customer, saved card,
+                                                in-flight attempt, breaker, the day's charge
+                                                count (`charges_<YYYY-MM-DD>`) and the month's
+                                                cents (`cents_<YYYY-MM>`)
+    CUST#<id>       TOPUP#ATTEMPT#<version>     one attempt, named by the account version whose
+                                                write crossed the threshold (a redelivered
+                                                crossing names the same attempt)
+    SCUS#<cus_id>   CUSTOMER                    Stripe Customer -> our customer
+    PM#<pm_id>      CUSTOMER                    saved payment method -> our customer
+
+Admission is ONE transaction: the state's conditional update (enabled, same settings, a
+card, nothing in flight, not paused, the day's count and the month's cents within the caps),
+the attempt's Put and its pending order's Put. DynamoDB conditions cannot add, so the caller
+passes `cap - amount` and the condition compares the month's cents with it. The day and
+month counters are attributes named by their period, so a new day starts from nothing with
+no read-modify-write; the previous period's attribute is removed in the same update.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from token_billing.core.errors import Conflict, ServiceUnavailable
+from token_billing.store.codecs import AttributeValue, Item, item_int, item_str, utc_now_iso
+from token_billing.store.conditions import condition_failed
+from token_billing.store.orders import new_order_item
+from token_billing.store.records import Order
+from token_billing.store.table_layout import customer_pk
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+STATE_SK = "TOPUP"
+ATTEMPT_PREFIX = "TOPUP#ATTEMPT#"
+ADMITTED = "admitted"
+ADMIT_ATTEMPTS = 5  # lost races (settings changed, TransactionConflict) retried, bounded
+FINISH_ATTEMPTS = 5
+BACKOFF_BASE_S = 0.02
+
+
+def state_key(customer_id: str) -> dict[str, AttributeValue]:
+    return {"PK": {"S": customer_pk(customer_id)}, "SK": {"S": STATE_SK}}
+
+
+def attempt_sk(version: int) -> str:
+    return f"{ATTEMPT_PREFIX}{version:016d}"
+
+
+def attempt_key(customer_id: str, version: int) -> dict[str, AttributeValue]:
+    return {"PK": {"S": customer_pk(customer_id)}, "SK": {"S": attempt_sk(version)}}
+
+
+def _lookup_key(prefix: str, external_id: str) -> dict[str, AttributeValue]:
+    return {"PK": {"S": prefix + external_id}, "SK": {"S": "CUSTOMER"}}
+
+
+def day_counter(day: str) -> str:
+    return f"charges_{day}"
+
+
+def month_counter(month: str) -> str:
+    return f"cents_{month}"
+
+
+@dataclass(frozen=True, slots=True)
+class SavedCard:
+    payment_method_id: str
+    brand: str | None
+    last4: str | None
+    exp_month: int | None
+    exp_year: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpState:
+    """The TOPUP item, decoded. Counters are read for the given day and month only."""
+
+    customer_id: str
+    exists: bool
+    enabled: bool = False
+    package_id: str | None = None
+    threshold_mt: int | None = None
+    target_mt: int | None = None
+    max_charges_per_day: int | None = None
+    max_cents_per_month: int | None = None
+    settings_version: int = 0
+    consent_version: str | None = None
+    consent_at: str | None = None
+    consent_by: str | None = None
+    stripe_customer_id: str | None = None
+    card: SavedCard | None = None
+    disabled_reason: str | None = None
+    in_flight: str | None = None
+    consecutive_failures: int = 0
+    paused_reason: str | None = None
+    paused_at: str | None = None
+    recovery_url: str | None = None
+    charge_day: str | None = None
+    charge_month: str | None = None
+    counters: Mapping[str, int] = field(default_factory=dict)
+
+    def charges_on(self, day: str) -> int:
+        return self.counters.get(day_counter(day), 0)
+
+    def cents_in(self, month: str) -> int:
+        return self.counters.get(month_counter(month), 0)
+
+
+def state_from_item(customer_id: str, item: Mapping[str, AttributeValue] | None) -> TopUpState:
+    if not item:
+        return TopUpState(customer_id=customer_id, exists=False)
+    card = None
+    pm = item_str(item, "payment_method_id")
+    if pm:
+        card = SavedCard(
+            payment_method_id=pm,
+            brand=item_str(item, "card_brand"),
+            last4=item_str(item, "card_last4"),
+            exp_month=item_int(item, "card_exp_month") or None,
+            exp_year=item_int(item, "card_exp_year") or None,
+        )
+
+    def optional_int(name: str) -> int | None:
+        return item_int(item, name) if name in item else None
+
+    counters = {
+        name: int(value["N"])
+        for name, value in item.items()
+        if name.startswith(("charges_", "cents_")) and "N" in value
+    }
+    return TopUpState(
+        customer_id=customer_id,
+        exists=True,
+        enabled=bool(item.get("enabled", {}).get("BOOL", False)),
+        package_id=item_str(item, "package_id"),
+        threshold_mt=optional_int("threshold_mt"),
+        target_mt=optional_int("target_mt"),
+        max_charges_per_day=optional_int("max_charges_per_day"),
+        max_cents_per_month=optional_int("max_cents_per_month"),
+        settings_version=item_int(item, "settings_version"),
+        consent_version=item_str(item, "consent_version"),
+        consent_at=item_str(item, "consent_at"),
+        consent_by=item_str(item, "consent_by"),
+        stripe_customer_id=item_str(item, "stripe_customer_id"),
+        card=card,
+        disabled_reason=item_str(item, "disabled_reason"),
+        in_flight=item_str(item, "in_flight"),
+        consecutive_failures=item_int(item, "consecutive_failures"),
+        paused_reason=item_str(item, "paused_reason"),
+        paused_at=item_str(item, "paused_at"),
+        recovery_url=item_str(item, "recovery_url"),
+        charge_day=item_str(item, "charge_day"),
+        charge_month=item_str(item, "charge_month"),
+        counters=counters,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    customer_id: str
+    version: int
+    attempt_id: str
+    status: str
+    created_at: str
+    order_id: str | None = None
+    package_id: str | None = None
+    packs: int = 0
+    amount_cents: int = 0
+    currency: str | None = None
+    available_mt: int | None = None
+    target_mt: int | None = None
+    ended_at: str | None = None
+    decline_code: str | None = None
+    message: str | None = None
+    payment_intent_id: str | None = None
+    stripe_requests: int = 0
+    credited: bool = False
+
+
+def attempt_from_item(item: Mapping[str, AttributeValue]) -> Attempt:
+    return Attempt(
+        customer_id=item["customer_id"]["S"],
+        version=item_int(item, "version"),
+        attempt_id=item["attempt_id"]["S"],
+        status=item["status"]["S"],
+        created_at=item["created_at"]["S"],
+        order_id=item_str(item, "order_id"),
+        package_id=item_str(item, "package_id"),
+        packs=item_int(item, "packs"),
+        amount_cents=item_int(item, "amount_cents"),
+        currency=item_str(item, "currency"),
+        available_mt=item_int(item, "available_mt") if "available_mt" in item else None,
+        target_mt=item_int(item, "target_mt") if "target_mt" in item else None,
+        ended_at=item_str(item, "ended_at"),
+        decline_code=item_str(item, "decline_code"),
+        message=item_str(item, "message"),
+        payment_intent_id=item_str(item, "payment_intent_id"),
+        stripe_requests=item_int(item, "stripe_requests"),
+        credited=bool(item.get("credited", {}).get("BOOL", False)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A charge the caller wants admitted: the attempt, its order, the caps it checks."""
+
+    attempt_id: str
+    version: int
+    order: Order
+    packs: int
+    available_mt: int
+    target_mt: int
+    settings_version: int
+    max_charges_per_day: int
+    max_cents_per_month: int
+    day: str
+    month: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionResult:
+    """`admitted`, `duplicate` (this crossing was seen before) or the refusal's reason."""
+
+    outcome: str
+    state: TopUpState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsWrite:
+    enabled: bool
+    package_id: str
+    threshold_mt: int
+    target_mt: int
+    max_charges_per_day: int
+    max_cents_per_month: int | None
+    consent_version: str | None
+    consent_at: str | None
+    consent_by: str | None
+
+
+class TopUpStore:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._sleep = sleep
+
+    # ---- reads --------------------------------------------------------------------------
+
+    def get_state(self, customer_id: str, *, consistent: bool = True) -> TopUpState:
+        response = self._client.get_item(
+            TableName=self._table, Key=state_key(customer_id), ConsistentRead=consistent
+        )
+        return state_from_item(customer_id, response.get("Item"))  # type: ignore[arg-type]
+
+    def get_attempt(self, customer_id: str, version: int) -> Attempt | None:
+        response = self._client.get_item(
+            TableName=self._table, Key=attempt_key(customer_id, version), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return attempt_from_item(item) if item else None  # type: ignore[arg-type]
+
+    def recent_attempts(self, customer_id: str, *, limit: int = 10) -> list[Attempt]:
+        """The newest attempts first: 1 Query (attempt keys sort by account version)."""
+        assert 0 < limit <= 100
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": {"S": customer_pk(customer_id)},
+                ":prefix": {"S": ATTEMPT_PREFIX},
+            },
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [attempt_from_item(item) for item in response.get("Items", [])]  # type: ignore[arg-type]
+
+    def customer_of(
+        self, *, stripe_customer_id: str | None = None, payment_method_id: str | None = None
+    ) -> str | None:
+        """Our customer behind a Stripe Customer or a saved payment method."""
+        if stripe_customer_id:
+            key = _lookup_key("SCUS#", stripe_customer_id)
+        elif payment_method_id:
+            key = _lookup_key("PM#", payment_method_id)
+        else:
+            return None
+        item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get(
+            "Item"
+        )
+        return item_str(item, "customer_id") if item else None  # type: ignore[arg-type]
+
+    # ---- settings -----------------------------------------------------------------------
+
+    def write_settings(self, customer_id: str, settings: SettingsWrite) -> None:
+        """One conditional UpdateItem; enabling needs a saved card (Conflict, nothing written)."""
+        values: dict[str, AttributeValue] = {
+            ":enabled": {"BOOL": settings.enabled},
+            ":package": {"S": settings.package_id},
+            ":threshold": {"N": str(settings.threshold_mt)},
+            ":target": {"N": str(settings.target_mt)},
+            ":day": {"N": str(settings.max_charges_per_day)},
+            ":one": {"N": "1"},
+            ":cid": {"S": customer_id},
+            ":now": {"S": utc_now_iso()},
+        }
+        sets = [
+            "enabled = :enabled",
+            "package_id = :package",
+            "threshold_mt = :threshold",
+            "target_mt = :target",
+            "max_charges_per_day = :day",
+            "customer_id = :cid",
+            "entity = :entity",
+            "updated_at = :now",
+        ]
+        values[":entity"] = {"S": "auto_top_up"}
+        removes = []
+        if settings.max_cents_per_month is not None:
+            values[":month"] = {"N": str(settings.max_cents_per_month)}
+            sets.append("max_cents_per_month = :month")
+        if settings.consent_version is not None:
+            assert settings.consent_at and settings.consent_by
+            values[":cv"] = {"S": settings.consent_version}
+            values[":cat"] = {"S": settings.consent_at}
+            values[":cby"] = {"S": settings.consent_by}
+            sets += ["consent_version = :cv", "consent_at = :cat", "consent_by = :cby"]
+        if settings.enabled:
+            removes.append("disabled_reason")
+        expression = "SET " + ", ".join(sets) + " ADD settings_version :one"
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": state_key(customer_id),
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": values,
+        }
+        if settings.enabled:
+            kwargs["ConditionExpression"] = "attribute_exists(payment_method_id)"
+        try:
+            self._client.update_item(**kwargs)
+        except ClientError as error:
+            if condition_failed(error):
+                raise Conflict(
+                    "auto top-up needs a saved card: buy a pack with save_card first",
+                    reason="card_required",
+                ) from None
+            raise
+
+    def attach_stripe_customer(self, customer_id: str, stripe_customer_id: str) -> str:
+        """Keep the customer's one Stripe Customer; the id already kept wins a race."""
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": state_key(customer_id),
+                            "UpdateExpression": (
+                                "SET stripe_customer_id = :scid, customer_id = :cid, "
+                                "entity = :entity"
+                            ),
+                            "ConditionExpression": "attribute_not_exists(stripe_customer_id)",
+                            "ExpressionAttributeValues": {
+                                ":scid": {"S": stripe_customer_id},
+                                ":cid": {"S": customer_id},
+                                ":entity": {"S": "auto_top_up"},
+                            },
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                **_lookup_key("SCUS#", stripe_customer_id),
+                                "entity": {"S": "stripe_customer"},
+                                "customer_id": {"S": customer_id},
+                            },
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            kept = self.get_state(customer_id).stripe_customer_id
+            if kept is None:
+                raise ServiceUnavailable("the Stripe customer could not be recorded") from None
+            return kept
+        return stripe_customer_id
+
+    def save_card(self, customer_id: str, card: SavedCard, *, saved_at: str) -> bool:
+        """Record a card Stripe attached to the customer's Stripe Customer (from a verified
+        webhook). A new card clears a pause and the failure count; True when it was new."""
+        current = self.get_state(customer_id)
+        if current.card and current.card.payment_method_id == card.payment_method_id:
+            return False
+        values: dict[str, AttributeValue] = {
+            ":pm": {"S": card.payment_method_id},
+            ":now": {"S": saved_at},
+            ":zero": {"N": "0"},
+            ":cid": {"S": customer_id},
+            ":entity": {"S": "auto_top_up"},
+        }
+        sets = [
+            "payment_method_id = :pm",
+            "card_saved_at = :now",
+            "consecutive_failures = :zero",
+            "customer_id = :cid",
+            "entity = :entity",
+        ]
+        removes = ["paused_reason", "paused_at", "recovery_url", "disabled_reason"]
+        for name, value in (
+            ("card_brand", card.brand),
+            ("card_last4", card.last4),
+        ):
+            if value:
+                values[f":{name}"] = {"S": value}
+                sets.append(f"{name} = :{name}")
+            else:
+                removes.append(name)
+        for name, number in (("card_exp_month", card.exp_month), ("card_exp_year", card.exp_year)):
+            if number:
+                values[f":{name}"] = {"N": str(number)}
+                sets.append(f"{name} = :{name}")
+            else:
+                removes.append(name)
+        self._client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": state_key(customer_id),
+                        "UpdateExpression": "SET "
+                        + ", ".join(sets)
+                        + " REMOVE "
+                        + ", ".join(removes),
+                        "ExpressionAttributeValues": values,
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **_lookup_key("PM#", card.payment_method_id),
+                            "entity": {"S": "payment_method"},
+                            "customer_id": {"S": customer_id},
+                        },
+                    }
+                },
+            ]
+        )
+        return True
+
+    def remove_card(self, customer_id: str, payment_method_id: str, *, reason: str) -> bool:
+        """The saved card is gone (detached, expired): auto top-up off, and why."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=state_key(customer_id),
+                UpdateExpression=(
+                    "SET enabled = :false, disabled_reason = :reason, updated_at = :now "
+                    "REMOVE payment_method_id, card_brand, card_last4, card_exp_month, "
+                    "card_exp_year"
+                ),
+                ConditionExpression="payment_method_id = :pm",
+                ExpressionAttributeValues={
+                    ":false": {"BOOL": False},
+                    ":reason": {"S": reason},
+                    ":now": {"S": utc_now_iso()},
+                    ":pm": {"S": payment_method_id},
+                },
+            )
+        except ClientError as error:
+            if condition_failed(error):
+                return False  # another card is saved now, or none
+            raise
+        return True
+
+    # ---- admission ----------------------------------------------------------------------
+
+    def admit(self, state: TopUpState, admission: Admission) -> AdmissionResult:
+        """Admit one attempt, or record why not; a redelivered crossing is a `duplicate`."""
+        for attempt_number in range(ADMIT_ATTEMPTS):
+            try:
+                self._client.transact_write_items(
+                    TransactItems=self._admission_items(state, admission)  # type: ignore[arg-type]
+                )
+                return AdmissionResult("admitted", state)
+            except ClientError as error:
+                reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
+                if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+            codes = [reason.get("Code") for reason in reasons]
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                return AdmissionResult("duplicate", state)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                current = state_from_item(state.customer_id, reasons[0].get("Item"))
+                reason = refusal_reason(current, admission)
+                if reason is None:  # the settings moved on: decide again on the fresh state
+                    state = current
+                    continue
+                self._record_refusal(admission, reason)
+                return AdmissionResult(reason, current)
+            self._sleep(random.uniform(0, BACKOFF_BASE_S * 2**attempt_number))
+        raise ServiceUnavailable("auto top-up admission kept losing races; the stream retries")
+
+    def _admission_items(self, state: TopUpState, admission: Admission) -> list[dict[str, Any]]:
+        order = admission.order
+        day_name, month_name = day_counter(admission.day), month_counter(admission.month)
+        names = {"#dc": day_name, "#mc": month_name}
+        removes = []
+        if state.charge_day and state.charge_day != admission.day:
+            names["#olddc"] = day_counter(state.charge_day)
+            removes.append("#olddc")
+        if state.charge_month and state.charge_month != admission.month:
+            names["#oldmc"] = month_counter(state.charge_month)
+            removes.append("#oldmc")
+        month_limit = admission.max_cents_per_month - order.price_cents
+        assert month_limit >= 0, "the caller refuses an attempt above the monthly cap"
+        now = utc_now_iso()
+        expression = (
+            "SET in_flight = :att, in_flight_since = :now, charge_day = :day, "
+            "charge_month = :month ADD #dc :one, #mc :amount"
+        )
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
+        state_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": state_key(state.customer_id),
+                "UpdateExpression": expression,
+                "ConditionExpression": (
+                    "enabled = :true AND settings_version = :sv "
+                    "AND attribute_exists(payment_method_id) "
+                    "AND attribute_not_exists(in_flight) AND attribute_not_exists(paused_reason) "
+                    "AND (attribute_not_exists(#dc) OR #dc < :maxday) "
+                    "AND (attribute_not_exists(#mc) OR #mc <= :monthlimit)"
+                ),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {
+                    ":att": {"S": admission.attempt_id},
+                    ":now": {"S": now},
+                    ":day": {"S": admission.day},
+                    ":month": {"S": admission.month},
+                    ":one": {"N": "1"},
+                    ":amount": {"N": str(order.price_cents)},
+                    ":true": {"BOOL": True},
+                    ":sv": {"N": str(admission.settings_version)},
+                    ":maxday": {"N": str(admission.max_charges_per_day)},
+                    ":monthlimit": {"N": str(month_limit)},
+                },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        attempt_put = {
+            "Put": {
+                "TableName": self._table,
+                "Item": self._attempt_item(admission, ADMITTED, now),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+        order_put = {
+            "Put": {
+                "TableName": self._table,
+                "Item": new_order_item(order),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+        return [state_update, attempt_put, order_put]
+
+    def _attempt_item(self, admission: Admission, status: str, now: str) -> Item:
+        order = admission.order
+        item: Item = {
+            **attempt_key(order.customer_id, admission.version),
+            "entity": {"S": "auto_top_up_attempt"},
+            "attempt_id": {"S": admission.attempt_id},
+            "customer_id": {"S": order.customer_id},
+            "version": {"N": str(admission.version)},
+            "status": {"S": status},
+            "package_id": {"S": order.package_id},
+            "packs": {"N": str(admission.packs)},
+            "amount_cents": {"N": str(order.price_cents)},
+            "currency": {"S": order.currency},
+            "available_mt": {"N": str(admission.available_mt)},
+            "target_mt": {"N": str(admission.target_mt)},
+            "created_at": {"S": now},
+        }
+        if status == ADMITTED:
+            item["order_id"] = {"S": order.order_id}
+        else:
+            item["ended_at"] = {"S": now}
+        return item
+
+    def _record_refusal(self, admission: Admission, reason: str) -> None:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=self._attempt_item(admission, reason, utc_now_iso()),
+                ConditionExpression="attribute_not_exists(PK)",
+            )
+        except ClientError as error:
+            if not condition_failed(error):
+                raise  # a redelivery of a refused crossing finds its record: nothing to do
+
+    def record_refusal(self, admission: Admission, reason: str) -> None:
+        """A crossing refused before any write was tried (e.g. one attempt above the cap)."""
+        self._record_refusal(admission, reason)
+
+    # ---- the end of an attempt ----------------------------------------------------------
+
+    def finish(
+        self,
+        attempt: Attempt,
+        *,
+        outcome: str,
+        counts_as_failure: bool,
+        pause_after_failures: int,
+        pause_reason: str | None = None,
+        recovery_url: str | None = None,
+        payment_intent_id: str | None = None,
+        decline_code: str | None = None,
+        message: str | None = None,
+        stripe_requests: int = 0,
+        disable_reason: str | None = None,
+    ) -> TopUpState:
+        """End an admitted attempt in its outcome, free the in-flight slot, count a failure
+        or reset the count, pause when the breaker trips: one transaction. Returns the state
+        as written (its `paused_reason` says whether this attempt paused auto top-up)."""
+        for attempt_number in range(FINISH_ATTEMPTS):
+            state = self.get_state(attempt.customer_id)
+            failures = state.consecutive_failures + 1 if counts_as_failure else 0
+            if outcome == "succeeded":
+                failures = 0
+            elif not counts_as_failure:
+                failures = state.consecutive_failures  # a provider outage is no decline
+            reason = pause_reason
+            if reason is None and counts_as_failure and failures >= pause_after_failures:
+                reason = "declined_repeatedly"
+            now = utc_now_iso()
+            values: dict[str, AttributeValue] = {
+                ":att": {"S": attempt.attempt_id},
+                ":failures": {"N": str(failures)},
+                ":prev": {"N": str(state.consecutive_failures)},
+                ":zero": {"N": "0"},
+                ":now": {"S": now},
+            }
+            sets = ["consecutive_failures = :failures", "last_outcome_at = :now"]
+            if reason:
+                values[":reason"] = {"S": reason}
+                sets += ["paused_reason = :reason", "paused_at = :now"]
+                if recovery_url:
+                    values[":url"] = {"S": recovery_url}
+                    sets.append("recovery_url = :url")
+            if disable_reason:
+                values[":false"] = {"BOOL": False}
+                values[":disabled"] = {"S": disable_reason}
+                sets += ["enabled = :false", "disabled_reason = :disabled"]
+            state_update = {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": state_key(attempt.customer_id),
+                    "UpdateExpression": "SET "
+                    + ", ".join(sets)
+                    + " REMOVE in_flight, in_flight_since",
+                    "ConditionExpression": (
+                        "in_flight = :att AND (consecutive_failures = :prev OR "
+                        "(attribute_not_exists(consecutive_failures) AND :prev = :zero))"
+                    ),
+                    "ExpressionAttributeValues": values,
+                }
+            }
+            attempt_values: dict[str, AttributeValue] = {
+                ":status": {"S": outcome},
+                ":admitted": {"S": ADMITTED},
+                ":now": {"S": now},
+                ":requests": {"N": str(stripe_requests)},
+            }
+            attempt_sets = ["#status = :status", "ended_at = :now", "stripe_requests = :requests"]
+            for name, text in (
+                ("payment_intent_id", payment_intent_id),
+                ("decline_code", decline_code),
+                ("message", message),
+            ):
+                if text:
+                    attempt_values[f":{name}"] = {"S": text[:500]}
+                    attempt_sets.append(f"{name} = :{name}")
+            attempt_update = {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": attempt_key(attempt.customer_id, attempt.version),
+                    "UpdateExpression": "SET " + ", ".join(attempt_sets),
+                    "ConditionExpression": "#status = :admitted",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": attempt_values,
+                }
+            }
+            try:
+                self._client.transact_write_items(TransactItems=[state_update, attempt_update])  # type: ignore[list-item]
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
+                codes = [r.get("Code") for r in reasons]
+                if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                    return self.get_state(attempt.customer_id)  # already ended (a redelivery)
+                self._sleep(random.uniform(0, BACKOFF_BASE_S * 2**attempt_number))
+                continue
+            if outcome in ("provider_unavailable", "processing"):
+                self.mark_paid_after_all(attempt.customer_id, attempt.version)
+            return self.get_state(attempt.customer_id)
+        raise ServiceUnavailable("the attempt's outcome could not be recorded; the stream retries")
+
+    def record_credit(self, customer_id: str, order: Order, *, clear_pause: bool) -> None:
+        """The webhook credited an auto top-up order: the attempt says so, and a successful
+        payment (the recovery checkout) clears a pause and the failure count."""
+        if order.attempt_version is not None:
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=attempt_key(customer_id, order.attempt_version),
+                    UpdateExpression="SET credited = :true, credited_at = :now",
+                    ConditionExpression="attribute_exists(PK)",
+                    ExpressionAttributeValues={
+                        ":true": {"BOOL": True},
+                        ":now": {"S": utc_now_iso()},
+                    },
+                )
+            except ClientError as error:
+                if not condition_failed(error):
+                    raise
+            self.mark_paid_after_all(customer_id, order.attempt_version)
+        if clear_pause:
+            self.clear_pause(customer_id)
+
+    def mark_paid_after_all(self, customer_id: str, version: int) -> None:
+        """An attempt whose answer was lost (provider_unavailable) or pending (processing)
+        was paid and credited after all: its outcome says so. Called by the credit and by
+        the end of the attempt, so whichever of the two comes last converges on it."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=attempt_key(customer_id, version),
+                UpdateExpression="SET #status = :succeeded",
+                ConditionExpression="credited = :true AND #status IN (:lost, :processing)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":succeeded": {"S": "succeeded"},
+                    ":true": {"BOOL": True},
+                    ":lost": {"S": "provider_unavailable"},
+                    ":processing": {"S": "processing"},
+                },
+            )
+        except ClientError as error:
+            if not condition_failed(error):
+                raise
+
+    def mark_recovered(self, customer_id: str, version: int) -> None:
+        """An attempt that needed authentication was paid on-session."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=attempt_key(customer_id, version),
+                UpdateExpression="SET #status = :recovered",
+                ConditionExpression="#status = :auth",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":recovered": {"S": "recovered"},
+                    ":auth": {"S": "authentication_required"},
+                },
+            )
+        except ClientError as error:
+            if not condition_failed(error):
+                raise
+
+    def clear_pause(self, customer_id: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=state_key(customer_id),
+                UpdateExpression=(
+                    "SET consecutive_failures = :zero REMOVE paused_reason, paused_at, recovery_url"
+                ),
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":zero": {"N": "0"}},
+            )
+        except ClientError as error:
+            if not condition_failed(error):
+                raise
+
+
+def refusal_reason(state: TopUpState, admission: Admission) -> str | None:
+    """Why the state refused this admission, in the order a customer would want to hear it;
+    None when nothing refuses it any more (the settings changed: decide again)."""
+    if not state.exists or not state.enabled:
+        return "disabled"
+    if state.card is None:
+        return "no_card"
+    if state.paused_reason:
+        return "paused"
+    if state.settings_version != admission.settings_version:
+        return None
+    if state.charges_on(admission.day) >= admission.max_charges_per_day:
+        return "cap_reached"
+    if (
+        state.cents_in(admission.month) + admission.order.price_cents
+        > admission.max_cents_per_month
+    ):
+        return "monthly_cap_reached"
+    if state.in_flight:
+        return "in_flight"
+    return None

@@ -1,0 +1,173 @@
+"""Auto top-up decisions that need no table: packs, settings validation, refusal reasons,
+the PaymentIntent's parameters."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from token_billing.core.errors import InvalidRequest
+from token_billing.domain.account_changes import low_balance_crossing
+from token_billing.domain.auto_top_up import (
+    CONSENT_VERSION,
+    MAX_PACKS_PER_ATTEMPT,
+    SettingsRequest,
+    attempt_id_of,
+    packs_needed,
+    payment_intent_params,
+    validated_settings,
+)
+from token_billing.domain.catalog import get_package
+from token_billing.store.records import Order
+from token_billing.store.stream_images import AccountChange
+from token_billing.store.top_up_state import (
+    Admission,
+    Attempt,
+    SavedCard,
+    TopUpState,
+    refusal_reason,
+)
+
+STARTER = get_package("starter")  # 2,000 tokens for $19
+EMPTY = TopUpState(customer_id="c1", exists=False)
+
+
+def test_the_fewest_packs_reach_the_target() -> None:
+    assert packs_needed(STARTER, available_mt=900_000, target_mt=5_900_000) == 3  # 2.5 packs
+    assert packs_needed(STARTER, available_mt=1_000_000, target_mt=3_000_000) == 1  # exactly 1
+    assert packs_needed(STARTER, available_mt=1_000_000, target_mt=3_000_001) == 2
+    assert packs_needed(STARTER, available_mt=5_000_000, target_mt=3_000_000) == 1  # at least 1
+    # A clawback can leave available far below zero: still one bounded attempt.
+    assert packs_needed(STARTER, available_mt=-(10**12), target_mt=0) == MAX_PACKS_PER_ATTEMPT
+
+
+def test_settings_defaults_and_consent() -> None:
+    request = SettingsRequest(
+        enabled=True,
+        package_id="growth",
+        max_cents_per_month=10_000,
+        consent_text_version=CONSENT_VERSION,
+    )
+    write = validated_settings(request, EMPTY, caller="sub-1", now="2026-12-01T00:00:00Z")
+    assert (write.threshold_mt, write.target_mt) == (500_000, 500_000 + 6_500_000)
+    assert write.max_charges_per_day == 2
+    assert (write.consent_version, write.consent_by) == (CONSENT_VERSION, "sub-1")
+    off = validated_settings(SettingsRequest(enabled=False), EMPTY, caller="x", now="t")
+    assert off.consent_version is None
+    assert off.max_cents_per_month is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"consent_text_version": None},
+        {"consent_text_version": "2020-01-01"},
+        {"max_cents_per_month": None},
+        {"max_cents_per_month": 100},  # below one pack: it could never charge
+        {"max_cents_per_month": 10**9},
+        {"package_id": "nope"},
+        {"threshold_mt": 1_000_000, "target_mt": 1_000_000},
+        {"threshold_mt": -1},
+        {"target_mt": 500_000 + 11 * 6_500_000},  # more than 10 packs above the threshold
+        {"max_charges_per_day": 0},
+        {"max_charges_per_day": 11},
+    ],
+)
+def test_invalid_settings_are_refused(change: dict[str, object]) -> None:
+    request = SettingsRequest(
+        enabled=True,
+        package_id="growth",
+        max_cents_per_month=10_000,
+        consent_text_version=CONSENT_VERSION,
+    )
+    with pytest.raises(InvalidRequest):
+        validated_settings(replace(request, **change), EMPTY, caller="x", now="t")  # type: ignore[arg-type]
+
+
+def admission(price_cents: int = 1_900, settings_version: int = 1) -> Admission:
+    order = Order(
+        order_id="ord_1",
+        customer_id="c1",
+        package_id="starter",
+        catalog_version="v",
+        price_cents=price_cents,
+        currency="usd",
+        tokens_mt=2_000_000,
+        bonus_mt=0,
+        status="pending",
+        created_at="t",
+        kind="auto_top_up",
+    )
+    return Admission(
+        attempt_id="atu_c1_7",
+        version=7,
+        order=order,
+        packs=1,
+        available_mt=1,
+        target_mt=2,
+        settings_version=settings_version,
+        max_charges_per_day=2,
+        max_cents_per_month=4_000,
+        day="2026-12-01",
+        month="2026-12",
+    )
+
+
+CARD = SavedCard("pm_1", "visa", "4242", 12, 2034)
+ACTIVE = TopUpState(customer_id="c1", exists=True, enabled=True, card=CARD, settings_version=1)
+
+
+def test_refusal_reasons_in_the_order_a_customer_needs_them() -> None:
+    assert refusal_reason(EMPTY, admission()) == "disabled"
+    assert refusal_reason(replace(ACTIVE, card=None), admission()) == "no_card"
+    assert refusal_reason(replace(ACTIVE, paused_reason="x"), admission()) == "paused"
+    counted = replace(ACTIVE, counters={"charges_2026-12-01": 2})
+    assert refusal_reason(counted, admission()) == "cap_reached"
+    spent = replace(ACTIVE, counters={"cents_2026-12": 2_500})
+    assert refusal_reason(spent, admission()) == "monthly_cap_reached"
+    assert refusal_reason(replace(ACTIVE, in_flight="atu_c1_6"), admission()) == "in_flight"
+    # Yesterday's count and last month's cents do not count today.
+    old = replace(ACTIVE, counters={"charges_2026-11-30": 9, "cents_2026-11": 9_999})
+    assert refusal_reason(old, admission()) is None
+    # Other settings than the ones decided on: decide again.
+    assert refusal_reason(ACTIVE, admission(settings_version=2)) is None
+
+
+def test_one_off_session_payment_intent_for_every_pack() -> None:
+    order = replace(admission().order, packs=3, price_cents=3 * 1_900, tokens_mt=6_000_000)
+    state = replace(ACTIVE, stripe_customer_id="cus_1")
+    attempt = Attempt(
+        customer_id="c1",
+        version=7,
+        attempt_id=attempt_id_of("c1", 7),
+        status="admitted",
+        created_at="t",
+    )
+    params = payment_intent_params(order, state, attempt)
+    assert params["amount"] == 5_700
+    assert (params["off_session"], params["confirm"]) == (True, True)
+    assert (params["customer"], params["payment_method"]) == ("cus_1", "pm_1")
+    assert params["metadata"]["packs"] == "3"
+    assert params["metadata"]["order_id"] == "ord_1"
+    assert params["metadata"]["attempt_id"] == "atu_c1_7"
+
+
+def change(old_balance: int, old_available: int, balance: int, available: int) -> AccountChange:
+    return AccountChange(
+        customer_id="c1",
+        version=9,
+        updated_at="2026-12-01T00:00:00Z",
+        old_balance_mt=old_balance,
+        balance_mt=balance,
+        available_mt=available,
+        usage_delta_mt={},
+        old_available_mt=old_available,
+    )
+
+
+def test_token_balance_low_counts_available_tokens_as_the_dashboard_does() -> None:
+    # A hold takes available from 600 to 400 while the balance stays at 600: a crossing.
+    assert low_balance_crossing(change(600_000, 600_000, 600_000, 400_000)) is not None
+    # The balance crosses but available was already below (tokens held): no new crossing.
+    assert low_balance_crossing(change(600_000, 300_000, 450_000, 150_000)) is None

@@ -1,0 +1,109 @@
+// Auto top-up in headless Chromium against the real dev server: save a test card through
+// the offline checkout, turn auto top-up on (with its consent), debit below the threshold
+// through the Lambda Invoke API, and see the balance refilled and the attempt listed. The
+// whole loop runs on the dev server: ledger stream -> charger -> fake Stripe's off-session
+// PaymentIntent -> signed payment_intent.succeeded -> webhook credit.
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { DESKTOP, launchChromium, openPage, SCREENSHOTS, type TestPage } from "./browser";
+
+const baseUrl = inject("baseUrl");
+const customer = `e2e_atu_${randomUUID().slice(0, 8)}`;
+
+let browser: Browser;
+let tab: TestPage;
+
+async function signIn(page: Page, customerId: string, next = "/dashboard"): Promise<void> {
+  await page.goto(`/sign-in?next=${encodeURIComponent(next)}`);
+  await page.getByLabel("Customer id").fill(customerId);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.waitForURL(`**${next}`);
+  await expect.poll(() => page.getByTestId("signed-in-as").textContent()).toBe(customerId);
+}
+
+async function debit(quantity: number): Promise<void> {
+  const reply = await fetch(`${baseUrl}/2015-03-31/functions/DebitFunction/invocations`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      customer_id: customer,
+      idempotency_key: `e2e-${randomUUID()}`,
+      usage: [{ action: "vm_runtime", quantity }],
+    }),
+  });
+  expect(reply.status).toBe(200);
+  expect(await reply.json()).toMatchObject({ ok: true });
+}
+
+async function refreshUntil(page: Page, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("the dashboard never showed it");
+    await page.waitForTimeout(500);
+    await page.getByRole("button", { name: "Refresh the dashboard" }).click();
+  }
+}
+
+beforeAll(async () => {
+  browser = await launchChromium();
+  tab = await openPage(browser, baseUrl, DESKTOP);
+});
+
+afterAll(async () => {
+  await tab?.context.close().catch(() => undefined);
+  await browser?.close();
+});
+
+describe("auto top-up, end to end", () => {
+  it("saves a test card, turns auto top-up on, and refills the balance after a debit", async () => {
+    const { page } = tab;
+    await signIn(page, customer);
+    const section = page.getByRole("region", { name: "Auto top-up" });
+    await expect.poll(() => section.getByTestId("auto-top-up-state").textContent()).toBe("Off");
+
+    // Save Stripe's test Visa through the offline checkout (a Starter pack: 2,000 tokens).
+    await section.getByRole("button", { name: "Buy Starter and save the card" }).click();
+    await page.waitForURL(/\/_local\/checkout\/[\w-]+$/);
+    await page.getByLabel("Test card").selectOption("pm_card_visa");
+    await page.getByRole("button", { name: "Pay" }).click();
+    await page.waitForURL(/\/checkout\/success\?/);
+    await expect
+      .poll(() => page.getByTestId("order-status").getAttribute("data-status"), { timeout: 20_000 })
+      .toBe("paid");
+    await page.getByRole("link", { name: "Go to your dashboard" }).click();
+    await expect.poll(() => page.getByTestId("available-tokens").textContent()).toBe("2,000");
+    await expect
+      .poll(() => section.getByTestId("auto-top-up-card").textContent())
+      .toBe("Saved card: VISA •••• 4242");
+
+    // Turn it on: Starter packs below 1,500 available tokens, at most $100 a month.
+    await section.getByRole("switch").check();
+    expect(await section.getByTestId("auto-top-up-consent").textContent()).toContain("I authorise");
+    await section.getByRole("combobox").selectOption("starter");
+    await section.getByRole("textbox", { name: "Threshold in tokens" }).fill("1500");
+    await section.getByRole("textbox", { name: "Monthly limit in dollars" }).fill("100");
+    await section.getByRole("checkbox", { name: "I agree" }).check();
+    await section.getByRole("button", { name: "Save auto top-up" }).click();
+    await expect.poll(() => section.getByTestId("auto-top-up-state").textContent()).toBe("On");
+
+    // Below the threshold: 2,000 -> 1,400 available. Target 3,500: 2 packs, one charge.
+    await debit(600);
+    await refreshUntil(
+      page,
+      async () => (await page.getByTestId("available-tokens").textContent()) === "5,400",
+    );
+    const attempts = section.getByTestId("auto-top-up-attempts");
+    await expect
+      .poll(() => attempts.locator("li").first().getAttribute("data-status"))
+      .toBe("succeeded");
+    expect(await attempts.locator("li").first().textContent()).toContain("2 × Starter, $38");
+    await page.screenshot({
+      path: join(SCREENSHOTS, "auto-top-up-desktop.png"),
+      fullPage: true,
+      animations: "disabled",
+    });
+    expect(tab.pageErrors).toEqual([]);
+  });
+});
