@@ -14,6 +14,7 @@ import errno
 import importlib
 import ipaddress
 import json
+import logging
 import mimetypes
 import os
 import re
@@ -25,6 +26,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,6 +57,7 @@ from local.fake_stripe import (
 )
 from local.schedules import ScheduleRunner, schedules
 from local.template import ROOT, FunctionSpec, HttpRoute, load_template
+from token_billing.core.observability import logger
 
 SHARED_LAYER = ROOT / "layers" / "shared"
 DATA_DIR = ROOT / ".dynamodb" / "data"
@@ -114,6 +117,22 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+# The service of the function this thread is running. A filter rather than Powertools'
+# thread-safe keys: `inject_lambda_context(clear_state=True)` clears those on every call.
+_INVOKED_SERVICE: ContextVar[str | None] = ContextVar("invoked_service", default=None)
+
+
+class _InvokedServiceName(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        service = _INVOKED_SERVICE.get()
+        if service is not None:
+            record.service = service  # a record attribute overrides the formatter's key
+        return True
+
+
+logging.getLogger(logger.name).addFilter(_InvokedServiceName())
+
+
 class LocalFunction:
     """One template function, imported on its first invocation as a Lambda cold start does."""
 
@@ -143,9 +162,16 @@ class LocalFunction:
                 self._handler = getattr(module, self.spec.function_name)
             return self._handler
 
+    @property
+    def service(self) -> str:
+        return self.spec.environment.get("POWERTOOLS_SERVICE_NAME", self.spec.logical_id)
+
     def invoke(self, event: Any) -> Any:
         """Run the handler on `event`; its exceptions propagate to the caller."""
         handler = self.handler()
+        # All functions share one process here, and so one Powertools Logger: this thread's
+        # records carry this function's service name, as its own process would on AWS.
+        service_token = _INVOKED_SERVICE.set(self.service)
         started = time.monotonic()
         context = LambdaContext(
             function_name=self.spec.logical_id,
@@ -158,6 +184,7 @@ class LocalFunction:
         try:
             return handler(event, context)
         finally:
+            _INVOKED_SERVICE.reset(service_token)
             elapsed = time.monotonic() - started
             if elapsed > self.timeout_s:
                 print(
@@ -242,6 +269,13 @@ class DevServer(ThreadingHTTPServer):
         self.fake_events = FakeEventBridge(EVENTS_LOG)
         self.stream_pollers: list[StreamPoller] = []
         self.schedule_runners: list[ScheduleRunner] = []
+
+    def import_handlers(self) -> None:
+        """Import every function's handler now, in this one thread, before anything is
+        served: a first request and the stream poller must not race one import (a module
+        half-initialised by one thread is an ImportError in the other)."""
+        for function in self.functions.values():
+            function.handler()
 
     def start_schedules(self) -> list[ScheduleRunner]:
         """Run the template's scheduled functions (the holds-sweeper) on their rate."""
@@ -720,6 +754,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dynamodb_local.create_tables(ddb.client())
         os.environ.update(function_environment(server.url))
         os.environ.update(dynamodb_local.local_aws_environment(ddb.endpoint))
+        server.import_handlers()
         server.start_stream_pollers(ddb.endpoint)
         server.start_schedules()
         print(banner(server, ddb, args.data_dir.resolve()), flush=True)

@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.errors import BillingError, InsufficientTokens, InvalidRequest
-from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.core.observability import MetricUnit, logger, metrics, publish_metrics
 from token_billing.core.units import format_tokens
 from token_billing.domain import holds
 from token_billing.domain.debits import DebitResult, debit_usage, parse_debit_request
@@ -26,8 +26,8 @@ def tokens(name: str, amount_mt: int) -> dict[str, Any]:
     return {name: format_tokens(amount_mt), f"{name}_mt": amount_mt}
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
+@publish_metrics
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     op = event.get("op", "debit") if isinstance(event, dict) else None
     try:

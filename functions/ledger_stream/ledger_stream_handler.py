@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.core.observability import count, logger, publish_metrics
 from token_billing.domain.account_changes import apply_account_change
 from token_billing.domain.low_balance import LowBalanceAlerts
 from token_billing.runtime import dynamodb_client, table_name
@@ -42,8 +42,8 @@ class EarlierRecordFailed(Exception):
     """Not processed because a record before it in the batch failed (see module doc)."""
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
+@publish_metrics
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # Per invocation, not per module: the dev server may run two invocations at once.
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -83,4 +83,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         )
     finally:
         for name in ("UsageAggregatesApplied", "LowBalanceEvents", "StreamRecordsSkipped"):
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=tally[name])
+            count(name, tally[name])

@@ -246,8 +246,16 @@ export interface components {
             lifetime_clawed_back: string;
             /** Lifetime Clawed Back Mt */
             lifetime_clawed_back_mt: number;
-            /** Estimated Hours Remaining */
+            /**
+             * Estimated Hours Remaining
+             * @description Estimated hours (tokens / 100) rounded to the nearest whole hour, for display.
+             */
             estimated_hours_remaining: number;
+            /**
+             * Estimated Hours Remaining Exact
+             * @description The same estimate as an exact decimal string, never rounded: "4.999".
+             */
+            estimated_hours_remaining_exact: string;
             /** Low Balance */
             low_balance: boolean;
             /**
@@ -329,6 +337,10 @@ export interface components {
             tokens_per_month: string;
             /** Tokens Per Month Mt */
             tokens_per_month_mt: number;
+        };
+        GatewayUnauthorized: {
+            /** @constant */
+            message: "Unauthorized";
         };
         /** GrantIn */
         GrantIn: {
@@ -508,8 +520,16 @@ export interface components {
             total_tokens: string;
             /** Total Tokens Mt */
             total_tokens_mt: number;
-            /** Estimated Hours */
+            /**
+             * Estimated Hours
+             * @description Estimated hours (tokens / 100) rounded to the nearest whole hour, for display.
+             */
             estimated_hours: number;
+            /**
+             * Estimated Hours Exact
+             * @description The same estimate as an exact decimal string, never rounded: "4.999".
+             */
+            estimated_hours_exact: string;
         };
         /** PurchaseIn */
         PurchaseIn: {
@@ -719,6 +739,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description No valid bearer token: API Gateway's own body {"message": "Unauthorized"}, or the one error shape when the token carries no subject */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["GatewayUnauthorized"] | components["schemas"]["Error"];
+            };
+        };
     };
     parameters: never;
     requestBodies: never;
@@ -748,7 +777,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
@@ -775,7 +804,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
@@ -805,7 +834,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
@@ -838,7 +867,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
@@ -868,7 +897,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
@@ -901,7 +930,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
@@ -937,7 +966,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];

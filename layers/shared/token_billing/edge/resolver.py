@@ -3,6 +3,7 @@ error shape `{"error": {"code", "message", "retryable"}}` with its status."""
 
 from __future__ import annotations
 
+import binascii
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -50,6 +51,16 @@ def create_resolver() -> APIGatewayHttpResolver:
     @app.exception_handler(RequestValidationError)
     def handle_invalid_request(error: RequestValidationError) -> Response[str]:
         return error_response(InvalidRequest(describe_validation_errors(error.errors())))
+
+    @app.exception_handler(UnicodeDecodeError)
+    def handle_undecodable_body(_: UnicodeDecodeError) -> Response[str]:
+        # API Gateway base64-encodes a body that is not UTF-8; Powertools' decoded_body
+        # raises on it. That is the client's input, not our failure.
+        return error_response(InvalidRequest("the request body is not UTF-8 JSON"))
+
+    @app.exception_handler(binascii.Error)
+    def handle_bad_base64(_: binascii.Error) -> Response[str]:
+        return error_response(InvalidRequest("the request body is not valid base64"))
 
     @app.exception_handler(NotFoundError)
     def handle_not_found(_: NotFoundError) -> Response[str]:

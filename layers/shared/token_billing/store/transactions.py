@@ -138,6 +138,7 @@ def _replay(item: Item | None, fingerprint: str) -> PostedEntry:
         amount_mt=int(item["amount_mt"]["N"]),
         created_at=item["created_at"]["S"],
         replayed=True,
+        reply=item.get("reply", {}).get("S"),
     )
 
 
