@@ -26,6 +26,7 @@ from token_billing.core.errors import (
     ServiceUnavailable,
 )
 from token_billing.core.units import MT_PER_TOKEN, QuantityError, tokens_to_mt
+from token_billing.domain.agent_credentials import check_hold_vm
 from token_billing.domain.debits import (
     parse_occurred_at,
     require_customer_id,
@@ -158,6 +159,7 @@ def _capture_or_debit(
     canonical: str,
     keep_remaining: bool = False,
     next_hold: NewHold | None = None,
+    credential_vm_id: str | None = None,
 ) -> tuple[SettleResult, Hold]:
     """Capture usage from the hold if it is still active; otherwise bill it as a plain
     debit under the same key (a replay returns the first capture)."""
@@ -165,6 +167,7 @@ def _capture_or_debit(
     cost_mt = sum(line.cost_mt for line in lines)
     for _ in range(HOLD_RACE_ATTEMPTS):
         hold = _existing_hold(ledger, customer_id, hold_id)
+        check_hold_vm(credential_vm_id, hold.vm_id)
         if not hold.active:
             settled_here = hold.status == "settled"
             released = hold.released_mt if settled_here else 0
@@ -220,7 +223,9 @@ def _capture_or_debit(
     raise ServiceUnavailable("the hold kept changing; retry with the same ids")
 
 
-def settle(ledger: HoldLedger, payload: Mapping[str, object]) -> SettleResult:
+def settle(
+    ledger: HoldLedger, payload: Mapping[str, object], *, credential_vm_id: str | None = None
+) -> SettleResult:
     """`settle`: capture the usage, release the rest of the hold, one ledger entry."""
     _fields(payload, {"hold_id", "usage", "occurred_at"})
     customer_id = require_customer_id(payload.get("customer_id"))
@@ -235,11 +240,14 @@ def settle(ledger: HoldLedger, payload: Mapping[str, object]) -> SettleResult:
         lines=lines,
         scope="settle",
         canonical=canonical,
+        credential_vm_id=credential_vm_id,
     )
     return result
 
 
-def renew(ledger: HoldLedger, payload: Mapping[str, object]) -> RenewResult:
+def renew(
+    ledger: HoldLedger, payload: Mapping[str, object], *, credential_vm_id: str | None = None
+) -> RenewResult:
     """`renew`: settle and place the next hold in one transaction. When the next hold
     cannot be covered, the usage is still captured and the old hold kept until expiry."""
     _fields(
@@ -267,6 +275,7 @@ def renew(ledger: HoldLedger, payload: Mapping[str, object]) -> RenewResult:
         lines=lines,
         scope="renew",
         canonical=canonical,
+        credential_vm_id=credential_vm_id,
     )
     try:
         result, _ = capture(next_hold=next_hold)
@@ -298,13 +307,16 @@ def renew(ledger: HoldLedger, payload: Mapping[str, object]) -> RenewResult:
     return RenewResult(result, True, placed.expires_at, None)
 
 
-def release(ledger: HoldLedger, payload: Mapping[str, object]) -> tuple[Hold, int, bool]:
+def release(
+    ledger: HoldLedger, payload: Mapping[str, object], *, credential_vm_id: str | None = None
+) -> tuple[Hold, int, bool]:
     """`release`: free the hold, capture nothing. (hold, released_mt, replayed)."""
     _fields(payload, {"hold_id"})
     customer_id = require_customer_id(payload.get("customer_id"))
     hold_id = require_idempotency_key(payload.get("hold_id"), "hold_id")
     for _ in range(HOLD_RACE_ATTEMPTS):
         hold = _existing_hold(ledger, customer_id, hold_id)
+        check_hold_vm(credential_vm_id, hold.vm_id)
         if not hold.active:
             # A repeated release answers what the first one released.
             return hold, hold.released_mt if hold.status == "released" else 0, True
