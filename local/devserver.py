@@ -58,6 +58,8 @@ from local.fake_stripe import (
 from local.schedules import ScheduleRunner, schedules
 from local.template import ROOT, FunctionSpec, HttpRoute, load_template
 from token_billing.core.observability import logger
+from token_billing.domain.agent_credentials import CREDENTIAL_TTL_DEFAULT_S
+from tools import agent_credential
 
 SHARED_LAYER = ROOT / "layers" / "shared"
 DATA_DIR = ROOT / ".dynamodb" / "data"
@@ -72,6 +74,7 @@ UNAUTHORIZED = HttpResponse(
 )
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 SIGN_IN_PATH = "/_local/identity/token"
+AGENT_CREDENTIAL_PATH = "/_local/agent-credential"
 CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # Paths the web app's SPA fallback never answers: the dev server's own and the Invoke API.
 NOT_WEB_PATHS = ("/_local/", "/_stripe/", "/2015-03-31/", "/openapi.json")
@@ -377,6 +380,8 @@ class DevServer(ThreadingHTTPServer):
         offline checkout page and the development sign-in."""
         if path == SIGN_IN_PATH and method == "POST":
             return self.mint_identity_token(body)
+        if path == AGENT_CREDENTIAL_PATH and method == "POST":
+            return self.mint_agent_credential(body)
         if path == "/openapi.json" and method == "GET":
             document = (ROOT / "openapi.json").read_bytes()
             return HttpResponse(200, JSON_HEADERS, document)
@@ -415,6 +420,23 @@ class DevServer(ThreadingHTTPServer):
         if method == "POST" and action == "cancel":
             return HttpResponse(303, [("Location", str(session["cancel_url"]))])
         return None
+
+    def mint_agent_credential(self, body: bytes) -> HttpResponse:
+        """`POST /_local/agent-credential` `{customer_id, vm_id, ttl_s?}` -> the credential
+        the control plane would hand that VM's agent (`tools.agent_credential`). Loopback
+        only, like the development sign-in."""
+        if not is_loopback(str(self.server_address[0])):
+            return api_error(403, "forbidden", "agent credentials are only minted on loopback")
+        try:
+            request = json.loads(body or b"{}")
+            minted = agent_credential.mint(
+                str(request["customer_id"]),
+                str(request["vm_id"]),
+                ttl_s=int(request.get("ttl_s", CREDENTIAL_TTL_DEFAULT_S)),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return api_error(400, "invalid_request", "send {customer_id, vm_id, ttl_s?}")
+        return HttpResponse(200, JSON_HEADERS, json.dumps(minted).encode())
 
     def mint_identity_token(self, body: bytes) -> HttpResponse:
         """`POST /_local/identity/token` `{customer_id}` or `{admin: true}` -> `{token}`: the
@@ -640,7 +662,11 @@ def function_environment(server_url: str) -> dict[str, str]:
         CHECKOUT_CANCEL_URL=f"{server_url}/checkout/cancel",
         # boto3's variable for EventBridge is named after its service id, not `events`.
         AWS_ENDPOINT_URL_EVENTBRIDGE=server_url,
+        # The debit function verifies VM agent credentials with this checkout's own keys
+        # (`python -m tools.agent_credential` or POST /_local/agent-credential mints them).
+        AGENT_CREDENTIAL_KEYS=agent_credential.local_keys_document(),
     )
+    environment.pop("AGENT_CREDENTIAL_SECRET_ARN", None)
     if os.environ.get("STRIPE_SECRET_KEY"):
         environment["STRIPE_SECRET_KEY"] = os.environ["STRIPE_SECRET_KEY"]
         environment["STRIPE_WEBHOOK_SECRET"] = os.environ.get(
