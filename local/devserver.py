@@ -57,7 +57,6 @@ from local.fake_stripe import (
 )
 from local.schedules import ScheduleRunner, schedules
 from local.template import ROOT, FunctionSpec, HttpRoute, load_template
-from token_billing.core.observability import logger
 from token_billing.domain.agent_credentials import CREDENTIAL_TTL_DEFAULT_S
 from tools import agent_credential
 
@@ -133,7 +132,22 @@ class _InvokedServiceName(logging.Filter):
         return True
 
 
-logging.getLogger(logger.name).addFilter(_InvokedServiceName())
+_service_filter_lock = threading.Lock()
+_service_filter_installed = False
+
+
+def _install_service_filter() -> None:
+    """Once, on the first handler import: importing the functions' observability module
+    creates their Logger and Metrics, which read the environment the dev server sets up
+    (the metric namespace, ...) before it imports any handler."""
+    global _service_filter_installed
+    with _service_filter_lock:
+        if _service_filter_installed:
+            return
+        from token_billing.core.observability import logger
+
+        logging.getLogger(logger.name).addFilter(_InvokedServiceName())
+        _service_filter_installed = True
 
 
 class LocalFunction:
@@ -154,6 +168,7 @@ class LocalFunction:
         """The handler function, imported once; concurrent first calls wait for one import."""
         with self._lock:
             if self._handler is None:
+                _install_service_filter()
                 ensure_on_path(self.spec.code_uri)
                 module = importlib.import_module(self.spec.module_name)
                 source = Path(module.__file__ or "").resolve()

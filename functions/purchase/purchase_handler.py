@@ -27,7 +27,9 @@ default_order_store()  # create the DynamoDB client during init
     summary="Start a Stripe Checkout for a token pack",
 )
 def purchase(
-    customer_id: Annotated[str, Path(min_length=1, max_length=64)],
+    customer_id: Annotated[
+        str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    ],
     body: PurchaseIn,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> PurchaseOut:

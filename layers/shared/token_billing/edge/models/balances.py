@@ -211,7 +211,8 @@ class GrantIn(BaseModel):
     amount: str = Field(
         pattern=r"^\d{1,9}(\.\d{1,3})?$", description='Tokens to grant, e.g. "250" or "0.5".'
     )
-    reason: str = Field(min_length=3, max_length=200)
+    # No NUL or control characters: the reason is stored on the ledger entry and shown.
+    reason: str = Field(min_length=3, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
     idempotency_key: str | None = Field(
         default=None, description="Or send the Idempotency-Key header. One of the two is required."
     )
