@@ -107,6 +107,23 @@ def _resolver_schema(logical_id: str) -> dict[str, Any]:
     return schema
 
 
+def document_actual_replies(method: str, path: str, responses: dict[str, Any]) -> None:
+    """What these routes really send, where the resolver's generated document differs: the
+    grant answers 201 (200 on a replay), the export is CSV with a continuation header."""
+    if (method, path) == ("post", "/api/v1/customers/{id}/tokens/grants"):
+        granted = dict(responses["200"])
+        responses["201"] = {**granted, "description": "Granted: the new grant entry"}
+        responses["200"] = {**granted, "description": "A replay: the first grant, unchanged"}
+    if (method, path) == ("get", "/api/v1/customers/{id}/tokens/export"):
+        responses["200"] = {
+            "description": "The ledger as CSV, oldest first; X-Next-Cursor continues it",
+            "headers": {
+                "X-Next-Cursor": {"schema": {"type": "string"}, "required": False},
+            },
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+
+
 def to_template_path(resolver_path: str) -> str:
     """Powertools writes `{customer_id}`; the API's path parameter is `{id}`."""
     return resolver_path.replace("{customer_id}", "{id}")
@@ -141,6 +158,7 @@ def build() -> dict[str, Any]:
                         continue
                     reference = "Unauthorized" if status == "401" else "Error"
                     responses.setdefault(status, {"$ref": f"#/components/responses/{reference}"})
+                document_actual_replies(method, path, responses)
                 paths.setdefault(path, {})[method] = operation
     paths["/webhooks/stripe"] = WEBHOOK_PATH
     schemas.pop("HTTPValidationError", None)

@@ -824,13 +824,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description text/csv; continue with the X-Next-Cursor header */
+            /** @description The ledger as CSV, oldest first; X-Next-Cursor continues it */
             200: {
                 headers: {
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": string;
+                    "text/csv": string;
                 };
             };
             400: components["responses"]["Error"];
@@ -857,8 +858,17 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description A replay: the first grant, unchanged */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantOut"];
+                };
+            };
+            /** @description Granted: the new grant entry */
+            201: {
                 headers: {
                     [name: string]: unknown;
                 };
