@@ -115,7 +115,7 @@ def test_a_webhook_that_dies_after_crediting_is_redelivered_and_credits_nothing_
         amount_total=4_900,
     )
     event = stripe_events.event_body("checkout.session.completed", session, event_id="evt_die")
-    real = webhook_handler.json_response_dict
+    real = webhook_handler.json_response_dict  # type: ignore[attr-defined]
     deaths = [RuntimeError("the function timed out before answering")]
 
     def dying(status: int, body: Any) -> dict[str, Any]:
