@@ -53,7 +53,8 @@ async function agentCredential(customerId: string, vmId: string): Promise<string
 
 /** The debit function through the Lambda Invoke API, as a VM agent calls it. */
 async function invokeDebit(payload: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const credential = await agentCredential(String(payload.customer_id), "e2e-vm");
+  const vmId = typeof payload.vm_id === "string" ? payload.vm_id : "vm-e2e";
+  const credential = await agentCredential(String(payload.customer_id), vmId);
   const reply = await fetch(`${baseUrl}/2015-03-31/functions/DebitFunction/invocations`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
