@@ -14,6 +14,7 @@ import errno
 import importlib
 import ipaddress
 import json
+import logging
 import mimetypes
 import os
 import re
@@ -25,6 +26,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,6 +60,8 @@ from local.schedules import ScheduleRunner, schedules
 from local.template import ROOT, FunctionSpec, HttpRoute, load_template
 from local.websocket import LocalWebSocketApi, websocket_api, with_socket_url
 from local.websocket import local_environment as local_websocket_environment
+from token_billing.domain.agent_credentials import CREDENTIAL_TTL_DEFAULT_S
+from tools import agent_credential
 
 SHARED_LAYER = ROOT / "layers" / "shared"
 DATA_DIR = ROOT / ".dynamodb" / "data"
@@ -74,6 +78,7 @@ UNAUTHORIZED = HttpResponse(
 )
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 SIGN_IN_PATH = "/_local/identity/token"
+AGENT_CREDENTIAL_PATH = "/_local/agent-credential"
 CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # Paths the web app's SPA fallback never answers: the dev server's own and the Invoke API.
 NOT_WEB_PATHS = ("/_local/", "/_stripe/", "/2015-03-31/", "/openapi.json")
@@ -119,6 +124,37 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+# The service of the function this thread is running. A filter rather than Powertools'
+# thread-safe keys: `inject_lambda_context(clear_state=True)` clears those on every call.
+_INVOKED_SERVICE: ContextVar[str | None] = ContextVar("invoked_service", default=None)
+
+
+class _InvokedServiceName(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        service = _INVOKED_SERVICE.get()
+        if service is not None:
+            record.service = service  # a record attribute overrides the formatter's key
+        return True
+
+
+_service_filter_lock = threading.Lock()
+_service_filter_installed = False
+
+
+def _install_service_filter() -> None:
+    """Once, on the first handler import: importing the functions' observability module
+    creates their Logger and Metrics, which read the environment the dev server sets up
+    (the metric namespace, ...) before it imports any handler."""
+    global _service_filter_installed
+    with _service_filter_lock:
+        if _service_filter_installed:
+            return
+        from token_billing.core.observability import logger
+
+        logging.getLogger(logger.name).addFilter(_InvokedServiceName())
+        _service_filter_installed = True
+
+
 class LocalFunction:
     """One template function, imported on its first invocation as a Lambda cold start does."""
 
@@ -137,6 +173,7 @@ class LocalFunction:
         """The handler function, imported once; concurrent first calls wait for one import."""
         with self._lock:
             if self._handler is None:
+                _install_service_filter()
                 ensure_on_path(self.spec.code_uri)
                 module = importlib.import_module(self.spec.module_name)
                 source = Path(module.__file__ or "").resolve()
@@ -148,9 +185,16 @@ class LocalFunction:
                 self._handler = getattr(module, self.spec.function_name)
             return self._handler
 
+    @property
+    def service(self) -> str:
+        return self.spec.environment.get("POWERTOOLS_SERVICE_NAME", self.spec.logical_id)
+
     def invoke(self, event: Any) -> Any:
         """Run the handler on `event`; its exceptions propagate to the caller."""
         handler = self.handler()
+        # All functions share one process here, and so one Powertools Logger: this thread's
+        # records carry this function's service name, as its own process would on AWS.
+        service_token = _INVOKED_SERVICE.set(self.service)
         started = time.monotonic()
         context = LambdaContext(
             function_name=self.spec.logical_id,
@@ -163,6 +207,7 @@ class LocalFunction:
         try:
             return handler(event, context)
         finally:
+            _INVOKED_SERVICE.reset(service_token)
             elapsed = time.monotonic() - started
             if elapsed > self.timeout_s:
                 print(
@@ -266,6 +311,13 @@ class DevServer(ThreadingHTTPServer):
         if self.websocket_api is not None:
             self.websocket_api.start(str(self.server_address[0]), port)
         return self.websocket_api
+
+    def import_handlers(self) -> None:
+        """Import every function's handler now, in this one thread, before anything is
+        served: a first request and the stream poller must not race one import (a module
+        half-initialised by one thread is an ImportError in the other)."""
+        for function in self.functions.values():
+            function.handler()
 
     def start_schedules(self) -> list[ScheduleRunner]:
         """Run the template's scheduled functions (the holds-sweeper) on their rate."""
@@ -380,6 +432,8 @@ class DevServer(ThreadingHTTPServer):
             and is_loopback(str(self.server_address[0]))
         ):
             return HttpResponse(200, JSON_HEADERS, json.dumps(identity.jwks()).encode())
+        if path == AGENT_CREDENTIAL_PATH and method == "POST":
+            return self.mint_agent_credential(body)
         if path == "/openapi.json" and method == "GET":
             document = (ROOT / "openapi.json").read_bytes()
             return HttpResponse(200, JSON_HEADERS, document)
@@ -442,6 +496,23 @@ class DevServer(ThreadingHTTPServer):
             protocol="HTTP/1.1",
         )
         print(f"fake Stripe: {event_type} -> webhook {delivered.status}", file=sys.stderr)
+
+    def mint_agent_credential(self, body: bytes) -> HttpResponse:
+        """`POST /_local/agent-credential` `{customer_id, vm_id, ttl_s?}` -> the credential
+        the control plane would hand that VM's agent (`tools.agent_credential`). Loopback
+        only, like the development sign-in."""
+        if not is_loopback(str(self.server_address[0])):
+            return api_error(403, "forbidden", "agent credentials are only minted on loopback")
+        try:
+            request = json.loads(body or b"{}")
+            minted = agent_credential.mint(
+                str(request["customer_id"]),
+                str(request["vm_id"]),
+                ttl_s=int(request.get("ttl_s", CREDENTIAL_TTL_DEFAULT_S)),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return api_error(400, "invalid_request", "send {customer_id, vm_id, ttl_s?}")
+        return HttpResponse(200, JSON_HEADERS, json.dumps(minted).encode())
 
     def mint_identity_token(self, body: bytes) -> HttpResponse:
         """`POST /_local/identity/token` `{customer_id}` or `{admin: true}` -> `{token}`: the
@@ -689,8 +760,12 @@ def function_environment(
         CHECKOUT_CANCEL_URL=f"{server_url}/checkout/cancel",
         # boto3's variable for EventBridge is named after its service id, not `events`.
         AWS_ENDPOINT_URL_EVENTBRIDGE=server_url,
+        # The debit function verifies VM agent credentials with this checkout's own keys
+        # (`python -m tools.agent_credential` or POST /_local/agent-credential mints them).
+        AGENT_CREDENTIAL_KEYS=agent_credential.local_keys_document(),
     )
     environment.update(local_websocket_environment(server_url))
+    environment.pop("AGENT_CREDENTIAL_SECRET_ARN", None)
     if os.environ.get("STRIPE_SECRET_KEY"):
         environment["STRIPE_SECRET_KEY"] = os.environ["STRIPE_SECRET_KEY"]
         environment["STRIPE_WEBHOOK_SECRET"] = os.environ.get(
@@ -825,6 +900,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dynamodb_local.create_tables(ddb.client())
         os.environ.update(function_environment(server.url, args.cors_origins))
         os.environ.update(dynamodb_local.local_aws_environment(ddb.endpoint))
+        server.import_handlers()
         server.start_stream_pollers(ddb.endpoint)
         server.start_schedules()
         server.start_websocket_api(args.ws_port)

@@ -20,6 +20,9 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 os.environ.setdefault("TABLE_NAME", "LedgerTable")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_REGION", "us-east-1")
+# The debit ops' own tests run as on a trusted host (RequireAgentCredentials=false);
+# tests/integration/test_agent_credentials.py turns credentials on, as the template does.
+os.environ.setdefault("REQUIRE_AGENT_CREDENTIALS", "false")
 
 
 def load_event(name: str) -> dict[str, Any]:

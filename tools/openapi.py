@@ -34,6 +34,18 @@ ERROR_SCHEMA = {
         }
     },
 }
+# The HTTP API's JWT authorizer answers a missing, expired or forged token itself, before
+# any function runs, with its own body; API Gateway offers no way to change it. A token the
+# authorizer accepts but that names no subject gets the function's own 401 (the one shape).
+GATEWAY_UNAUTHORIZED_SCHEMA = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {"message": {"type": "string", "const": "Unauthorized"}},
+}
+UNAUTHORIZED_DESCRIPTION = (
+    'No valid bearer token: API Gateway\'s own body {"message": "Unauthorized"}, or the one '
+    "error shape when the token carries no subject"
+)
 ERROR_STATUSES = {
     "400": "Invalid request",
     "401": "No valid bearer token",
@@ -95,6 +107,23 @@ def _resolver_schema(logical_id: str) -> dict[str, Any]:
     return schema
 
 
+def document_actual_replies(method: str, path: str, responses: dict[str, Any]) -> None:
+    """What these routes really send, where the resolver's generated document differs: the
+    grant answers 201 (200 on a replay), the export is CSV with a continuation header."""
+    if (method, path) == ("post", "/api/v1/customers/{id}/tokens/grants"):
+        granted = dict(responses["200"])
+        responses["201"] = {**granted, "description": "Granted: the new grant entry"}
+        responses["200"] = {**granted, "description": "A replay: the first grant, unchanged"}
+    if (method, path) == ("get", "/api/v1/customers/{id}/tokens/export"):
+        responses["200"] = {
+            "description": "The ledger as CSV, oldest first; X-Next-Cursor continues it",
+            "headers": {
+                "X-Next-Cursor": {"schema": {"type": "string"}, "required": False},
+            },
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+
+
 def to_template_path(resolver_path: str) -> str:
     """Powertools writes `{customer_id}`; the API's path parameter is `{id}`."""
     return resolver_path.replace("{customer_id}", "{id}")
@@ -127,13 +156,16 @@ def build() -> dict[str, Any]:
                 for status in ERROR_STATUSES:
                     if status in ("401", "403") and not route.authorized:
                         continue
-                    responses.setdefault(status, {"$ref": "#/components/responses/Error"})
+                    reference = "Unauthorized" if status == "401" else "Error"
+                    responses.setdefault(status, {"$ref": f"#/components/responses/{reference}"})
+                document_actual_replies(method, path, responses)
                 paths.setdefault(path, {})[method] = operation
     paths["/webhooks/stripe"] = WEBHOOK_PATH
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas.pop("ResponseValidationError", None)  # refers to ValidationError; unused
     schemas["Error"] = ERROR_SCHEMA
+    schemas["GatewayUnauthorized"] = GATEWAY_UNAUTHORIZED_SCHEMA
     return {
         "openapi": "3.1.0",
         "info": {
@@ -154,7 +186,20 @@ def build() -> dict[str, Any]:
                     "content": {
                         "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
                     },
-                }
+                },
+                "Unauthorized": {
+                    "description": UNAUTHORIZED_DESCRIPTION,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "anyOf": [
+                                    {"$ref": "#/components/schemas/GatewayUnauthorized"},
+                                    {"$ref": "#/components/schemas/Error"},
+                                ]
+                            }
+                        }
+                    },
+                },
             },
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -128,6 +129,58 @@ def usage_entry_keys(ledger: Ledger, customer_id: str) -> list[str]:
         for item in ledger.iter_entries(customer_id)
         if item["kind"]["S"] == "usage"
     ]
+
+
+@pytest.fixture(autouse=True)
+def trusted_host(local_aws: None) -> None:
+    """These tests meter many VMs through one meter, as an agent on a trusted host does
+    (RequireAgentCredentials=false); the credential test below turns them on."""
+    os.environ["REQUIRE_AGENT_CREDENTIALS"] = "false"
+
+
+def test_a_vm_meter_with_its_credential_debits_and_another_vm_is_refused(
+    server: DevServer, ledger: Ledger, customer_id: str, spool_path: Path
+) -> None:
+    """RequireAgentCredentials=true, as the template defaults: the credential comes from
+    the control plane (here the dev server's `/_local/agent-credential`), the meter
+    sends it with every batch, and a line of another VM is refused, nothing moved."""
+    from tools.agent_credential import local_keys_document
+
+    from token_billing.integrations.agent_credential_keys import forget_keys
+
+    os.environ.update(
+        REQUIRE_AGENT_CREDENTIALS="true",
+        STAGE="local",
+        AGENT_CREDENTIAL_KEYS=local_keys_document(),
+    )
+    forget_keys()
+    fund(ledger, customer_id, 100_000)
+
+    def credential() -> str:
+        request = urllib.request.Request(  # noqa: S310 - the local dev server
+            server.url + "/_local/agent-credential",
+            data=json.dumps({"customer_id": customer_id, "vm_id": "vm-1"}).encode(),
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return str(json.load(response)["credential"])
+
+    with Meter(
+        customer_id,
+        spool_path=spool_path,
+        endpoint_url=server.url,
+        boto_config=local_client_config(),
+        credential=credential,
+    ) as meter:
+        meter.record("api_call", 10, vm_id="vm-1")
+        assert meter.flush(timeout_s=10)
+        assert balance_mt(ledger, customer_id) == 99_000
+        meter.record("api_call", 10, vm_id="vm-2")  # not this credential's VM
+        assert meter.flush(timeout_s=10)
+        failed = meter.status().failed
+    assert [(batch.last_error or "").split(":")[0] for batch in failed] == ["credential_mismatch"]
+    assert balance_mt(ledger, customer_id) == 99_000
+    forget_keys()
 
 
 # ---- exact totals ------------------------------------------------------------------------

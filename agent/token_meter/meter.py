@@ -35,6 +35,7 @@ from .actions import (
     validate_customer_id,
     validate_vm_id,
 )
+from .credentials import Credentials, Provider, credentials_from_env
 from .protocol import USAGE_OPS, LambdaInvoker, Outcome, Verdict
 from .session import VmSession
 from .spool import Batch, LineKey, NewBatch, Spool, SpoolStatus, State
@@ -115,8 +116,16 @@ class Meter:
         settle_wait_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        credential: str | Provider | Credentials | None = None,
     ) -> None:
         self.customer_id = validate_customer_id(customer_id)
+        # The VM's agent credential (RequireAgentCredentials): a fixed one, or a provider the
+        # meter asks for a fresh one before the current one expires.
+        self.credentials = (
+            credential
+            if isinstance(credential, Credentials) or credential is None
+            else Credentials(credential)
+        )
         if not 1 <= max_lines <= MAX_BATCH_LINES:
             raise ValueError(f"max_lines must be between 1 and {MAX_BATCH_LINES}")
         if not flush_interval_s > 0:
@@ -168,12 +177,14 @@ class Meter:
     @classmethod
     def from_env(cls, **overrides: Any) -> Meter:
         """A meter configured like the CLI: TOKEN_METER_CUSTOMER_ID, TOKEN_METER_FUNCTION,
-        TOKEN_METER_SPOOL (and boto3's AWS_REGION / AWS_ENDPOINT_URL_LAMBDA)."""
+        TOKEN_METER_SPOOL, TOKEN_METER_CREDENTIAL(_FILE) (and boto3's AWS_REGION /
+        AWS_ENDPOINT_URL_LAMBDA)."""
         customer_id = os.environ.get("TOKEN_METER_CUSTOMER_ID", "")
         if not customer_id:
             raise ValueError("TOKEN_METER_CUSTOMER_ID is not set")
         function_name = os.environ.get("TOKEN_METER_FUNCTION") or DEFAULT_FUNCTION
         overrides.setdefault("function_name", function_name)
+        overrides.setdefault("credential", credentials_from_env())
         return cls(customer_id, **overrides)
 
     def __enter__(self) -> Meter:
@@ -425,7 +436,12 @@ class Meter:
     def _attempt(self, batch: Batch, failures: int) -> None:
         """Send a claimed batch once and store what came of it."""
         try:
-            outcome = protocol.invoke_once(self._client, self.function_name, batch.payload_text)
+            credential = self.credentials.current() if self.credentials else None
+            outcome = protocol.invoke_once(
+                self._client, self.function_name, batch.payload_text, credential
+            )
+            if self.credentials is not None:
+                self.credentials.refused(outcome.code)
         except Exception as error:  # a client bug must not lose the batch: retry it
             logger.exception("invoke of %s raised", batch.key)
             outcome = Outcome(Verdict.RETRY, None, type(error).__name__, str(error))

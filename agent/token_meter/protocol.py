@@ -55,6 +55,9 @@ PAYLOAD_LAMBDA_ERRORS = frozenset(
     }
 )
 REFUSAL_CODES = frozenset({"insufficient_tokens", "customer_not_found"})
+# The credential ran out or the service rotated its keys: a fresh credential fixes it, so
+# the batch is retried (same key, same payload) once the meter has fetched one.
+CREDENTIAL_RETRY_CODES = frozenset({"credential_expired", "credential_invalid"})
 USAGE_OPS = frozenset({"debit", "settle", "renew"})
 
 
@@ -176,7 +179,7 @@ def classify_reply(reply: Mapping[str, Any]) -> Outcome:
     code = error.get("code")
     code = code if isinstance(code, str) else "unknown_error"
     message = f"{code}: {error.get('message', '')}"
-    if error.get("retryable") is True:
+    if error.get("retryable") is True or code in CREDENTIAL_RETRY_CODES:
         return Outcome(Verdict.RETRY, dict(reply), code, message)
     if code in REFUSAL_CODES:
         return Outcome(Verdict.REFUSED, dict(reply), code, message)
@@ -185,10 +188,22 @@ def classify_reply(reply: Mapping[str, Any]) -> Outcome:
     return Outcome(Verdict.FAILED, dict(reply), code, message)
 
 
-def invoke_once(client: LambdaInvoker, function_name: str, payload_text: str) -> Outcome:
+def with_credential(payload_text: str, credential: str | None) -> str:
+    """The spooled payload with the VM's current credential added (never spooled itself)."""
+    if credential is None:
+        return payload_text
+    payload = json.loads(payload_text)
+    payload["credential"] = credential
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def invoke_once(
+    client: LambdaInvoker, function_name: str, payload_text: str, credential: str | None = None
+) -> Outcome:
     """One synchronous invoke of the debit function, its every failure mode as an Outcome."""
     try:
-        response = client.invoke(FunctionName=function_name, Payload=payload_text.encode())
+        sent = with_credential(payload_text, credential)
+        response = client.invoke(FunctionName=function_name, Payload=sent.encode())
         body = response["Payload"].read()  # the read can time out too
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code", "ClientError"))

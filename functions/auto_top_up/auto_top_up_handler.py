@@ -51,6 +51,8 @@ def put_auto_top_up(customer_id: CustomerId, body: AutoTopUpIn) -> AutoTopUpOut:
     return AutoTopUpOut.of(view)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
+)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

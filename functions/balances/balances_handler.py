@@ -14,7 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.errors import InvalidRequest
-from token_billing.core.observability import logger, metrics
+from token_billing.core.observability import logger, publish_metrics
 from token_billing.core.units import format_tokens
 from token_billing.domain.account_view import (
     account_or_empty,
@@ -199,7 +199,9 @@ def export_ledger(
     )
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@publish_metrics
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
+)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.errors import InvalidRequest
-from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.core.observability import MetricUnit, logger, metrics, publish_metrics
 from token_billing.core.units import QuantityError, format_tokens, tokens_to_mt
 from token_billing.domain.debits import require_idempotency_key
 from token_billing.edge.access import require_admin
@@ -72,7 +72,9 @@ def grant_tokens(
     )
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@publish_metrics
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
+)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.core.observability import count, logger, publish_metrics
 from token_billing.domain.holds import sweep_expired
 from token_billing.runtime import default_ledger
 
@@ -18,10 +18,10 @@ MAX_HOLDS_PER_RUN = 1_000
 default_ledger()  # create the DynamoDB client during init
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
+@publish_metrics
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     released = sweep_expired(default_ledger(), datetime.now(UTC), limit=MAX_HOLDS_PER_RUN)
-    metrics.add_metric(name="ExpiredHoldsReleased", unit=MetricUnit.Count, value=released)
+    count("ExpiredHoldsReleased", released)
     logger.info("holds swept", extra={"released": released})
     return {"released": released}

@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.core.observability import count, logger, publish_metrics
 from token_billing.domain.account_changes import apply_account_change
 from token_billing.domain.auto_top_up import TopUpTrigger
 from token_billing.domain.live_balance import push_account_changes
@@ -50,8 +50,8 @@ class EarlierRecordFailed(Exception):
     """Not processed because a record before it in the batch failed (see module doc)."""
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
+@publish_metrics
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # Per invocation, not per module: the dev server may run two invocations at once.
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -96,10 +96,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     finally:
         tally.update(push_live_balances(live_changes))
         for name in ("UsageAggregatesApplied", "LowBalanceEvents", "StreamRecordsSkipped"):
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=tally[name])
+            count(name, tally[name])
         for name in LIVE_BALANCE_METRICS:  # only when something was pushed or failed
-            if tally[name]:
-                metrics.add_metric(name=name, unit=MetricUnit.Count, value=tally[name])
+            count(name, tally[name])
 
 
 # ---- the live balance (issue 14): each change to the customer's open WebSockets ----------

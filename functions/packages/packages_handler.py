@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.core.observability import logger, metrics
+from token_billing.core.observability import logger, publish_metrics
 from token_billing.domain.catalog import CATALOG_VERSION, CURRENCY, PACKAGES, RATES
 from token_billing.domain.estimate import estimate_usage
 from token_billing.edge.models.catalog import (
@@ -51,7 +51,9 @@ def usage_estimate(profile: UsageEstimateIn) -> UsageEstimateOut:
     return UsageEstimateOut.of(estimate, CATALOG_VERSION, CURRENCY)
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@publish_metrics
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
+)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

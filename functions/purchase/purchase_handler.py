@@ -31,7 +31,9 @@ default_order_store()  # create the DynamoDB client during init
     summary="Start a Stripe Checkout for a token pack",
 )
 def purchase(
-    customer_id: Annotated[str, Path(min_length=1, max_length=64)],
+    customer_id: Annotated[
+        str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    ],
     body: PurchaseIn,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> PurchaseOut:
@@ -67,6 +69,8 @@ def purchase(
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
+)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

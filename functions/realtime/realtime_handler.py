@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.core.observability import logger, metrics
+from token_billing.core.observability import logger, publish_metrics
 from token_billing.runtime import dynamodb_client, table_name
 from token_billing.store.connections import Connections
 
@@ -23,8 +23,8 @@ dynamodb_client()  # create the DynamoDB client during init, not on the first co
 PONG = json.dumps({"type": "pong"})
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
+@publish_metrics
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = event.get("requestContext") or {}
     route = request.get("routeKey")

@@ -12,12 +12,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.core.observability import MetricUnit, logger, metrics, publish_metrics
 from token_billing.edge.socket_auth import ConnectRefused, authorize_connect, default_verifier
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
+@publish_metrics
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         answer = authorize_connect(event, default_verifier())

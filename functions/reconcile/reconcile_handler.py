@@ -8,15 +8,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.core.observability import MetricUnit, logger, metrics, publish_metrics
 from token_billing.domain.reconcile import reconcile
 from token_billing.runtime import dynamodb_client, table_name
 
 dynamodb_client()  # create the DynamoDB client during init, not on the first event
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
+@publish_metrics
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = reconcile(dynamodb_client(), table_name())
     for finding in report.findings:

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.core.observability import logger, metrics
+from token_billing.core.observability import logger, publish_metrics
 from token_billing.domain.auto_top_up import EVENT_SOURCE, RecoveryUrls, charge_attempt
 from token_billing.integrations.eventbridge import event_bus_name, events_client, put_event
 from token_billing.integrations.stripe_gateway import StripePaymentGateway
@@ -66,8 +66,8 @@ def charge_record(record: DynamoDBRecord) -> None:
     )
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
+@publish_metrics
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
     return process_partial_response(

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.errors import BillingError, InvalidRequest
-from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.core.observability import MetricUnit, logger, metrics, publish_metrics
 from token_billing.domain.auto_top_up_webhooks import after_payment_event, handle_top_up_event
 from token_billing.domain.payments import handle_event
 from token_billing.edge.responses import error_response_dict, json_response_dict
@@ -24,18 +24,25 @@ default_ledger()
 
 
 def raw_body(event: dict[str, Any]) -> bytes:
+    """The body as Stripe sent it; InvalidRequest when API Gateway's base64 is broken."""
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
-        return base64.b64decode(body)
+        try:
+            return base64.b64decode(str(body), validate=True)
+        except ValueError:
+            raise InvalidRequest("the request body is not valid base64") from None
     return str(body).encode()
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
+@publish_metrics
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     signature = headers.get("stripe-signature")
-    payload = raw_body(event)
+    try:
+        payload = raw_body(event)
+    except InvalidRequest as error:
+        return error_response_dict(error)
     if not signature or len(payload) > MAX_BODY_BYTES:
         metrics.add_metric(name="WebhookSignatureFailures", unit=MetricUnit.Count, value=1)
         return error_response_dict(InvalidRequest("missing or oversized Stripe-Signature request"))

@@ -85,7 +85,26 @@ def test_debit_may_not_delete_or_scan() -> None:
         "dynamodb:PutItem",
         "dynamodb:ConditionCheckItem",
         "dynamodb:GetItem",
+        "secretsmanager:GetSecretValue",  # the agent credential keys, nothing else
     }
+
+
+def test_agent_credentials_are_required_by_default_and_only_debit_reads_their_keys() -> None:
+    parameter = TEMPLATE.raw["Parameters"]["RequireAgentCredentials"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("true", ["true", "false"])
+    env = RESOURCES["DebitFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["REQUIRE_AGENT_CREDENTIALS"] == {"Ref": "RequireAgentCredentials"}
+    assert env["AGENT_CREDENTIAL_SECRET_ARN"] == {"Ref": "AgentCredentialKeys"}
+    (statement,) = [s for s in statements("DebitFunction") if s["Sid"] == "AgentCredentialKeys"]
+    assert statement["Resource"] == {"Ref": "AgentCredentialKeys"}
+    assert RESOURCES["AgentCredentialKeys"]["Type"] == "AWS::SecretsManager::Secret"
+    readers = {
+        function
+        for function in of_type("AWS::Serverless::Function")
+        for statement in statements(function)
+        if statement.get("Resource") == {"Ref": "AgentCredentialKeys"}
+    }
+    assert readers == {"DebitFunction"}
 
 
 def test_packages_function_has_no_table_access() -> None:
@@ -107,6 +126,7 @@ def test_only_purchase_webhook_and_the_top_up_charger_may_read_the_stripe_secret
         for function in of_type("AWS::Serverless::Function")
         for statement in statements(function)
         if "secretsmanager:GetSecretValue" in statement["Action"]
+        and statement["Resource"] != {"Ref": "AgentCredentialKeys"}
     }
     assert readers == {"PurchaseFunction", "WebhookFunction", "TopUpChargerFunction"}
     for function in readers:
@@ -150,6 +170,7 @@ def test_business_alarms_watch_the_metrics_the_code_emits() -> None:
         "AmountMismatches",
         "ReconciliationDifferences",
         "AutoTopUpFailures",
+        "UnmatchedPayments",
     }
     sources = "".join(path.read_text() for path in (ROOT / "functions").rglob("*.py"))
     sources += "".join(path.read_text() for path in (ROOT / "layers" / "shared").rglob("*.py"))

@@ -87,6 +87,7 @@ def test_balance_shows_the_account_and_legacy_plan_tier(
     assert (body["balance_mt"], body["held_mt"], body["lifetime_used_mt"]) == (434_500, 0, 800_000)
     assert body["lifetime_granted"] == "1234.5"
     assert (body["estimated_hours_remaining"], body["low_balance"]) == (4, True)
+    assert body["estimated_hours_remaining_exact"] == "4.345"
     assert body["plan_tier"] == "pro_monthly"
     assert body["active_holds"] == []
 
@@ -270,7 +271,8 @@ def test_dashboard_numbers_agree_with_the_ledger_for_a_seeded_history(
     account = assert_consistent(ledger, customer_id)
     assert board["balance"]["balance_mt"] == account.balance_mt == 6_500_000 + 250_000 - 6_186_200
     assert board["balance"]["low_balance"] is False  # 563.8 tokens
-    assert board["balance"]["estimated_hours_remaining"] == account.available_mt // 100_000
+    assert board["balance"]["estimated_hours_remaining"] == 6  # 5.638 hours, rounded
+    assert board["balance"]["estimated_hours_remaining_exact"] == "5.638"
     entries = sorted(
         ledger.iter_entries(customer_id), key=lambda e: e["created_at"]["S"], reverse=True
     )

@@ -42,7 +42,8 @@ def test_unknown_action_is_refused_with_the_valid_actions(action: str) -> None:
 
 
 def test_estimated_hours_is_whole_hours_and_never_negative() -> None:
-    assert catalog.estimated_hours(199_999) == 1
+    assert catalog.estimated_hours(199_999) == 2  # 1.99999 hours, rounded for display
+    assert catalog.estimated_hours(149_999) == 1
     assert catalog.estimated_hours(0) == 0
     assert catalog.estimated_hours(-5_000) == 0
 
@@ -50,3 +51,20 @@ def test_estimated_hours_is_whole_hours_and_never_negative() -> None:
 def test_catalog_is_read_only() -> None:
     with pytest.raises(TypeError):
         catalog.PACKAGES["free"] = catalog.PACKAGES["starter"]  # type: ignore[index]
+
+
+def test_estimated_hours_exact_is_the_undivided_decimal() -> None:
+    """Issue 16: 499.9 tokens read as 4 hours and 99 tokens as 0; the exact figure now
+    travels beside the whole-hour display, and the packs keep ~20 / ~65 / ~165."""
+    assert catalog.estimated_hours_exact(499_900) == "4.999"
+    assert catalog.estimated_hours(499_900) == 5
+    assert catalog.estimated_hours_exact(99_000) == "0.99"
+    assert catalog.estimated_hours(99_000) == 1
+    assert catalog.estimated_hours_exact(1) == "0.00001"
+    assert catalog.estimated_hours_exact(0) == catalog.estimated_hours_exact(-1) == "0"
+    packs = catalog.PACKAGES.values()
+    assert [(p.estimated_hours, p.estimated_hours_exact) for p in packs] == [
+        (20, "20"),
+        (65, "65"),
+        (165, "165"),
+    ]

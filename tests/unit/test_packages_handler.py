@@ -31,6 +31,7 @@ def test_list_packages(lambda_context: FakeLambdaContext) -> None:
         "total_tokens": "6500",
         "total_tokens_mt": 6_500_000,
         "estimated_hours": 65,
+        "estimated_hours_exact": "65",
     }
 
 

@@ -398,8 +398,16 @@ export interface components {
             lifetime_clawed_back: string;
             /** Lifetime Clawed Back Mt */
             lifetime_clawed_back_mt: number;
-            /** Estimated Hours Remaining */
+            /**
+             * Estimated Hours Remaining
+             * @description Estimated hours (tokens / 100) rounded to the nearest whole hour, for display.
+             */
             estimated_hours_remaining: number;
+            /**
+             * Estimated Hours Remaining Exact
+             * @description The same estimate as an exact decimal string, never rounded: "4.999".
+             */
+            estimated_hours_remaining_exact: string;
             /** Low Balance */
             low_balance: boolean;
             /**
@@ -501,6 +509,10 @@ export interface components {
             tokens_per_month: string;
             /** Tokens Per Month Mt */
             tokens_per_month_mt: number;
+        };
+        GatewayUnauthorized: {
+            /** @constant */
+            message: "Unauthorized";
         };
         /** GrantIn */
         GrantIn: {
@@ -680,8 +692,16 @@ export interface components {
             total_tokens: string;
             /** Total Tokens Mt */
             total_tokens_mt: number;
-            /** Estimated Hours */
+            /**
+             * Estimated Hours
+             * @description Estimated hours (tokens / 100) rounded to the nearest whole hour, for display.
+             */
             estimated_hours: number;
+            /**
+             * Estimated Hours Exact
+             * @description The same estimate as an exact decimal string, never rounded: "4.999".
+             */
+            estimated_hours_exact: string;
         };
         /** PurchaseIn */
         PurchaseIn: {
@@ -896,6 +916,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description No valid bearer token: API Gateway's own body {"message": "Unauthorized"}, or the one error shape when the token carries no subject */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["GatewayUnauthorized"] | components["schemas"]["Error"];
+            };
+        };
     };
     parameters: never;
     requestBodies: never;
@@ -925,7 +954,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
@@ -952,7 +981,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
@@ -979,7 +1008,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
@@ -1010,7 +1039,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
@@ -1030,17 +1059,18 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description text/csv; continue with the X-Next-Cursor header */
+            /** @description The ledger as CSV, oldest first; X-Next-Cursor continues it */
             200: {
                 headers: {
+                    "X-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": string;
+                    "text/csv": string;
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
@@ -1063,7 +1093,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description A replay: the first grant, unchanged */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1072,8 +1102,17 @@ export interface operations {
                     "application/json": components["schemas"]["GrantOut"];
                 };
             };
+            /** @description Granted: the new grant entry */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantOut"];
+                };
+            };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
@@ -1103,7 +1142,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
@@ -1136,7 +1175,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
@@ -1172,7 +1211,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Error"];
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];

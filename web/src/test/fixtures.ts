@@ -33,6 +33,7 @@ function pack(
     total_tokens: String(tokens + bonus),
     total_tokens_mt: (tokens + bonus) * 1000,
     estimated_hours: (tokens + bonus) / 100,
+    estimated_hours_exact: String((tokens + bonus) / 100),
   };
 }
 
@@ -152,6 +153,7 @@ export function balance(overrides: Partial<Balance> = {}): Balance {
     lifetime_clawed_back: "0",
     lifetime_clawed_back_mt: 0,
     estimated_hours_remaining: 64,
+    estimated_hours_remaining_exact: "64",
     low_balance: false,
     low_balance_threshold: "500",
     low_balance_threshold_mt: 500000,

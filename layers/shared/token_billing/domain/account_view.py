@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from token_billing.domain.catalog import LOW_BALANCE_MT, PACKAGES, TokenPackage, estimated_hours
+from token_billing.domain.catalog import (
+    LOW_BALANCE_MT,
+    PACKAGES,
+    TokenPackage,
+    estimated_hours,
+    estimated_hours_exact,
+)
 from token_billing.store.records import Account
 
 EMPTY_ACCOUNT_FIELDS = {
@@ -38,6 +44,7 @@ def account_or_empty(account: Account | None, customer_id: str) -> Account:
 class BalanceView:
     account: Account
     estimated_hours_remaining: int
+    estimated_hours_remaining_exact: str
     low_balance: bool
 
 
@@ -47,6 +54,7 @@ def balance_view(account: Account) -> BalanceView:
     return BalanceView(
         account=account,
         estimated_hours_remaining=estimated_hours(account.available_mt),
+        estimated_hours_remaining_exact=estimated_hours_exact(account.available_mt),
         low_balance=account.available_mt < LOW_BALANCE_MT,
     )
 

@@ -37,6 +37,10 @@ class TokenPackage:
     def estimated_hours(self) -> int:
         return estimated_hours(self.total_mt)
 
+    @property
+    def estimated_hours_exact(self) -> str:
+        return estimated_hours_exact(self.total_mt)
+
 
 @dataclass(frozen=True, slots=True)
 class UsageRate:
@@ -96,8 +100,23 @@ def get_rate(action: str) -> UsageRate:
     return rate
 
 
+MT_PER_ESTIMATED_HOUR = TOKENS_PER_ESTIMATED_HOUR * MT_PER_TOKEN
+
+
 def estimated_hours(amount_mt: int) -> int:
-    """Whole hours of platform use an amount of tokens buys, by the seed's rule of thumb."""
+    """Hours of platform use an amount of tokens buys, by the seed's rule of thumb, rounded
+    to the nearest whole hour (half up) for display: 499.9 tokens is 5, 99 tokens is 1."""
     if amount_mt <= 0:
         return 0
-    return amount_mt // (TOKENS_PER_ESTIMATED_HOUR * MT_PER_TOKEN)
+    return (2 * amount_mt + MT_PER_ESTIMATED_HOUR) // (2 * MT_PER_ESTIMATED_HOUR)
+
+
+def estimated_hours_exact(amount_mt: int) -> str:
+    """The same estimate as an exact decimal string, never rounded: 499.9 tokens is
+    "4.999", 99 tokens "0.99" (one milli-token is 0.00001 hours)."""
+    if amount_mt <= 0:
+        return "0"
+    whole, frac = divmod(amount_mt, MT_PER_ESTIMATED_HOUR)
+    if frac == 0:
+        return str(whole)
+    return f"{whole}.{frac:05d}".rstrip("0")

@@ -26,6 +26,7 @@ from token_billing.core.errors import (
     ServiceUnavailable,
 )
 from token_billing.core.units import MT_PER_TOKEN, QuantityError, tokens_to_mt
+from token_billing.domain.agent_credentials import check_hold_vm
 from token_billing.domain.debits import (
     parse_occurred_at,
     require_customer_id,
@@ -33,6 +34,7 @@ from token_billing.domain.debits import (
     usage_cause,
 )
 from token_billing.domain.usage import UsageLine, price_usage
+from token_billing.store.codecs import AttributeValue
 from token_billing.store.holds import HoldChanged, HoldLedger
 from token_billing.store.records import Hold, NewHold, PostedEntry
 
@@ -58,6 +60,18 @@ class SettleResult:
     entry: PostedEntry
     released_mt: int
     late: bool
+
+
+def _first_reply(entry: PostedEntry) -> dict[str, object] | None:
+    """What the first call of a replayed settle or renew answered, if it was recorded."""
+    if not entry.replayed or not entry.reply:
+        return None
+    reply: dict[str, object] = json.loads(entry.reply)
+    return reply
+
+
+def _reply_attr(**reply: object) -> dict[str, AttributeValue]:
+    return {"reply": {"S": json.dumps(reply, sort_keys=True, separators=(",", ":"))}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +159,7 @@ def _capture_or_debit(
     canonical: str,
     keep_remaining: bool = False,
     next_hold: NewHold | None = None,
+    credential_vm_id: str | None = None,
 ) -> tuple[SettleResult, Hold]:
     """Capture usage from the hold if it is still active; otherwise bill it as a plain
     debit under the same key (a replay returns the first capture)."""
@@ -152,19 +167,42 @@ def _capture_or_debit(
     cost_mt = sum(line.cost_mt for line in lines)
     for _ in range(HOLD_RACE_ATTEMPTS):
         hold = _existing_hold(ledger, customer_id, hold_id)
+        check_hold_vm(credential_vm_id, hold.vm_id)
         if not hold.active:
+            settled_here = hold.status == "settled"
+            released = hold.released_mt if settled_here else 0
             entry = ledger.debit(
                 customer_id=customer_id,
                 idempotency_key=hold_id,
                 amount_mt=cost_mt,
                 canonical_request=canonical,
-                cause={**cause, "hold_id": {"S": hold_id}},
+                cause={
+                    **cause,
+                    "hold_id": {"S": hold_id},
+                    **_reply_attr(released_mt=released, late=not settled_here),
+                },
                 usage_mt_by_action=by_action,
                 scope=scope,
             )
-            settled_here = hold.status == "settled"
-            released = hold.released_mt if settled_here else 0
+            first = _first_reply(entry)
+            if first is not None:
+                return SettleResult(
+                    entry, int(str(first["released_mt"])), bool(first["late"])
+                ), hold
             return SettleResult(entry, released, late=not settled_here), hold
+        # The reply is known before the write, so the entry records it: a replay answers
+        # exactly what the first call did, not what the hold looks like now.
+        released = 0 if keep_remaining else hold.amount_mt - min(cost_mt, hold.amount_mt)
+        if next_hold is not None:
+            reply = _reply_attr(
+                released_mt=released, late=False, renewed=True, expires_at=next_hold.expires_at
+            )
+        elif keep_remaining:
+            reply = _reply_attr(
+                released_mt=released, late=False, renewed=False, grace_until=hold.expires_at
+            )
+        else:
+            reply = _reply_attr(released_mt=released, late=False)
         try:
             capture = ledger.capture_hold(
                 hold=hold,
@@ -172,17 +210,22 @@ def _capture_or_debit(
                 usage_mt_by_action=by_action,
                 scope=scope,
                 canonical_request=canonical,
-                cause=cause,
+                cause={**cause, **reply},
                 keep_remaining=keep_remaining,
                 next_hold=next_hold,
             )
         except HoldChanged:
             continue
+        first = _first_reply(capture.entry)
+        if first is not None:
+            return SettleResult(capture.entry, int(str(first["released_mt"])), False), hold
         return SettleResult(capture.entry, capture.released_mt, late=False), hold
     raise ServiceUnavailable("the hold kept changing; retry with the same ids")
 
 
-def settle(ledger: HoldLedger, payload: Mapping[str, object]) -> SettleResult:
+def settle(
+    ledger: HoldLedger, payload: Mapping[str, object], *, credential_vm_id: str | None = None
+) -> SettleResult:
     """`settle`: capture the usage, release the rest of the hold, one ledger entry."""
     _fields(payload, {"hold_id", "usage", "occurred_at"})
     customer_id = require_customer_id(payload.get("customer_id"))
@@ -197,11 +240,14 @@ def settle(ledger: HoldLedger, payload: Mapping[str, object]) -> SettleResult:
         lines=lines,
         scope="settle",
         canonical=canonical,
+        credential_vm_id=credential_vm_id,
     )
     return result
 
 
-def renew(ledger: HoldLedger, payload: Mapping[str, object]) -> RenewResult:
+def renew(
+    ledger: HoldLedger, payload: Mapping[str, object], *, credential_vm_id: str | None = None
+) -> RenewResult:
     """`renew`: settle and place the next hold in one transaction. When the next hold
     cannot be covered, the usage is still captured and the old hold kept until expiry."""
     _fields(
@@ -229,6 +275,7 @@ def renew(ledger: HoldLedger, payload: Mapping[str, object]) -> RenewResult:
         lines=lines,
         scope="renew",
         canonical=canonical,
+        credential_vm_id=credential_vm_id,
     )
     try:
         result, _ = capture(next_hold=next_hold)
@@ -237,6 +284,14 @@ def renew(ledger: HoldLedger, payload: Mapping[str, object]) -> RenewResult:
         return RenewResult(result, False, None, old.expires_at)
     if not result.entry.replayed and not result.late:
         return RenewResult(result, True, next_hold.expires_at, None)  # the common case
+    first = _first_reply(result.entry)
+    if first is not None and "renewed" in first:
+        return RenewResult(
+            result,
+            bool(first["renewed"]),
+            None if first.get("expires_at") is None else str(first["expires_at"]),
+            None if first.get("grace_until") is None else str(first["grace_until"]),
+        )
     # A replay, or a late renew whose old hold was already gone: the usage is billed once;
     # the next hold is whatever the first attempt left, or placed now if tokens allow.
     placed = ledger.get_hold(customer_id, next_hold.hold_id)
@@ -252,15 +307,19 @@ def renew(ledger: HoldLedger, payload: Mapping[str, object]) -> RenewResult:
     return RenewResult(result, True, placed.expires_at, None)
 
 
-def release(ledger: HoldLedger, payload: Mapping[str, object]) -> tuple[Hold, int, bool]:
+def release(
+    ledger: HoldLedger, payload: Mapping[str, object], *, credential_vm_id: str | None = None
+) -> tuple[Hold, int, bool]:
     """`release`: free the hold, capture nothing. (hold, released_mt, replayed)."""
     _fields(payload, {"hold_id"})
     customer_id = require_customer_id(payload.get("customer_id"))
     hold_id = require_idempotency_key(payload.get("hold_id"), "hold_id")
     for _ in range(HOLD_RACE_ATTEMPTS):
         hold = _existing_hold(ledger, customer_id, hold_id)
+        check_hold_vm(credential_vm_id, hold.vm_id)
         if not hold.active:
-            return hold, 0, True
+            # A repeated release answers what the first one released.
+            return hold, hold.released_mt if hold.status == "released" else 0, True
         if ledger.release_hold(hold):
             return hold, hold.amount_mt, False
     raise ServiceUnavailable("the hold kept changing; retry with the same id")

@@ -13,10 +13,17 @@ from typing import Any
 
 from token_billing.core.errors import ServiceUnavailable
 from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.domain.session_orders import (
+    is_paid,
+    names_our_order,
+    order_of_session,
+    record_unmatched,
+)
 from token_billing.store.ledger import Ledger
 from token_billing.store.orders import OrderConditionFailed, OrderStore
 from token_billing.store.records import PAID_STATUSES, Order
 from token_billing.store.transactions import ExtraConditionFailed
+from token_billing.store.unmatched_payments import UnmatchedPayments
 
 CLAWBACK_ATTEMPTS = 3
 SESSION_EVENTS = frozenset(
@@ -38,13 +45,27 @@ class Outcome:
     detail: str | None = None
 
 
-def handle_event(event: Mapping[str, Any], *, store: OrderStore, ledger: Ledger) -> Outcome:
+def handle_event(
+    event: Mapping[str, Any],
+    *,
+    store: OrderStore,
+    ledger: Ledger,
+    unmatched: UnmatchedPayments | None = None,
+) -> Outcome:
     """Apply one verified Stripe event. Unknown types are acknowledged and ignored."""
     event_type = str(event.get("type"))
     obj = (event.get("data") or {}).get("object") or {}
     if not isinstance(obj, Mapping):
         return Outcome("ignored", detail="event without an object")
     if event_type in SESSION_EVENTS:
+        order = order_of_session(obj, store)
+        if order is None:
+            if names_our_order(obj) and is_paid(event_type, obj):
+                sink = unmatched or UnmatchedPayments(store.client, store.table_name)
+                return Outcome(
+                    "unmatched", detail=record_unmatched(str(event.get("id")), obj, sink)
+                )
+            return Outcome("ignored", detail="not an order of this service")
         return _session_event(event_type, obj, store, ledger)
     if event_type == "payment_intent.succeeded":
         # Checkout's own events credit the order; this one must never credit again.
@@ -56,21 +77,11 @@ def handle_event(event: Mapping[str, Any], *, store: OrderStore, ledger: Ledger)
     return Outcome("ignored", detail=f"unhandled event type {event_type}")
 
 
-def _order_of_session(session: Mapping[str, Any], store: OrderStore) -> Order | None:
-    metadata = session.get("metadata") or {}
-    order_id = metadata.get("order_id")
-    customer_id = metadata.get("customer_id") or session.get("client_reference_id")
-    if not isinstance(order_id, str) or not isinstance(customer_id, str):
-        return None
-    return store.find(customer_id, order_id)
-
-
 def _session_event(
     event_type: str, session: Mapping[str, Any], store: OrderStore, ledger: Ledger
 ) -> Outcome:
-    order = _order_of_session(session, store)
-    if order is None:
-        return Outcome("ignored", detail="not an order of this service")
+    order = order_of_session(session, store)
+    assert order is not None, "handle_event found the order"
     if event_type == "checkout.session.expired":
         moved = store.mark(order, "expired")
         return Outcome("expired" if moved else "unchanged", order.order_id)
@@ -100,6 +111,8 @@ def mismatches(order: Order, session: Mapping[str, Any]) -> list[str]:
         found.append(f"package {metadata.get('package_id')} != {order.package_id}")
     if order.session_id and session.get("id") != order.session_id:
         found.append("checkout session is not the order's")
+    if metadata.get("order_id") not in (None, order.order_id):
+        found.append(f"metadata names order {metadata.get('order_id')}, not {order.order_id}")
     return found
 
 

@@ -12,7 +12,7 @@ from token_billing.core.units import QuantityError, format_quantity, parse_quant
 from token_billing.domain.catalog import RATES, UnknownCatalogItem, get_rate
 
 MAX_USAGE_LINES = 1_000
-VM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+VM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,17 @@ error shape `{"error": {"code", "message", "retryable"}}` with its status."""
 
 from __future__ import annotations
 
+import binascii
 import json
 from collections.abc import Sequence
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from token_billing.core.errors import BillingError, InvalidRequest, NotFound
 from token_billing.core.observability import logger
@@ -50,6 +54,25 @@ def create_resolver() -> APIGatewayHttpResolver:
     @app.exception_handler(RequestValidationError)
     def handle_invalid_request(error: RequestValidationError) -> Response[str]:
         return error_response(InvalidRequest(describe_validation_errors(error.errors())))
+
+    @app.exception_handler(UnicodeDecodeError)
+    def handle_undecodable_body(_: UnicodeDecodeError) -> Response[str]:
+        # API Gateway base64-encodes a body that is not UTF-8; Powertools' decoded_body
+        # raises on it. That is the client's input, not our failure.
+        return error_response(InvalidRequest("the request body is not UTF-8 JSON"))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def handle_unsupported_content_type(_: RequestUnsupportedContentType) -> Response[str]:
+        return error_response(InvalidRequest("Content-Type must be application/json"))
+
+    @app.exception_handler(RecursionError)
+    def handle_too_deep(_: RecursionError) -> Response[str]:
+        # json.loads recurses once per nesting level: a hostile body can exhaust the stack.
+        return error_response(InvalidRequest("the request body is nested too deeply"))
+
+    @app.exception_handler(binascii.Error)
+    def handle_bad_base64(_: binascii.Error) -> Response[str]:
+        return error_response(InvalidRequest("the request body is not valid base64"))
 
     @app.exception_handler(NotFoundError)
     def handle_not_found(_: NotFoundError) -> Response[str]:

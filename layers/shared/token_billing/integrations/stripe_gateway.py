@@ -65,7 +65,10 @@ def verify_webhook(payload: bytes, signature_header: str) -> dict[str, Any]:
         )
     except stripe.SignatureVerificationError as error:
         raise ValueError(f"invalid Stripe signature: {error.user_message or error}") from None
-    event = json.loads(text)
+    try:
+        event = json.loads(text)
+    except RecursionError:  # nested deeper than any Stripe event: json.loads ran out of stack
+        raise ValueError("the payload is not a Stripe event") from None
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise ValueError("the payload is not a Stripe event")
     return event

@@ -34,7 +34,7 @@ from token_billing.store.table_layout import (
     customer_pk,
     hold_sk,
 )
-from token_billing.store.transactions import ExtraConditionFailed
+from token_billing.store.transactions import ExtraConditionFailed, retryable_reads
 
 # A closed hold stays as a tombstone (its id cannot be reused) until DynamoDB's TTL drops it.
 CLOSED_HOLD_RETENTION_S = 30 * 24 * 3600
@@ -117,11 +117,12 @@ class HoldLedger(Ledger):
         return item
 
     def get_hold(self, customer_id: str, hold_id: str) -> Hold | None:
-        response = self._client.get_item(
-            TableName=self._table,
-            Key={"PK": attr_s(customer_pk(customer_id)), "SK": attr_s(hold_sk(hold_id))},
-            ConsistentRead=True,
-        )
+        with retryable_reads():
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"PK": attr_s(customer_pk(customer_id)), "SK": attr_s(hold_sk(hold_id))},
+                ConsistentRead=True,
+            )
         item = response.get("Item")
         return hold_from_item(item) if item else None  # type: ignore[arg-type]
 

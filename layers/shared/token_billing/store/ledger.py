@@ -37,7 +37,7 @@ from token_billing.store.table_layout import (
     entry_sk,
     transaction_id,
 )
-from token_billing.store.transactions import run_transaction
+from token_billing.store.transactions import retryable_reads, run_transaction
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -349,11 +349,12 @@ class Ledger:
 
     def get_account(self, customer_id: str, *, consistent: bool = True) -> Account | None:
         """The account item, or None for a customer who never had tokens."""
-        response = self._client.get_item(
-            TableName=self._table,
-            Key={"PK": attr_s(customer_pk(customer_id)), "SK": attr_s(ACCOUNT_SK)},
-            ConsistentRead=consistent,
-        )
+        with retryable_reads():
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"PK": attr_s(customer_pk(customer_id)), "SK": attr_s(ACCOUNT_SK)},
+                ConsistentRead=consistent,
+            )
         item = response.get("Item")
         return account_from_item(item) if item else None  # type: ignore[arg-type]
 

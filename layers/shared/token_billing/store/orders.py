@@ -6,6 +6,8 @@
     CUST#<id>       PURCHASEKEY#<hash>      a client's Idempotency-Key -> its order
     PI#<pi_id>      PAYMENT                 payment intent -> (customer, order), for
                                             refunds and disputes, written with the credit
+    CS#<cs_id>      SESSION                 Checkout Session -> (customer, order), written
+                                            when the session is attached, for the webhook
 
 Order ids (`purchases.new_order_id`) start with their creation time in hex, so a
 customer's orders sort by key in time order.
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 ORDER_PREFIX = "ORDER#"
 PURCHASE_KEY_PREFIX = "PURCHASEKEY#"
 PAYMENT_SK = "PAYMENT"
+SESSION_SK = "SESSION"
 
 
 def new_order_item(order: Order) -> Item:
@@ -72,6 +75,10 @@ def payment_key(payment_intent_id: str) -> dict[str, AttributeValue]:
     return {"PK": {"S": "PI#" + payment_intent_id}, "SK": {"S": PAYMENT_SK}}
 
 
+def session_key(session_id: str) -> dict[str, AttributeValue]:
+    return {"PK": {"S": "CS#" + session_id}, "SK": {"S": SESSION_SK}}
+
+
 class OrderStore:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
@@ -80,6 +87,10 @@ class OrderStore:
     @property
     def table_name(self) -> str:
         return self._table
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._client
 
     def create(self, order: Order, *, idempotency_key: str | None, request_hash: str) -> Order:
         """Write a new pending order; with a client key, return the key's first order instead.
@@ -161,7 +172,17 @@ class OrderStore:
     def attach_session(
         self, order: Order, *, session_id: str, checkout_url: str, expires_at: int
     ) -> Order:
-        """Record the Checkout Session on a still-pending order."""
+        """Record the Checkout Session on a still-pending order, and the session -> order
+        link the webhook finds the order by (the id Stripe generated, not its metadata)."""
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                **session_key(session_id),
+                "entity": {"S": "checkout_session"},
+                "customer_id": {"S": order.customer_id},
+                "order_id": {"S": order.order_id},
+            },
+        )
         self._client.update_item(
             TableName=self._table,
             Key=order_key(order.customer_id, order.order_id),
@@ -279,6 +300,16 @@ class OrderStore:
             if condition_failed(error):
                 raise OrderConditionFailed(str(update["Key"])) from None
             raise
+
+    def order_for_session(self, session_id: str) -> Order | None:
+        """The order a Checkout Session was created for, by the session's own id."""
+        response = self._client.get_item(
+            TableName=self._table, Key=session_key(session_id), ConsistentRead=True
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        return self.find(item["customer_id"]["S"], item["order_id"]["S"])
 
     def order_for_payment(self, payment_intent_id: str) -> Order | None:
         response = self._client.get_item(

@@ -21,6 +21,9 @@ class PostedEntry:
     amount_mt: int
     created_at: str
     replayed: bool
+    # On a replay: what the first call answered beyond the entry (JSON the domain wrote
+    # into the entry's `reply` attribute), so the replay answers exactly that.
+    reply: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

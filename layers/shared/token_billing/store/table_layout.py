@@ -38,8 +38,9 @@ WATCH_SK = "WATCH"
 # partition takes every hold write; the sweeper queries each shard.
 ACTIVE_HOLD_SHARDS = 8
 
-CUSTOMER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/+=-]{0,127}$")
+# \Z, not $: `$` also matches before a trailing newline, and "cust_1\n" is not "cust_1".
+CUSTOMER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/+=-]{0,127}\Z")
 
 
 def customer_pk(customer_id: str) -> str:

@@ -4,8 +4,9 @@ means (a replay of the first result, a refusal, a condition of another item fail
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
@@ -41,6 +42,21 @@ RETRYABLE_ERROR_CODES = frozenset(
         "ServiceUnavailable",
     }
 )
+
+
+@contextlib.contextmanager
+def retryable_reads() -> Iterator[None]:
+    """A read on the write path (the hold a settle captures, the balance after a debit)
+    that stays throttled or unreachable after botocore's own retries is a retryable
+    refusal, like a failed write: never an unhandled error."""
+    try:
+        yield
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code", "") in RETRYABLE_ERROR_CODES:
+            raise ServiceUnavailable("the ledger is busy; retry with the same ids") from error
+        raise
+    except (ConnectionError, HTTPClientError) as error:
+        raise ServiceUnavailable("could not reach the ledger; retry with the same ids") from error
 
 
 class ExtraConditionFailed(Exception):
@@ -138,6 +154,7 @@ def _replay(item: Item | None, fingerprint: str) -> PostedEntry:
         amount_mt=int(item["amount_mt"]["N"]),
         created_at=item["created_at"]["S"],
         replayed=True,
+        reply=item.get("reply", {}).get("S"),
     )
 
 

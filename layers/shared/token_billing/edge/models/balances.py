@@ -9,7 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from token_billing.core.units import format_tokens
 from token_billing.domain.account_view import BalanceView
 from token_billing.domain.catalog import CURRENCY, LOW_BALANCE_MT
-from token_billing.edge.models.catalog import TOKENS_DESCRIPTION, PackageOut
+from token_billing.edge.models.catalog import (
+    HOURS_DESCRIPTION,
+    HOURS_EXACT_DESCRIPTION,
+    TOKENS_DESCRIPTION,
+    PackageOut,
+)
 from token_billing.store.history import Transaction
 from token_billing.store.records import Hold, Order
 
@@ -54,7 +59,8 @@ class BalanceOut(BaseModel):
     lifetime_used_mt: int
     lifetime_clawed_back: str
     lifetime_clawed_back_mt: int
-    estimated_hours_remaining: int
+    estimated_hours_remaining: int = Field(description=HOURS_DESCRIPTION)
+    estimated_hours_remaining_exact: str = Field(description=HOURS_EXACT_DESCRIPTION)
     low_balance: bool
     low_balance_threshold: str = format_tokens(LOW_BALANCE_MT)
     low_balance_threshold_mt: int = LOW_BALANCE_MT
@@ -86,6 +92,7 @@ class BalanceOut(BaseModel):
             lifetime_clawed_back=format_tokens(a.clawed_back_mt),
             lifetime_clawed_back_mt=a.clawed_back_mt,
             estimated_hours_remaining=view.estimated_hours_remaining,
+            estimated_hours_remaining_exact=view.estimated_hours_remaining_exact,
             low_balance=view.low_balance,
             active_holds=[HoldOut.of(hold) for hold in holds],
             plan_tier=a.plan_tier,
@@ -204,7 +211,8 @@ class GrantIn(BaseModel):
     amount: str = Field(
         pattern=r"^\d{1,9}(\.\d{1,3})?$", description='Tokens to grant, e.g. "250" or "0.5".'
     )
-    reason: str = Field(min_length=3, max_length=200)
+    # No NUL or control characters: the reason is stored on the ledger entry and shown.
+    reason: str = Field(min_length=3, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
     idempotency_key: str | None = Field(
         default=None, description="Or send the Idempotency-Key header. One of the two is required."
     )

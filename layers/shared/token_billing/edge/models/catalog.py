@@ -12,6 +12,8 @@ from token_billing.domain.catalog import LOW_BALANCE_MT, TokenPackage, UsageRate
 from token_billing.domain.estimate import UsageEstimate
 
 TOKENS_DESCRIPTION = 'Exact decimal token amount as a string, e.g. "1999.9".'
+HOURS_DESCRIPTION = "Estimated hours (tokens / 100) rounded to the nearest whole hour, for display."
+HOURS_EXACT_DESCRIPTION = 'The same estimate as an exact decimal string, never rounded: "4.999".'
 
 
 class PackageOut(BaseModel):
@@ -26,7 +28,8 @@ class PackageOut(BaseModel):
     bonus_mt: int
     total_tokens: str = Field(description=TOKENS_DESCRIPTION)
     total_tokens_mt: int
-    estimated_hours: int
+    estimated_hours: int = Field(description=HOURS_DESCRIPTION)
+    estimated_hours_exact: str = Field(description=HOURS_EXACT_DESCRIPTION)
 
     @classmethod
     def of(cls, package: TokenPackage, currency: str) -> PackageOut:
@@ -42,6 +45,7 @@ class PackageOut(BaseModel):
             total_tokens=format_tokens(package.total_mt),
             total_tokens_mt=package.total_mt,
             estimated_hours=package.estimated_hours,
+            estimated_hours_exact=package.estimated_hours_exact,
         )
 
 
