@@ -117,13 +117,13 @@ def _renew(customer: str, _: Any) -> dict[str, Any]:
 
 
 def _grant(customer: str, _: Any) -> dict[str, Any]:
-    import balances_handler
+    import grants_handler
 
-    event = load_event("balances/grant-admin.json")
+    event = load_event("grants/grant-admin.json")
     event["rawPath"] = event["rawPath"].replace("cust_demo", customer)
     event["pathParameters"]["customer_id"] = customer
     event["requestContext"]["http"]["path"] = event["rawPath"]
-    reply = balances_handler.lambda_handler(event, FakeLambdaContext())
+    reply = grants_handler.lambda_handler(event, FakeLambdaContext())
     body = json.loads(reply["body"])
     error = body.get("error") or {}
     return {
