@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { invokeDebit } from "./invoke";
 import { DESKTOP, launchChromium, openPage, SCREENSHOTS, type TestPage } from "./browser";
 
 const baseUrl = inject("baseUrl");
@@ -24,17 +25,11 @@ async function signIn(page: Page, customerId: string, next = "/dashboard"): Prom
 }
 
 async function debit(quantity: number): Promise<void> {
-  const reply = await fetch(`${baseUrl}/2015-03-31/functions/DebitFunction/invocations`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({
-      customer_id: customer,
-      idempotency_key: `e2e-${randomUUID()}`,
-      usage: [{ action: "vm_runtime", quantity }],
-    }),
+  await invokeDebit(baseUrl, {
+    customer_id: customer,
+    idempotency_key: `e2e-${randomUUID()}`,
+    usage: [{ action: "vm_runtime", quantity }],
   });
-  expect(reply.status).toBe(200);
-  expect(await reply.json()).toMatchObject({ ok: true });
 }
 
 async function refreshUntil(page: Page, check: () => Promise<boolean>): Promise<void> {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { DESKTOP, launchChromium, openPage, PHONE, SCREENSHOTS, type TestPage } from "./browser";
+import { invokeDebit as invokeDebitOp } from "./invoke";
 
 const baseUrl = inject("baseUrl");
 const deadApiUrl = inject("deadApiUrl");
@@ -51,30 +52,9 @@ async function mintAdminToken(): Promise<string> {
   return token;
 }
 
-/** The VM agent credential the control plane would give the VM (RequireAgentCredentials). */
-async function agentCredential(customerId: string, vmId: string): Promise<string> {
-  const reply = await fetch(`${baseUrl}/_local/agent-credential`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ customer_id: customerId, vm_id: vmId }),
-  });
-  expect(reply.status).toBe(200);
-  return ((await reply.json()) as { credential: string }).credential;
-}
-
 /** The debit function through the Lambda Invoke API, as a VM agent calls it. */
-async function invokeDebit(payload: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const vmId = typeof payload.vm_id === "string" ? payload.vm_id : "vm-e2e";
-  const credential = await agentCredential(String(payload.customer_id), vmId);
-  const reply = await fetch(`${baseUrl}/2015-03-31/functions/DebitFunction/invocations`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ ...payload, credential }),
-  });
-  expect(reply.status).toBe(200);
-  const result = (await reply.json()) as Record<string, unknown>;
-  expect(result, JSON.stringify(result)).toMatchObject({ ok: true });
-  return result;
+function invokeDebit(payload: Record<string, unknown>): Promise<Record<string, unknown>> {
+  return invokeDebitOp(baseUrl, payload);
 }
 
 function debit(quantity: number): Promise<Record<string, unknown>> {
