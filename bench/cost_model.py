@@ -329,8 +329,8 @@ def seed_reader(harness: Harness, context: object) -> str:
     from datetime import UTC, datetime, timedelta
 
     from token_billing.domain.catalog import CATALOG_VERSION, PACKAGES, RATES
+    from token_billing.store.order_records import Order
     from token_billing.store.orders import OrderStore
-    from token_billing.store.records import Order
     from token_billing.store.usage_aggregates import UsageAggregates
 
     reader = harness.customer("reader")

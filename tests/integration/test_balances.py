@@ -216,8 +216,8 @@ def test_dashboard_numbers_agree_with_the_ledger_for_a_seeded_history(
     from tests import stripe_events
     from tests.integration.test_ledger_stream import deliver, ledger_usage, stream_records
     from token_billing.domain.payments import handle_event
+    from token_billing.store.order_records import Order
     from token_billing.store.orders import OrderStore
-    from token_billing.store.records import Order
 
     store = OrderStore(ddb_local.client(), "LedgerTable")
     orders = []

@@ -27,8 +27,8 @@ from tests.integration import fault_proxy
 from tests.integration.helpers import assert_consistent, fund
 from token_billing import runtime
 from token_billing.store.ledger import Ledger
+from token_billing.store.order_records import Order
 from token_billing.store.orders import OrderStore
-from token_billing.store.records import Order
 
 # botocore's attempts per request (runtime.dynamodb_client: the first + max_attempts=3
 # retries) x the ledger's attempts (transactions.TRANSACTION_ATTEMPTS).

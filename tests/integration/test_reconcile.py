@@ -11,8 +11,8 @@ from tests.conftest import fake_context
 from tests.integration.helpers import fund
 from token_billing.domain.reconcile import Finding, reconcile
 from token_billing.store.ledger import Ledger
+from token_billing.store.order_records import Order
 from token_billing.store.orders import OrderStore, order_key
-from token_billing.store.records import Order
 from token_billing.store.table_layout import customer_pk
 
 pytestmark = pytest.mark.integration

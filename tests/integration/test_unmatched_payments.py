@@ -17,8 +17,8 @@ from tests import stripe_events
 from tests.conftest import FakeLambdaContext
 from tests.integration.helpers import assert_consistent, http_json, use_local_stripe
 from token_billing.store.ledger import Ledger
+from token_billing.store.order_records import Order
 from token_billing.store.orders import OrderStore
-from token_billing.store.records import Order
 from token_billing.store.unmatched_payments import UnmatchedPayments
 
 PURCHASE = "/api/v1/customers/{}/tokens/purchase"

@@ -19,7 +19,7 @@ from token_billing.domain.auto_top_up import (
     validated_settings,
 )
 from token_billing.domain.catalog import get_package
-from token_billing.store.records import Order
+from token_billing.store.order_records import Order
 from token_billing.store.stream_images import AccountChange
 from token_billing.store.top_up_state import (
     Admission,

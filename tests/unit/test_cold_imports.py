@@ -36,6 +36,7 @@ def test_debit_imports_neither_stripe_nor_pydantic_nor_xray() -> None:
 def test_debit_loads_no_module_it_does_not_use() -> None:
     unused = [
         "token_billing.store.orders",
+        "token_billing.store.order_records",
         "token_billing.store.history",
         "token_billing.store.usage_aggregates",
         "token_billing.domain.payments",

@@ -41,8 +41,8 @@ from token_billing.domain.purchases import new_order_id, with_query
 from token_billing.integrations.checkout_session import CheckoutSession
 from token_billing.integrations.off_session_payment import OffSessionResult
 from token_billing.store.codecs import utc_now_iso
+from token_billing.store.order_records import PENDING, Order
 from token_billing.store.orders import OrderStore
-from token_billing.store.records import PENDING, Order
 from token_billing.store.stream_images import AccountChange
 from token_billing.store.top_up_state import (
     ADMITTED,

@@ -21,8 +21,8 @@ from token_billing.domain.auto_top_up import KIND, RECOVERY_KIND
 from token_billing.domain.payments import Outcome
 from token_billing.store.codecs import utc_now_iso
 from token_billing.store.ledger import Ledger
+from token_billing.store.order_records import Order
 from token_billing.store.orders import OrderStore
-from token_billing.store.records import Order
 from token_billing.store.top_up_state import SavedCard, TopUpStore
 from token_billing.store.transactions import ExtraConditionFailed
 

@@ -20,8 +20,8 @@ from token_billing.domain.session_orders import (
     record_unmatched,
 )
 from token_billing.store.ledger import Ledger
+from token_billing.store.order_records import PAID_STATUSES, Order
 from token_billing.store.orders import OrderConditionFailed, OrderStore
-from token_billing.store.records import PAID_STATUSES, Order
 from token_billing.store.transactions import ExtraConditionFailed
 from token_billing.store.unmatched_payments import UnmatchedPayments
 

@@ -24,8 +24,8 @@ from token_billing.domain.catalog import (
 )
 from token_billing.integrations.checkout_session import CheckoutSession
 from token_billing.store.codecs import utc_now_iso
+from token_billing.store.order_records import PENDING, Order
 from token_billing.store.orders import OrderStore
-from token_billing.store.records import PENDING, Order
 
 # Stripe accepts 30 minutes to 24 hours; a short window keeps stale orders few.
 CHECKOUT_EXPIRES_S = 30 * 60

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from token_billing.store.records import PAID_STATUSES
+from token_billing.store.order_records import PAID_STATUSES
 from token_billing.store.table_scan import CustomerTally, tally_customers
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.store.order_records import Order
 from token_billing.store.orders import OrderStore
-from token_billing.store.records import Order
 from token_billing.store.unmatched_payments import UnmatchedPayment, UnmatchedPayments
 
 # purchases.new_order_id: "ord_" + 12 hex digits of milliseconds + 12 random hex digits.

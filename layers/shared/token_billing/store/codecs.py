@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from token_billing.store.records import Account, Hold, Order
+from token_billing.store.records import Account, Hold
 
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
@@ -107,31 +107,4 @@ def hold_from_item(item: Item) -> Hold:
         created_at=item["created_at"]["S"],
         expires_at=item["expires_at"]["S"],
         request_hash=item["request_hash"]["S"],
-    )
-
-
-def order_from_item(item: Item) -> Order:
-    return Order(
-        order_id=item["order_id"]["S"],
-        customer_id=item["customer_id"]["S"],
-        package_id=item["package_id"]["S"],
-        catalog_version=item["catalog_version"]["S"],
-        price_cents=int(item["price_cents"]["N"]),
-        currency=item["currency"]["S"],
-        tokens_mt=int(item["tokens_mt"]["N"]),
-        bonus_mt=int(item["bonus_mt"]["N"]),
-        status=item["status"]["S"],
-        created_at=item["created_at"]["S"],
-        expires_at=item_int(item, "expires_at") if "expires_at" in item else None,
-        session_id=item_str(item, "session_id"),
-        checkout_url=item_str(item, "checkout_url"),
-        payment_intent_id=item_str(item, "payment_intent_id"),
-        paid_at=item_str(item, "paid_at"),
-        flag_reason=item_str(item, "flag_reason"),
-        refunded_cents=item_int(item, "refunded_cents"),
-        disputed_cents=item_int(item, "disputed_cents"),
-        clawed_back_mt=item_int(item, "clawed_back_mt"),
-        kind=item_str(item, "kind") or "purchase",
-        packs=item_int(item, "packs") or 1,
-        attempt_version=item_int(item, "attempt_version") if "attempt_version" in item else None,
     )

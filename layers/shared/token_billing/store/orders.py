@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from token_billing.core.errors import IdempotencyKeyReused, NotFound
-from token_billing.store.codecs import AttributeValue, Item, order_from_item, utc_now_iso
+from token_billing.store.codecs import AttributeValue, Item, utc_now_iso
 from token_billing.store.conditions import condition_failed
-from token_billing.store.records import PENDING, Order
+from token_billing.store.order_records import PENDING, Order, order_from_item
 from token_billing.store.table_layout import customer_pk
 
 if TYPE_CHECKING:

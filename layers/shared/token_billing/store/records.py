@@ -1,14 +1,11 @@
-"""The records the store reads and writes: accounts, ledger entries, holds, orders."""
+"""The records the ledger reads and writes: accounts, ledger entries, holds (the debit's
+whole path; orders are in `order_records`, which the debit never loads)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 ACTIVE = "active"
-# An order is written pending and credited only from pending (orders.paid_transition).
-PENDING = "pending"
-# The statuses of an order that was paid (and so credited): refunds and disputes follow it.
-PAID_STATUSES = frozenset({"paid", "partially_refunded", "refunded", "disputed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,35 +73,3 @@ class Capture:
     entry: PostedEntry
     from_hold_mt: int
     released_mt: int
-
-
-@dataclass(frozen=True, slots=True)
-class Order:
-    order_id: str
-    customer_id: str
-    package_id: str
-    catalog_version: str
-    price_cents: int
-    currency: str
-    tokens_mt: int
-    bonus_mt: int
-    status: str
-    created_at: str
-    expires_at: int | None = None
-    session_id: str | None = None
-    checkout_url: str | None = None
-    payment_intent_id: str | None = None
-    paid_at: str | None = None
-    flag_reason: str | None = None
-    refunded_cents: int = 0
-    disputed_cents: int = 0
-    clawed_back_mt: int = 0
-    # Auto top-up orders (kind "auto_top_up") buy `packs` packs at once and name the
-    # attempt (by the account version that crossed the threshold); purchases buy one.
-    kind: str = "purchase"
-    packs: int = 1
-    attempt_version: int | None = None
-
-    @property
-    def total_mt(self) -> int:
-        return self.tokens_mt + self.bonus_mt

@@ -16,7 +16,8 @@ from token_billing.edge.models.catalog import (
     PackageOut,
 )
 from token_billing.store.history import Transaction
-from token_billing.store.records import Hold, Order
+from token_billing.store.order_records import Order
+from token_billing.store.records import Hold
 
 
 class HoldOut(BaseModel):
