@@ -457,21 +457,7 @@ class DevServer(ThreadingHTTPServer):
             paid = self.fake_stripe.pay(
                 session_id, card=card if card in TEST_CARDS else "pm_card_visa"
             )
-            event = event_payload("checkout.session.completed", paid)
-            secret = os.environ.get("STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)
-            delivered = self.serve_http_api(
-                "POST",
-                "/webhooks/stripe",
-                query="",
-                headers=[
-                    ("Content-Type", "application/json"),
-                    ("Stripe-Signature", sign(event, secret)),
-                ],
-                body=event,
-                source_ip="127.0.0.1",
-                protocol="HTTP/1.1",
-            )
-            print(f"offline checkout: webhook answered {delivered.status}", file=sys.stderr)
+            self.deliver_stripe_event("checkout.session.completed", paid)
             self.fake_stripe.flush()  # payment_method.attached when the card was saved
             target = str(paid["success_url"]).replace("{CHECKOUT_SESSION_ID}", session_id)
             return HttpResponse(303, [("Location", target)])

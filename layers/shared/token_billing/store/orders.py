@@ -38,8 +38,8 @@ PAYMENT_SK = "PAYMENT"
 SESSION_SK = "SESSION"
 
 
-def new_order_item(order: Order) -> Item:
-    """A pending order's item, for writers outside `create` (the auto top-up admission)."""
+def _order_item(order: Order) -> Item:
+    """The attributes every pending order's item carries."""
     item: Item = {
         **order_key(order.customer_id, order.order_id),
         "entity": {"S": "order"},
@@ -53,13 +53,19 @@ def new_order_item(order: Order) -> Item:
         "bonus_mt": {"N": str(order.bonus_mt)},
         "status": {"S": order.status},
         "created_at": {"S": order.created_at},
-        "kind": {"S": order.kind},
-        "packs": {"N": str(order.packs)},
     }
-    if order.attempt_version is not None:
-        item["attempt_version"] = {"N": str(order.attempt_version)}
     if order.expires_at is not None:
         item["expires_at"] = {"N": str(order.expires_at)}
+    return item
+
+
+def new_order_item(order: Order) -> Item:
+    """A pending order's item, for writers outside `create` (the auto top-up admission)."""
+    item = _order_item(order)
+    item["kind"] = {"S": order.kind}
+    item["packs"] = {"N": str(order.packs)}
+    if order.attempt_version is not None:
+        item["attempt_version"] = {"N": str(order.attempt_version)}
     return item
 
 
@@ -98,22 +104,7 @@ class OrderStore:
         One transaction writes the order and the key record, so a key names exactly one
         order even when two retries race.
         """
-        item: Item = {
-            **order_key(order.customer_id, order.order_id),
-            "entity": {"S": "order"},
-            "order_id": {"S": order.order_id},
-            "customer_id": {"S": order.customer_id},
-            "package_id": {"S": order.package_id},
-            "catalog_version": {"S": order.catalog_version},
-            "price_cents": {"N": str(order.price_cents)},
-            "currency": {"S": order.currency},
-            "tokens_mt": {"N": str(order.tokens_mt)},
-            "bonus_mt": {"N": str(order.bonus_mt)},
-            "status": {"S": order.status},
-            "created_at": {"S": order.created_at},
-        }
-        if order.expires_at is not None:
-            item["expires_at"] = {"N": str(order.expires_at)}
+        item = _order_item(order)
         put_order = {
             "Put": {
                 "TableName": self._table,
