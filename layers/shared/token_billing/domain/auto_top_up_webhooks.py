@@ -18,7 +18,7 @@ from typing import Any
 
 from token_billing.core.observability import MetricUnit, logger, metrics
 from token_billing.domain.auto_top_up import KIND, RECOVERY_KIND
-from token_billing.domain.payments import Outcome
+from token_billing.domain.payments import Outcome, credit_order
 from token_billing.store.codecs import utc_now_iso
 from token_billing.store.ledger import Ledger
 from token_billing.store.order_records import Order
@@ -146,14 +146,10 @@ def _credit_payment_intent(
         logger.error("auto top-up payment does not match its order", extra={"reason": reason})
         return Outcome("flagged", order.order_id, reason)
     try:
-        posted = ledger.credit_purchase(
-            customer_id=order.customer_id,
-            order_id=order.order_id,
-            package_id=order.package_id,
-            tokens_mt=order.tokens_mt,
-            bonus_mt=order.bonus_mt,
-            catalog_version=order.catalog_version,
-            extra_items=[
+        posted = credit_order(
+            ledger,
+            order,
+            [
                 orders.paid_transition(order, payment_intent_id=pi_id, session_id=None),
                 orders.payment_link(order, pi_id),
             ],

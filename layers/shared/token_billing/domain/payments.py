@@ -7,7 +7,7 @@ status moves only by conditional writes, so a replay can never move tokens again
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from token_billing.domain.session_orders import (
 from token_billing.store.ledger import Ledger
 from token_billing.store.order_records import PAID_STATUSES, Order
 from token_billing.store.orders import OrderConditionFailed, OrderStore
+from token_billing.store.records import PostedEntry
 from token_billing.store.transactions import ExtraConditionFailed
 from token_billing.store.unmatched_payments import UnmatchedPayments
 
@@ -43,6 +44,22 @@ class Outcome:
     action: str
     order_id: str | None = None
     detail: str | None = None
+
+
+def credit_order(
+    ledger: Ledger, order: Order, extra_items: Sequence[Mapping[str, Any]]
+) -> PostedEntry:
+    """Credit a paid order's tokens and bonus, once per order id, in one transaction with
+    the order's own items (`extra_items`: pending -> paid, the payment link)."""
+    return ledger.credit_purchase(
+        customer_id=order.customer_id,
+        order_id=order.order_id,
+        package_id=order.package_id,
+        tokens_mt=order.tokens_mt,
+        bonus_mt=order.bonus_mt,
+        catalog_version=order.catalog_version,
+        extra_items=extra_items,
+    )
 
 
 def handle_event(
@@ -137,15 +154,7 @@ def _credit(order: Order, session: Mapping[str, Any], store: OrderStore, ledger:
     if payment_intent_id:
         extra_items.append(store.payment_link(order, payment_intent_id))
     try:
-        posted = ledger.credit_purchase(
-            customer_id=order.customer_id,
-            order_id=order.order_id,
-            package_id=order.package_id,
-            tokens_mt=order.tokens_mt,
-            bonus_mt=order.bonus_mt,
-            catalog_version=order.catalog_version,
-            extra_items=extra_items,
-        )
+        posted = credit_order(ledger, order, extra_items)
     except ExtraConditionFailed:
         current = store.get(order.customer_id, order.order_id)
         logger.error(
