@@ -143,6 +143,7 @@ lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m tools.check_domain_values
 
 format:
 	$(VENV)/bin/ruff format .

@@ -11,6 +11,7 @@ from tests.integration.helpers import assert_consistent, fund
 from token_billing.core.errors import CustomerNotFound, IdempotencyKeyReused, InsufficientTokens
 from token_billing.store.codecs import decode_lines
 from token_billing.store.ledger import Ledger
+from token_billing.store.records import UsageCause
 from token_billing.store.table_layout import customer_pk, entry_sk
 
 
@@ -20,7 +21,7 @@ def debit(ledger: Ledger, customer_id: str, key: str, amount_mt: int, request: s
         idempotency_key=key,
         amount_mt=amount_mt,
         canonical_request=request,
-        cause={},
+        usage=UsageCause(lines=[]),
     )
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from token_billing.core.errors import CustomerNotFound, IdempotencyKeyReused, InsufficientTokens
 from token_billing.store.ledger import Ledger
+from token_billing.store.records import UsageCause
 
 
 def debit(ledger: Ledger, customer_id: str, key: str, amount_mt: int, request: str = "r"):  # type: ignore[no-untyped-def]
@@ -13,7 +14,7 @@ def debit(ledger: Ledger, customer_id: str, key: str, amount_mt: int, request: s
         idempotency_key=key,
         amount_mt=amount_mt,
         canonical_request=request,
-        cause={},
+        usage=UsageCause(lines=[]),
     )
 
 

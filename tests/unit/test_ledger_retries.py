@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from token_billing.core.errors import ServiceUnavailable
 from token_billing.store.ledger import Ledger
+from token_billing.store.records import UsageCause
 from token_billing.store.transactions import TRANSACTION_ATTEMPTS
 
 
@@ -42,7 +43,11 @@ class ScriptedClient:
 def debit(client: ScriptedClient, sleeps: list[float]) -> Any:
     ledger = Ledger(client, "T", sleep=sleeps.append)  # type: ignore[arg-type]
     return ledger.debit(
-        customer_id="c1", idempotency_key="k1", amount_mt=100, canonical_request="r", cause={}
+        customer_id="c1",
+        idempotency_key="k1",
+        amount_mt=100,
+        canonical_request="r",
+        usage=UsageCause(lines=[]),
     )
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from token_billing.core.clock import utc_now_iso
 from token_billing.core.errors import InvalidRequest
 from token_billing.core.observability import MetricUnit, logger, metrics
 from token_billing.core.units import format_tokens
@@ -40,7 +41,6 @@ from token_billing.domain.catalog import (
 from token_billing.domain.purchases import new_order_id, with_query
 from token_billing.integrations.checkout_session import CheckoutSession
 from token_billing.integrations.off_session_payment import OffSessionResult
-from token_billing.store.codecs import utc_now_iso
 from token_billing.store.order_records import PENDING, Order
 from token_billing.store.orders import OrderStore
 from token_billing.store.stream_images import AccountChange
@@ -554,7 +554,7 @@ def _settle(
             decline_code=result.code,
             **common,
         )
-    orders.mark(order, "failed", extra={"flag_reason": {"S": f"auto top-up {result.code}"}})
+    orders.mark(order, "failed", flag_reason=f"auto top-up {result.code}")
     disable = "card_expired" if result.code == "expired_card" else None
     outcome = "declined" if result.status == "declined" else "error"
     return _end(

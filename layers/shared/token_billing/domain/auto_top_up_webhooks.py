@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from token_billing.core.clock import utc_now_iso
 from token_billing.core.observability import MetricUnit, logger, metrics
 from token_billing.domain.auto_top_up import KIND, RECOVERY_KIND
 from token_billing.domain.payments import Outcome, credit_order
-from token_billing.store.codecs import utc_now_iso
 from token_billing.store.ledger import Ledger
 from token_billing.store.order_records import Order
 from token_billing.store.orders import OrderStore
@@ -141,7 +141,7 @@ def _credit_payment_intent(
     problems = payment_intent_mismatches(order, pi)
     if problems:
         reason = "; ".join(problems)
-        orders.mark(order, "flagged", extra={"flag_reason": {"S": reason}})
+        orders.mark(order, "flagged", flag_reason=reason)
         metrics.add_metric(name="AmountMismatches", unit=MetricUnit.Count, value=1)
         logger.error("auto top-up payment does not match its order", extra={"reason": reason})
         return Outcome("flagged", order.order_id, reason)

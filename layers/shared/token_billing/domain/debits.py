@@ -13,8 +13,8 @@ from datetime import datetime
 
 from token_billing.core.errors import InvalidRequest
 from token_billing.domain.usage import UsageLine, cost_by_action, price_usage
-from token_billing.store.codecs import AttributeValue, encode_lines
 from token_billing.store.ledger import Ledger
+from token_billing.store.records import UsageCause
 from token_billing.store.table_layout import CUSTOMER_ID_PATTERN, IDEMPOTENCY_KEY_PATTERN
 
 DEBIT_FIELDS = frozenset(
@@ -91,17 +91,14 @@ def parse_debit_request(payload: object) -> DebitRequest:
     )
 
 
-def usage_cause(lines: list[UsageLine]) -> tuple[dict[str, AttributeValue], dict[str, int]]:
-    """What a usage entry records of its cause (its lines, compressed, and the cost per
-    action), and the cost per action for the account's lifetime counters."""
-    by_action = cost_by_action(lines)
-    records = [line.to_record() for line in lines]
-    cause: dict[str, AttributeValue] = {
-        "line_count": {"N": str(len(records))},
-        "lines_z": {"B": encode_lines(records)},
-        "usage_mt_by_action": {"M": {a: {"N": str(mt)} for a, mt in by_action.items()}},
-    }
-    return cause, by_action
+def usage_cause(lines: list[UsageLine], occurred_at: str | None = None) -> UsageCause:
+    """What a usage entry records of its cause: its lines and their cost per action (which
+    also move the account's lifetime per-action counters)."""
+    return UsageCause(
+        lines=[line.to_record() for line in lines],
+        mt_by_action=cost_by_action(lines),
+        occurred_at=occurred_at,
+    )
 
 
 def debit_usage(ledger: Ledger, request: DebitRequest) -> DebitResult:
@@ -110,16 +107,12 @@ def debit_usage(ledger: Ledger, request: DebitRequest) -> DebitResult:
     canonical = json.dumps(
         {"usage": records, "occurred_at": request.occurred_at}, separators=(",", ":")
     )
-    cause, by_action = usage_cause(request.lines)
-    if request.occurred_at:
-        cause["occurred_at"] = {"S": request.occurred_at}
     posted = ledger.debit(
         customer_id=request.customer_id,
         idempotency_key=request.idempotency_key,
         amount_mt=request.amount_mt,
         canonical_request=canonical,
-        cause=cause,
-        usage_mt_by_action=by_action,
+        usage=usage_cause(request.lines, request.occurred_at or None),
     )
     result = DebitResult(posted.txn_id, -posted.amount_mt, posted.replayed)
     if request.return_balance:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from token_billing.core.errors import (
@@ -34,7 +34,6 @@ from token_billing.domain.debits import (
     usage_cause,
 )
 from token_billing.domain.usage import UsageLine, price_usage
-from token_billing.store.codecs import AttributeValue
 from token_billing.store.holds import HoldChanged, HoldLedger
 from token_billing.store.records import Hold, NewHold, PostedEntry
 
@@ -70,8 +69,9 @@ def _first_reply(entry: PostedEntry) -> dict[str, object] | None:
     return reply
 
 
-def _reply_attr(**reply: object) -> dict[str, AttributeValue]:
-    return {"reply": {"S": json.dumps(reply, sort_keys=True, separators=(",", ":"))}}
+def _reply_json(**reply: object) -> str:
+    """What this call answers, kept in its entry so that a replay answers the same."""
+    return json.dumps(reply, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +163,7 @@ def _capture_or_debit(
 ) -> tuple[SettleResult, Hold]:
     """Capture usage from the hold if it is still active; otherwise bill it as a plain
     debit under the same key (a replay returns the first capture)."""
-    cause, by_action = usage_cause(lines)
+    cause = usage_cause(lines)
     cost_mt = sum(line.cost_mt for line in lines)
     for _ in range(HOLD_RACE_ATTEMPTS):
         hold = _existing_hold(ledger, customer_id, hold_id)
@@ -176,12 +176,11 @@ def _capture_or_debit(
                 idempotency_key=hold_id,
                 amount_mt=cost_mt,
                 canonical_request=canonical,
-                cause={
-                    **cause,
-                    "hold_id": {"S": hold_id},
-                    **_reply_attr(released_mt=released, late=not settled_here),
-                },
-                usage_mt_by_action=by_action,
+                usage=replace(
+                    cause,
+                    hold_id=hold_id,
+                    reply=_reply_json(released_mt=released, late=not settled_here),
+                ),
                 scope=scope,
             )
             first = _first_reply(entry)
@@ -194,23 +193,22 @@ def _capture_or_debit(
         # exactly what the first call did, not what the hold looks like now.
         released = 0 if keep_remaining else hold.amount_mt - min(cost_mt, hold.amount_mt)
         if next_hold is not None:
-            reply = _reply_attr(
+            reply = _reply_json(
                 released_mt=released, late=False, renewed=True, expires_at=next_hold.expires_at
             )
         elif keep_remaining:
-            reply = _reply_attr(
+            reply = _reply_json(
                 released_mt=released, late=False, renewed=False, grace_until=hold.expires_at
             )
         else:
-            reply = _reply_attr(released_mt=released, late=False)
+            reply = _reply_json(released_mt=released, late=False)
         try:
             capture = ledger.capture_hold(
                 hold=hold,
                 cost_mt=cost_mt,
-                usage_mt_by_action=by_action,
                 scope=scope,
                 canonical_request=canonical,
-                cause={**cause, **reply},
+                usage=replace(cause, reply=reply),
                 keep_remaining=keep_remaining,
                 next_hold=next_hold,
             )

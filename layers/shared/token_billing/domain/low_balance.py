@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from token_billing.core.clock import utc_now_iso
 from token_billing.domain.account_changes import (
     EVENT_SOURCE,
     LOW_BALANCE_DETAIL_TYPE,
@@ -27,7 +28,6 @@ from token_billing.integrations.eventbridge import (
     put_event,
 )
 from token_billing.store.alert_markers import LowBalanceMarkers
-from token_billing.store.codecs import utc_now_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

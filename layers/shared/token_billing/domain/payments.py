@@ -137,7 +137,7 @@ def _credit(order: Order, session: Mapping[str, Any], store: OrderStore, ledger:
     problems = mismatches(order, session)
     if problems:
         reason = "; ".join(problems)
-        store.mark(order, "flagged", extra={"flag_reason": {"S": reason}})
+        store.mark(order, "flagged", flag_reason=reason)
         metrics.add_metric(name="AmountMismatches", unit=MetricUnit.Count, value=1)
         logger.error(
             "paid session does not match its order",
@@ -253,7 +253,7 @@ def apply_clawback(
                 idempotency_key=key,
                 amount_mt=delta_mt,
                 canonical_request=key,
-                cause={"order_id": {"S": order.order_id}, "reason": {"S": key.split(":", 1)[0]}},
+                cause={"order_id": order.order_id, "reason": key.split(":", 1)[0]},
                 extra_items=[transition],
             )
         except (ExtraConditionFailed, OrderConditionFailed):

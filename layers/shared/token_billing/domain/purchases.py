@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from token_billing.core.clock import utc_now_iso
 from token_billing.core.errors import InvalidRequest
 from token_billing.core.units import format_tokens
 from token_billing.domain.catalog import (
@@ -23,7 +24,6 @@ from token_billing.domain.catalog import (
     get_package,
 )
 from token_billing.integrations.checkout_session import CheckoutSession
-from token_billing.store.codecs import utc_now_iso
 from token_billing.store.order_records import PENDING, Order
 from token_billing.store.orders import OrderStore
 

@@ -11,10 +11,9 @@ import json
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from token_billing.store.records import Account, Hold
+from token_billing.store.records import Account, CauseValue, Hold, UsageCause
 
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
@@ -38,10 +37,6 @@ def usage_by_action(item: Mapping[str, AttributeValue]) -> dict[str, int]:
     return found
 
 
-def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def request_hash(canonical_request: str) -> str:
     return hashlib.sha256(canonical_request.encode()).hexdigest()
 
@@ -54,6 +49,36 @@ def encode_lines(records: Sequence[Sequence[object]]) -> bytes:
 def decode_lines(blob: bytes) -> list[list[object]]:
     lines: list[list[object]] = json.loads(zlib.decompress(blob))
     return lines
+
+
+def cause_attributes(cause: Mapping[str, CauseValue]) -> Item:
+    """Plain cause values as item attributes: str -> S, int -> N, a map of ints -> M."""
+    item: Item = {}
+    for name, value in cause.items():
+        if isinstance(value, str):
+            item[name] = attr_s(value)
+        elif isinstance(value, bool):
+            raise TypeError(f"{name}: a cause holds no booleans")
+        elif isinstance(value, int):
+            item[name] = attr_n(value)
+        else:
+            item[name] = {"M": {key: attr_n(mt) for key, mt in value.items()}}
+    return item
+
+
+def usage_cause_attributes(cause: UsageCause) -> Item:
+    """A usage entry's cause: its lines compressed, their count and cost per action, and
+    (when given) when they occurred, the hold they settle and the reply a replay repeats."""
+    item: Item = {
+        "line_count": attr_n(len(cause.lines)),
+        "lines_z": {"B": encode_lines(cause.lines)},
+        "usage_mt_by_action": {"M": {a: attr_n(mt) for a, mt in cause.mt_by_action.items()}},
+    }
+    for name in ("occurred_at", "hold_id", "reply"):
+        value = getattr(cause, name)
+        if value is not None:
+            item[name] = attr_s(value)
+    return item
 
 
 def attr_s(value: str) -> AttributeValue:

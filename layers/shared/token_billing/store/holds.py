@@ -12,6 +12,7 @@ Every step is one conditional transaction of the account item and the hold item.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -23,10 +24,11 @@ from token_billing.store.codecs import (
     attr_s,
     hold_from_item,
     request_hash,
+    usage_cause_attributes,
     usage_counter,
 )
 from token_billing.store.ledger import Ledger
-from token_billing.store.records import ACTIVE, Capture, Hold, NewHold
+from token_billing.store.records import ACTIVE, Capture, Hold, NewHold, UsageCause
 from token_billing.store.table_layout import (
     ACTIVE_HOLD_SHARDS,
     ACTIVE_HOLDS_INDEX,
@@ -186,10 +188,9 @@ class HoldLedger(Ledger):
         *,
         hold: Hold,
         cost_mt: int,
-        usage_mt_by_action: Mapping[str, int],
         scope: str,
         canonical_request: str,
-        cause: Mapping[str, AttributeValue],
+        usage: UsageCause,
         keep_remaining: bool = False,
         next_hold: NewHold | None = None,
     ) -> Capture:
@@ -239,7 +240,7 @@ class HoldLedger(Ledger):
                 }
             )
         counters = {"used_mt": cost_mt} | {
-            usage_counter(action): mt for action, mt in usage_mt_by_action.items()
+            usage_counter(action): mt for action, mt in usage.mt_by_action.items()
         }
         try:
             entry = self._post(
@@ -252,7 +253,7 @@ class HoldLedger(Ledger):
                 condition=condition,
                 condition_values=values,
                 canonical_request=canonical_request,
-                cause={**cause, "hold_id": attr_s(hold.hold_id)},
+                cause=usage_cause_attributes(replace(usage, hold_id=hold.hold_id)),
                 extra_items=extra,
                 held_delta_mt=held_delta,
                 record_index=2,

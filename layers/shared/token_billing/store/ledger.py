@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from token_billing.core.clock import utc_now_iso
 from token_billing.store.codecs import (
     USAGE_COUNTER,
     AttributeValue,
@@ -25,11 +26,12 @@ from token_billing.store.codecs import (
     account_from_item,
     attr_n,
     attr_s,
+    cause_attributes,
     request_hash,
+    usage_cause_attributes,
     usage_counter,
-    utc_now_iso,
 )
-from token_billing.store.records import Account, PostedEntry
+from token_billing.store.records import Account, CauseValue, PostedEntry, UsageCause
 from token_billing.store.table_layout import (
     ACCOUNT_SK,
     ENTRY_PREFIX,
@@ -72,18 +74,17 @@ class Ledger:
         idempotency_key: str,
         amount_mt: int,
         canonical_request: str,
-        cause: Mapping[str, AttributeValue],
-        usage_mt_by_action: Mapping[str, int] | None = None,
+        usage: UsageCause,
         kind: str = "usage",
         scope: str | None = None,
     ) -> PostedEntry:
         """Take `amount_mt` from available tokens; refused whole if they do not cover it.
 
-        `usage_mt_by_action` also moves the account's lifetime per-action counters, from
-        whose stream images the daily usage aggregates are derived idempotently.
+        The usage's cost per action also moves the account's lifetime per-action counters,
+        from whose stream images the daily usage aggregates are derived idempotently.
         """
         assert amount_mt > 0
-        by_action = dict(usage_mt_by_action or {})
+        by_action = dict(usage.mt_by_action)
         assert not by_action or sum(by_action.values()) == amount_mt
         counters = {"used_mt": amount_mt} | {
             usage_counter(action): mt for action, mt in by_action.items()
@@ -98,7 +99,7 @@ class Ledger:
             condition="attribute_exists(PK) AND available_mt >= :spend",
             condition_values={":spend": attr_n(amount_mt)},
             canonical_request=canonical_request,
-            cause=cause,
+            cause=usage_cause_attributes(usage),
         )
 
     def credit(
@@ -111,7 +112,7 @@ class Ledger:
         amount_mt: int,
         counters: Mapping[str, int],
         canonical_request: str,
-        cause: Mapping[str, AttributeValue],
+        cause: Mapping[str, CauseValue],
         extra_items: Sequence[Mapping[str, Any]] = (),
     ) -> PostedEntry:
         """Add tokens (a paid order, a grant); creates the account on its first credit."""
@@ -126,7 +127,7 @@ class Ledger:
             condition=None,
             condition_values={},
             canonical_request=canonical_request,
-            cause=cause,
+            cause=cause_attributes(cause),
             extra_items=extra_items,
         )
 
@@ -149,7 +150,7 @@ class Ledger:
             amount_mt=amount_mt,
             counters={"granted_mt": amount_mt},
             canonical_request=canonical,
-            cause={"reason": attr_s(reason), "granted_by": attr_s(granted_by)},
+            cause={"reason": reason, "granted_by": granted_by},
         )
 
     def credit_purchase(
@@ -176,10 +177,10 @@ class Ledger:
             counters={"purchased_mt": tokens_mt, "bonus_mt": bonus_mt},
             canonical_request=canonical,
             cause={
-                "order_id": attr_s(order_id),
-                "package_id": attr_s(package_id),
-                "catalog_version": attr_s(catalog_version),
-                "bonus_mt": attr_n(bonus_mt),
+                "order_id": order_id,
+                "package_id": package_id,
+                "catalog_version": catalog_version,
+                "bonus_mt": bonus_mt,
             },
             extra_items=extra_items,
         )
@@ -191,7 +192,7 @@ class Ledger:
         idempotency_key: str,
         amount_mt: int,
         canonical_request: str,
-        cause: Mapping[str, AttributeValue],
+        cause: Mapping[str, CauseValue],
         extra_items: Sequence[Mapping[str, Any]] = (),
     ) -> PostedEntry:
         """Take back tokens for a refund or dispute: the one change that may go negative."""
@@ -206,7 +207,7 @@ class Ledger:
             condition="attribute_exists(PK)",
             condition_values={},
             canonical_request=canonical_request,
-            cause=cause,
+            cause=cause_attributes(cause),
             extra_items=extra_items,
         )
 
@@ -222,7 +223,7 @@ class Ledger:
         condition: str | None,
         condition_values: Mapping[str, AttributeValue],
         canonical_request: str,
-        cause: Mapping[str, AttributeValue],
+        cause: Item,
         extra_items: Sequence[Mapping[str, Any]] = (),
         held_delta_mt: int = 0,
         record_index: int | None = None,

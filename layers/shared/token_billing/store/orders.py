@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from token_billing.core.clock import utc_now_iso
 from token_billing.core.errors import IdempotencyKeyReused, NotFound
-from token_billing.store.codecs import AttributeValue, Item, utc_now_iso
+from token_billing.store.codecs import AttributeValue, Item, attr_s
 from token_billing.store.conditions import condition_failed
 from token_billing.store.order_records import PENDING, Order, order_from_item
 from token_billing.store.table_layout import customer_pk
@@ -198,16 +199,18 @@ class OrderStore:
         status: str,
         *,
         from_statuses: tuple[str, ...] = (PENDING,),
-        extra: Mapping[str, AttributeValue] | None = None,
+        flag_reason: str | None = None,
     ) -> bool:
-        """Move an order to `status` if it is still in one of `from_statuses`.
+        """Move an order to `status` if it is still in one of `from_statuses`, recording
+        why when it is flagged or failed (`flag_reason`).
 
         False when it had already moved on: a late or repeated event changes nothing.
         """
+        extra = {} if flag_reason is None else {"flag_reason": attr_s(flag_reason)}
         names = {"#status": "status"}
         values: dict[str, AttributeValue] = {":status": {"S": status}, ":now": {"S": utc_now_iso()}}
         sets = ["#status = :status", "updated_at = :now"]
-        for index, (name, value) in enumerate(sorted((extra or {}).items())):
+        for index, (name, value) in enumerate(sorted(extra.items())):
             names[f"#x{index}"] = name
             values[f":x{index}"] = value
             sets.append(f"#x{index} = :x{index}")

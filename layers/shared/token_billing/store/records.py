@@ -3,9 +3,26 @@ whole path; orders are in `order_records`, which the debit never loads)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 ACTIVE = "active"
+
+# What an entry records of its cause, in plain values; only `store.codecs` turns them into
+# DynamoDB attribute values (str -> S, int -> N, Mapping[str, int] -> M of N).
+CauseValue = str | int | Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCause:
+    """What a usage entry records of its cause: the priced lines (compact records), their
+    cost per action, and for a settle or renew its hold and the reply a replay repeats."""
+
+    lines: Sequence[Sequence[object]]
+    mt_by_action: Mapping[str, int] = field(default_factory=dict)
+    occurred_at: str | None = None
+    hold_id: str | None = None
+    reply: str | None = None  # JSON of what the first call answered
 
 
 @dataclass(frozen=True, slots=True)

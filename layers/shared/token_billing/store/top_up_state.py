@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from token_billing.core.clock import utc_now_iso
 from token_billing.core.errors import Conflict, ServiceUnavailable
-from token_billing.store.codecs import AttributeValue, Item, item_int, item_str, utc_now_iso
+from token_billing.store.codecs import AttributeValue, Item, item_int, item_str
 from token_billing.store.conditions import condition_failed
 from token_billing.store.order_records import Order
 from token_billing.store.orders import new_order_item

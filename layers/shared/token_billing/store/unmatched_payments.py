@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from token_billing.store.codecs import Item, utc_now_iso
+from token_billing.core.clock import utc_now_iso
+from token_billing.store.codecs import Item
 from token_billing.store.conditions import condition_failed
 
 if TYPE_CHECKING:
