@@ -2,33 +2,31 @@
 `lambda:InvokeFunction`). Ops: debit (default), hold, settle, renew, release; see
 docs/debit-invoke-api.md. Every op carries the VM's agent credential, verified without a
 DynamoDB request (RequireAgentCredentials). Replies {ok: true, ...} or {ok: false, error:
-{code, message, retryable, ...}}. Imports neither pydantic nor stripe."""
+{code, message, retryable, ...}}. Imports neither pydantic nor stripe.
+
+Each op is one small entry below, found by name in `OPS`: parse the payload into the
+domain's request (`edge.agent_requests`), run it (`domain.debits`, `domain.holds`), shape
+the reply."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_billing.core.errors import BillingError, InsufficientTokens, InvalidRequest
+from token_billing.core.errors import BillingError, InsufficientTokens
 from token_billing.core.observability import MetricUnit, logger, metrics, publish_metrics
 from token_billing.core.units import format_tokens
 from token_billing.domain import holds
-from token_billing.domain.agent_credentials import (
-    CredentialKeys,
-    bind_to_credential,
-    verify_credential,
-)
-from token_billing.domain.debits import DebitResult, debit_usage, parse_debit_request
-from token_billing.integrations.agent_credential_keys import (
-    credential_keys_document,
-    credentials_required,
-)
+from token_billing.domain.debits import DebitResult, debit_usage
+from token_billing.edge import agent_requests as requests
 from token_billing.runtime import default_ledger
+from token_billing.store.holds import HoldLedger
 from token_billing.store.records import Hold
 
-OPS = ("debit", "hold", "settle", "renew", "release")
+Reply = dict[str, Any]
 
 default_ledger()  # create the DynamoDB client during init, not on the first debit
 
@@ -37,14 +35,65 @@ def tokens(name: str, amount_mt: int) -> dict[str, Any]:
     return {name: format_tokens(amount_mt), f"{name}_mt": amount_mt}
 
 
+def debit(ledger: HoldLedger, payload: Mapping[str, object], vm_id: str | None) -> Reply:
+    request = requests.parse_debit_request(payload)
+    result = debit_usage(ledger, request)
+    return debit_reply(result)
+
+
+def hold(ledger: HoldLedger, payload: Mapping[str, object], vm_id: str | None) -> Reply:
+    request = requests.parse_hold_request(payload, datetime.now(UTC))
+    placed = holds.place_hold(ledger, request)
+    return {**hold_reply(placed.hold), "replayed": placed.replayed}
+
+
+def settle(ledger: HoldLedger, payload: Mapping[str, object], vm_id: str | None) -> Reply:
+    request = requests.parse_settle_request(payload, vm_id)
+    result = holds.settle(ledger, request)
+    return settle_reply(result)
+
+
+def renew(ledger: HoldLedger, payload: Mapping[str, object], vm_id: str | None) -> Reply:
+    request = requests.parse_renew_request(payload, vm_id, datetime.now(UTC))
+    renewed = holds.renew(ledger, request)
+    reply = settle_reply(renewed.settle) | {
+        "renewed": renewed.renewed,
+        "next_hold_id": request.next_hold.hold_id,
+    }
+    if renewed.renewed:
+        return reply | {"expires_at": renewed.next_expires_at}
+    return reply | {"grace_until": renewed.grace_until}
+
+
+def release(ledger: HoldLedger, payload: Mapping[str, object], vm_id: str | None) -> Reply:
+    request = requests.parse_release_request(payload, vm_id)
+    released = holds.release(ledger, request)
+    return {
+        "hold_id": released.hold.hold_id,
+        **tokens("released", released.released_mt),
+        "replayed": released.replayed,
+    }
+
+
+Op = Callable[[HoldLedger, Mapping[str, object], "str | None"], Reply]
+OPS: Mapping[str, Op] = {
+    "debit": debit,
+    "hold": hold,
+    "settle": settle,
+    "renew": renew,
+    "release": release,
+}
+assert tuple(OPS) == requests.OPS
+
+
 @publish_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    op = event.get("op", "debit") if isinstance(event, dict) else None
+    op = None
     try:
-        if op not in OPS:
-            raise InvalidRequest(f"op must be one of: {', '.join(OPS)}")
-        reply = run(str(op), event)
+        op = requests.op_name(event)
+        payload, vm_id = requests.authorized_payload(event)
+        reply = OPS[op](default_ledger(), payload, vm_id)
     except BillingError as error:
         if isinstance(error, InsufficientTokens):
             metrics.add_metric(name="DebitRefusals", unit=MetricUnit.Count, value=1)
@@ -54,40 +103,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if debited and not reply.get("replayed"):
         metrics.add_metric(name="TokensDebitedMt", unit=MetricUnit.Count, value=debited)
     return {"ok": True, **reply}
-
-
-def authorized_payload(event: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """The op's payload without its credential, and the VM the credential is for. Checked
-    before any DynamoDB request: a refused op has sent nothing (RequireAgentCredentials)."""
-    payload = {name: value for name, value in event.items() if name != "credential"}
-    if not credentials_required():
-        return payload, None
-    keys = CredentialKeys.from_json(credential_keys_document())
-    credential = verify_credential(event.get("credential"), keys, now_s=int(time.time()))
-    return bind_to_credential(credential, payload), credential.vm_id
-
-
-def run(op: str, event: dict[str, Any]) -> dict[str, Any]:
-    ledger = default_ledger()
-    event, vm_id = authorized_payload(event)
-    if op == "debit":
-        return debit_reply(debit_usage(ledger, parse_debit_request(event)))
-    if op == "hold":
-        placed = holds.place_hold(ledger, event)
-        return {**hold_reply(placed.hold), "replayed": placed.replayed}
-    if op == "settle":
-        return settle_reply(holds.settle(ledger, event, credential_vm_id=vm_id))
-    if op == "renew":
-        renewed = holds.renew(ledger, event, credential_vm_id=vm_id)
-        reply = settle_reply(renewed.settle) | {
-            "renewed": renewed.renewed,
-            "next_hold_id": event.get("next_hold_id"),
-        }
-        if renewed.renewed:
-            return reply | {"expires_at": renewed.next_expires_at}
-        return reply | {"grace_until": renewed.grace_until}
-    hold, released_mt, replayed = holds.release(ledger, event, credential_vm_id=vm_id)
-    return {"hold_id": hold.hold_id, **tokens("released", released_mt), "replayed": replayed}
 
 
 def hold_reply(hold: Hold) -> dict[str, Any]:

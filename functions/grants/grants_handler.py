@@ -7,17 +7,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.errors import InvalidRequest
 from token_billing.core.observability import MetricUnit, logger, metrics, publish_metrics
 from token_billing.core.units import QuantityError, format_tokens, tokens_to_mt
-from token_billing.domain.debits import require_idempotency_key
 from token_billing.edge.access import require_admin
 from token_billing.edge.identity import current_caller
 from token_billing.edge.models.balances import GrantIn, GrantOut
+from token_billing.edge.models.idempotency import IDEMPOTENCY_KEY_DESCRIPTION, IdempotencyKeyHeader
 from token_billing.edge.resolver import create_resolver
 from token_billing.runtime import default_ledger
 
@@ -36,11 +36,13 @@ CustomerId = Annotated[
 def grant_tokens(
     customer_id: CustomerId,
     body: GrantIn,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response[GrantOut]:
     caller = current_caller(app)
     require_admin(caller)
-    key = require_idempotency_key(idempotency_key or body.idempotency_key, "Idempotency-Key")
+    key = idempotency_key or body.idempotency_key
+    if key is None:
+        raise InvalidRequest(f"Idempotency-Key is required: {IDEMPOTENCY_KEY_DESCRIPTION}")
     try:
         amount_mt = tokens_to_mt(body.amount)
     except QuantityError as error:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.observability import logger
 from token_billing.domain.auto_top_up import stripe_customer_for
-from token_billing.domain.debits import require_idempotency_key
 from token_billing.domain.purchases import CheckoutConfig, start_purchase
 from token_billing.edge.identity import caller_for_customer
+from token_billing.edge.models.idempotency import IdempotencyKeyHeader
 from token_billing.edge.models.purchase import PurchaseIn, PurchaseOut
 from token_billing.edge.resolver import create_resolver
 from token_billing.integrations.stripe_gateway import (
@@ -35,14 +35,10 @@ def purchase(
         str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
     ],
     body: PurchaseIn,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> PurchaseOut:
     caller_for_customer(app, customer_id)
-    key = (
-        None
-        if idempotency_key is None
-        else require_idempotency_key(idempotency_key, "Idempotency-Key")
-    )
+    key = idempotency_key
     result = start_purchase(
         customer_id=customer_id,
         package_id=body.package_id,

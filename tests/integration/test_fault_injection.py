@@ -15,6 +15,7 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import botocore.endpoint
@@ -99,9 +100,11 @@ def _hold(customer: str, _: Any) -> dict[str, Any]:
 def _with_hold(ledger: Ledger, customer: str) -> None:
     fund(ledger, customer, 1_000_000)
     from token_billing.domain.holds import place_hold
+    from token_billing.edge.agent_requests import parse_hold_request
     from token_billing.store.holds import HoldLedger
 
-    place_hold(HoldLedger(ledger._client, "LedgerTable"), hold_payload(customer))
+    request = parse_hold_request(hold_payload(customer), datetime.now(UTC))
+    place_hold(HoldLedger(ledger._client, "LedgerTable"), request)
 
 
 def _settle(customer: str, _: Any) -> dict[str, Any]:

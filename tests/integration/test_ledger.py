@@ -21,7 +21,7 @@ def debit(ledger: Ledger, customer_id: str, key: str, amount_mt: int, request: s
         idempotency_key=key,
         amount_mt=amount_mt,
         canonical_request=request,
-        usage=UsageCause(lines=[]),
+        usage=UsageCause(lines=[], mt_by_action={}),
     )
 
 

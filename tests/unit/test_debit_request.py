@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import load_event
 from token_billing.core.errors import InvalidRequest
-from token_billing.domain.debits import parse_debit_request
+from token_billing.edge.agent_requests import parse_debit_request
 
 
 def valid(**changes: Any) -> dict[str, Any]:

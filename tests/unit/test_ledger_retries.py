@@ -47,7 +47,7 @@ def debit(client: ScriptedClient, sleeps: list[float]) -> Any:
         idempotency_key="k1",
         amount_mt=100,
         canonical_request="r",
-        usage=UsageCause(lines=[]),
+        usage=UsageCause(lines=[], mt_by_action={}),
     )
 
 

@@ -1080,6 +1080,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description 1-128 characters of letters, digits and _.:/+=-; a repeated request with the same key returns the first result */
                 "idempotency-key"?: string | null;
             };
             path: {
@@ -1152,6 +1153,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description 1-128 characters of letters, digits and _.:/+=-; a repeated request with the same key returns the first result */
                 "idempotency-key"?: string | null;
             };
             path: {

@@ -13,33 +13,17 @@ then post (settle) or void (release), with a timeout (the holds-sweeper). Decisi
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from typing import NamedTuple
 
-from token_billing.core.errors import (
-    InsufficientTokens,
-    InvalidRequest,
-    NotFound,
-    ServiceUnavailable,
-)
-from token_billing.core.units import MT_PER_TOKEN, QuantityError, tokens_to_mt
+from token_billing.core.clock import iso_utc
+from token_billing.core.errors import InsufficientTokens, NotFound, ServiceUnavailable
 from token_billing.domain.agent_credentials import check_hold_vm
-from token_billing.domain.debits import (
-    parse_occurred_at,
-    require_customer_id,
-    require_idempotency_key,
-    usage_cause,
-)
-from token_billing.domain.usage import UsageLine, price_usage
+from token_billing.domain.usage import PricedUsage
 from token_billing.store.holds import HoldChanged, HoldLedger
-from token_billing.store.records import Hold, NewHold, PostedEntry
+from token_billing.store.records import Hold, NewHold, PostedEntry, UsageCause
 
-HOLD_EXPIRY_MIN_S = 60
-HOLD_EXPIRY_MAX_S = 24 * 3600
-HOLD_MAX_MT = 10**9 * MT_PER_TOKEN
 # A hold read and then changed by a racing settle, release or sweep is read again.
 HOLD_RACE_ATTEMPTS = 3
 
@@ -48,17 +32,98 @@ class HoldNotFound(NotFound):
     code = "hold_not_found"
 
 
-@dataclass(frozen=True, slots=True)
-class HoldResult:
+# ---- requests (checked by the debit function's edge) ------------------------------------
+
+
+class HoldSpec(NamedTuple):
+    """A hold to place: its id, amount, absolute expiry and VM."""
+
+    hold_id: str
+    amount_mt: int
+    expires_at: str
+    vm_id: str | None
+
+    def new_hold(self) -> NewHold:
+        # The expiry moves with the clock: a retry is the same hold if amount and VM agree.
+        canonical = _canonical(op="hold", amount_mt=self.amount_mt, vm_id=self.vm_id)
+        return NewHold(self.hold_id, self.amount_mt, self.expires_at, self.vm_id, canonical)
+
+
+class HoldRequest(NamedTuple):
+    customer_id: str
+    hold: HoldSpec
+
+
+class SettleRequest(NamedTuple):
+    customer_id: str
+    hold_id: str
+    usage: PricedUsage
+    credential_vm_id: str | None  # the VM the caller's credential names, when required
+
+
+class RenewRequest(NamedTuple):
+    settle: SettleRequest
+    next_hold: HoldSpec
+
+
+class ReleaseRequest(NamedTuple):
+    customer_id: str
+    hold_id: str
+    credential_vm_id: str | None
+
+
+# ---- results ---------------------------------------------------------------------------
+
+
+class HoldResult(NamedTuple):
     hold: Hold
     replayed: bool
 
 
-@dataclass(frozen=True, slots=True)
-class SettleResult:
+class SettleResult(NamedTuple):
     entry: PostedEntry
     released_mt: int
     late: bool
+
+
+class RenewResult(NamedTuple):
+    settle: SettleResult
+    renewed: bool
+    next_expires_at: str | None  # when renewed
+    grace_until: str | None  # when not: the old hold's expiry, if it is still held
+
+
+class ReleaseResult(NamedTuple):
+    hold: Hold
+    released_mt: int
+    replayed: bool
+
+
+class _Capture(NamedTuple):
+    """One settle or renew's capture: what it bills, under which key, and how it answers."""
+
+    request: SettleRequest
+    scope: str
+    canonical: str
+    keep_remaining: bool = False
+    next_hold: NewHold | None = None
+
+    @property
+    def cost_mt(self) -> int:
+        return self.request.usage.amount_mt
+
+    @property
+    def cause(self) -> UsageCause:
+        return self.request.usage.cause
+
+
+def _canonical(**parts: object) -> str:
+    return json.dumps(parts, sort_keys=True, separators=(",", ":"))
+
+
+def _reply_json(**reply: object) -> str:
+    """What this call answers, kept in its entry so that a replay answers the same."""
+    return json.dumps(reply, sort_keys=True, separators=(",", ":"))
 
 
 def _first_reply(entry: PostedEntry) -> dict[str, object] | None:
@@ -69,75 +134,13 @@ def _first_reply(entry: PostedEntry) -> dict[str, object] | None:
     return reply
 
 
-def _reply_json(**reply: object) -> str:
-    """What this call answers, kept in its entry so that a replay answers the same."""
-    return json.dumps(reply, sort_keys=True, separators=(",", ":"))
+# ---- the ops ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RenewResult:
-    settle: SettleResult
-    renewed: bool
-    next_expires_at: str | None  # when renewed
-    grace_until: str | None  # when not: the old hold's expiry, if it is still held
-
-
-def _fields(payload: Mapping[str, object], allowed: set[str]) -> None:
-    unknown = set(payload) - allowed - {"op", "customer_id"}
-    if unknown:
-        raise InvalidRequest(f"unknown fields: {', '.join(sorted(map(str, unknown)))}")
-
-
-def _amount_mt(value: object) -> int:
-    try:
-        amount_mt = tokens_to_mt(value)
-    except QuantityError as error:
-        raise InvalidRequest(f"amount: {error}") from None
-    if not 0 < amount_mt <= HOLD_MAX_MT:
-        raise InvalidRequest("amount must be greater than zero")
-    return amount_mt
-
-
-def _expires_at(value: object, now: datetime) -> str:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest("expires_in_s must be an integer number of seconds")
-    if not HOLD_EXPIRY_MIN_S <= value <= HOLD_EXPIRY_MAX_S:
-        raise InvalidRequest(
-            f"expires_in_s must be between {HOLD_EXPIRY_MIN_S} and {HOLD_EXPIRY_MAX_S}"
-        )
-    moment = now + timedelta(seconds=value)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _canonical(**parts: object) -> str:
-    return json.dumps(parts, sort_keys=True, separators=(",", ":"))
-
-
-def _new_hold(payload: Mapping[str, object], id_field: str, now: datetime) -> NewHold:
-    hold_id = require_idempotency_key(payload.get(id_field), id_field)
-    amount_mt = _amount_mt(payload.get("amount"))
-    expires_in_s = payload.get("expires_in_s")
-    vm_id = payload.get("vm_id")
-    if vm_id is not None and not isinstance(vm_id, str):
-        raise InvalidRequest("vm_id must be a string")
-    if isinstance(vm_id, str):
-        require_idempotency_key(vm_id, "vm_id")
-    return NewHold(
-        hold_id=hold_id,
-        amount_mt=amount_mt,
-        expires_at=_expires_at(expires_in_s, now),
-        vm_id=vm_id,
-        # The expiry moves with the clock: a retry is the same hold if amount and VM agree.
-        canonical_request=_canonical(op="hold", amount_mt=amount_mt, vm_id=vm_id),
-    )
-
-
-def place_hold(ledger: HoldLedger, payload: Mapping[str, object]) -> HoldResult:
+def place_hold(ledger: HoldLedger, request: HoldRequest) -> HoldResult:
     """`hold`: reserve tokens for a VM; refused whole when available tokens fall short."""
-    _fields(payload, {"hold_id", "amount", "expires_in_s", "vm_id"})
-    customer_id = require_customer_id(payload.get("customer_id"))
     hold, replayed = ledger.place_hold(
-        customer_id=customer_id, hold=_new_hold(payload, "hold_id", datetime.now(UTC))
+        customer_id=request.customer_id, hold=request.hold.new_hold()
     )
     return HoldResult(hold, replayed)
 
@@ -149,139 +152,105 @@ def _existing_hold(ledger: HoldLedger, customer_id: str, hold_id: str) -> Hold:
     return hold
 
 
-def _capture_or_debit(
-    ledger: HoldLedger,
-    *,
-    customer_id: str,
-    hold_id: str,
-    lines: list[UsageLine],
-    scope: str,
-    canonical: str,
-    keep_remaining: bool = False,
-    next_hold: NewHold | None = None,
-    credential_vm_id: str | None = None,
-) -> tuple[SettleResult, Hold]:
+def _bill_closed_hold(ledger: HoldLedger, capture: _Capture, hold: Hold) -> SettleResult:
+    """A settle that finds its hold released or expired bills the usage as a plain debit
+    under the hold's key; a replay answers what the first call did."""
+    settled_here = hold.status == "settled"
+    released = hold.released_mt if settled_here else 0
+    entry = ledger.debit(
+        customer_id=hold.customer_id,
+        idempotency_key=hold.hold_id,
+        amount_mt=capture.cost_mt,
+        canonical_request=capture.canonical,
+        usage=capture.cause._replace(
+            hold_id=hold.hold_id,
+            reply=_reply_json(released_mt=released, late=not settled_here),
+        ),
+        scope=capture.scope,
+    )
+    first = _first_reply(entry)
+    if first is not None:
+        return SettleResult(entry, int(str(first["released_mt"])), bool(first["late"]))
+    return SettleResult(entry, released, late=not settled_here)
+
+
+def _capture_reply(capture: _Capture, hold: Hold) -> tuple[int, str]:
+    """What a capture from this active hold releases, and the reply it records: the reply
+    is known before the write, so a replay answers exactly what the first call did."""
+    if capture.keep_remaining:
+        return 0, _reply_json(released_mt=0, late=False, renewed=False, grace_until=hold.expires_at)
+    released = hold.amount_mt - min(capture.cost_mt, hold.amount_mt)
+    if capture.next_hold is not None:
+        expires_at = capture.next_hold.expires_at
+        return released, _reply_json(
+            released_mt=released, late=False, renewed=True, expires_at=expires_at
+        )
+    return released, _reply_json(released_mt=released, late=False)
+
+
+def _capture_or_debit(ledger: HoldLedger, capture: _Capture) -> tuple[SettleResult, Hold]:
     """Capture usage from the hold if it is still active; otherwise bill it as a plain
     debit under the same key (a replay returns the first capture)."""
-    cause = usage_cause(lines)
-    cost_mt = sum(line.cost_mt for line in lines)
+    request = capture.request
     for _ in range(HOLD_RACE_ATTEMPTS):
-        hold = _existing_hold(ledger, customer_id, hold_id)
-        check_hold_vm(credential_vm_id, hold.vm_id)
+        hold = _existing_hold(ledger, request.customer_id, request.hold_id)
+        check_hold_vm(request.credential_vm_id, hold.vm_id)
         if not hold.active:
-            settled_here = hold.status == "settled"
-            released = hold.released_mt if settled_here else 0
-            entry = ledger.debit(
-                customer_id=customer_id,
-                idempotency_key=hold_id,
-                amount_mt=cost_mt,
-                canonical_request=canonical,
-                usage=replace(
-                    cause,
-                    hold_id=hold_id,
-                    reply=_reply_json(released_mt=released, late=not settled_here),
-                ),
-                scope=scope,
-            )
-            first = _first_reply(entry)
-            if first is not None:
-                return SettleResult(
-                    entry, int(str(first["released_mt"])), bool(first["late"])
-                ), hold
-            return SettleResult(entry, released, late=not settled_here), hold
-        # The reply is known before the write, so the entry records it: a replay answers
-        # exactly what the first call did, not what the hold looks like now.
-        released = 0 if keep_remaining else hold.amount_mt - min(cost_mt, hold.amount_mt)
-        if next_hold is not None:
-            reply = _reply_json(
-                released_mt=released, late=False, renewed=True, expires_at=next_hold.expires_at
-            )
-        elif keep_remaining:
-            reply = _reply_json(
-                released_mt=released, late=False, renewed=False, grace_until=hold.expires_at
-            )
-        else:
-            reply = _reply_json(released_mt=released, late=False)
+            return _bill_closed_hold(ledger, capture, hold), hold
+        _, reply = _capture_reply(capture, hold)
         try:
-            capture = ledger.capture_hold(
+            captured = ledger.capture_hold(
                 hold=hold,
-                cost_mt=cost_mt,
-                scope=scope,
-                canonical_request=canonical,
-                usage=replace(cause, reply=reply),
-                keep_remaining=keep_remaining,
-                next_hold=next_hold,
+                cost_mt=capture.cost_mt,
+                scope=capture.scope,
+                canonical_request=capture.canonical,
+                usage=capture.cause._replace(reply=reply),
+                keep_remaining=capture.keep_remaining,
+                next_hold=capture.next_hold,
             )
         except HoldChanged:
             continue
-        first = _first_reply(capture.entry)
+        first = _first_reply(captured.entry)
         if first is not None:
-            return SettleResult(capture.entry, int(str(first["released_mt"])), False), hold
-        return SettleResult(capture.entry, capture.released_mt, late=False), hold
+            return SettleResult(captured.entry, int(str(first["released_mt"])), False), hold
+        return SettleResult(captured.entry, captured.released_mt, late=False), hold
     raise ServiceUnavailable("the hold kept changing; retry with the same ids")
 
 
-def settle(
-    ledger: HoldLedger, payload: Mapping[str, object], *, credential_vm_id: str | None = None
-) -> SettleResult:
+def settle(ledger: HoldLedger, request: SettleRequest) -> SettleResult:
     """`settle`: capture the usage, release the rest of the hold, one ledger entry."""
-    _fields(payload, {"hold_id", "usage", "occurred_at"})
-    customer_id = require_customer_id(payload.get("customer_id"))
-    hold_id = require_idempotency_key(payload.get("hold_id"), "hold_id")
-    lines = price_usage(payload.get("usage"))
-    parse_occurred_at(payload.get("occurred_at"))
-    canonical = _canonical(op="settle", usage=[line.to_record() for line in lines])
-    result, _ = _capture_or_debit(
-        ledger,
-        customer_id=customer_id,
-        hold_id=hold_id,
-        lines=lines,
-        scope="settle",
-        canonical=canonical,
-        credential_vm_id=credential_vm_id,
-    )
+    canonical = _canonical(op="settle", usage=request.usage.records)
+    capture = _Capture(request, "settle", canonical)
+    result, _ = _capture_or_debit(ledger, capture)
     return result
 
 
-def renew(
-    ledger: HoldLedger, payload: Mapping[str, object], *, credential_vm_id: str | None = None
-) -> RenewResult:
+def renew(ledger: HoldLedger, request: RenewRequest) -> RenewResult:
     """`renew`: settle and place the next hold in one transaction. When the next hold
     cannot be covered, the usage is still captured and the old hold kept until expiry."""
-    _fields(
-        payload,
-        {"hold_id", "usage", "next_hold_id", "amount", "expires_in_s", "vm_id", "occurred_at"},
-    )
-    customer_id = require_customer_id(payload.get("customer_id"))
-    hold_id = require_idempotency_key(payload.get("hold_id"), "hold_id")
-    lines = price_usage(payload.get("usage"))
-    parse_occurred_at(payload.get("occurred_at"))
-    next_hold = _new_hold(payload, "next_hold_id", datetime.now(UTC))
-    if next_hold.hold_id == hold_id:
-        raise InvalidRequest("next_hold_id must differ from hold_id")
+    settling, next_hold = request.settle, request.next_hold.new_hold()
     canonical = _canonical(
         op="renew",
-        usage=[line.to_record() for line in lines],
+        usage=settling.usage.records,
         next_hold_id=next_hold.hold_id,
         amount_mt=next_hold.amount_mt,
     )
-    capture = functools.partial(
-        _capture_or_debit,
-        ledger,
-        customer_id=customer_id,
-        hold_id=hold_id,
-        lines=lines,
-        scope="renew",
-        canonical=canonical,
-        credential_vm_id=credential_vm_id,
-    )
+    capture = _Capture(settling, "renew", canonical)
     try:
-        result, _ = capture(next_hold=next_hold)
+        result, _ = _capture_or_debit(ledger, capture._replace(next_hold=next_hold))
     except InsufficientTokens:
-        result, old = capture(keep_remaining=True)
+        result, old = _capture_or_debit(ledger, capture._replace(keep_remaining=True))
         return RenewResult(result, False, None, old.expires_at)
     if not result.entry.replayed and not result.late:
         return RenewResult(result, True, next_hold.expires_at, None)  # the common case
+    return _renew_after_replay(ledger, settling, next_hold, result)
+
+
+def _renew_after_replay(
+    ledger: HoldLedger, settling: SettleRequest, next_hold: NewHold, result: SettleResult
+) -> RenewResult:
+    """A replay, or a late renew whose old hold was already gone: the usage is billed once;
+    the next hold is what the first call answered, what it left, or placed now."""
     first = _first_reply(result.entry)
     if first is not None and "renewed" in first:
         return RenewResult(
@@ -290,42 +259,35 @@ def renew(
             None if first.get("expires_at") is None else str(first["expires_at"]),
             None if first.get("grace_until") is None else str(first["grace_until"]),
         )
-    # A replay, or a late renew whose old hold was already gone: the usage is billed once;
-    # the next hold is whatever the first attempt left, or placed now if tokens allow.
-    placed = ledger.get_hold(customer_id, next_hold.hold_id)
+    placed = ledger.get_hold(settling.customer_id, next_hold.hold_id)
     if placed is not None:
         return RenewResult(result, True, placed.expires_at, None)
-    old = _existing_hold(ledger, customer_id, hold_id)
+    old = _existing_hold(ledger, settling.customer_id, settling.hold_id)
     if old.active:  # the replay of a refused renew: the old hold is still the grace
         return RenewResult(result, False, None, old.expires_at)
     try:
-        placed, _ = ledger.place_hold(customer_id=customer_id, hold=next_hold)
+        placed, _ = ledger.place_hold(customer_id=settling.customer_id, hold=next_hold)
     except InsufficientTokens:
         return RenewResult(result, False, None, None)
     return RenewResult(result, True, placed.expires_at, None)
 
 
-def release(
-    ledger: HoldLedger, payload: Mapping[str, object], *, credential_vm_id: str | None = None
-) -> tuple[Hold, int, bool]:
-    """`release`: free the hold, capture nothing. (hold, released_mt, replayed)."""
-    _fields(payload, {"hold_id"})
-    customer_id = require_customer_id(payload.get("customer_id"))
-    hold_id = require_idempotency_key(payload.get("hold_id"), "hold_id")
+def release(ledger: HoldLedger, request: ReleaseRequest) -> ReleaseResult:
+    """`release`: free the hold, capture nothing."""
     for _ in range(HOLD_RACE_ATTEMPTS):
-        hold = _existing_hold(ledger, customer_id, hold_id)
-        check_hold_vm(credential_vm_id, hold.vm_id)
+        hold = _existing_hold(ledger, request.customer_id, request.hold_id)
+        check_hold_vm(request.credential_vm_id, hold.vm_id)
         if not hold.active:
             # A repeated release answers what the first one released.
-            return hold, hold.released_mt if hold.status == "released" else 0, True
+            return ReleaseResult(hold, hold.released_mt if hold.status == "released" else 0, True)
         if ledger.release_hold(hold):
-            return hold, hold.amount_mt, False
+            return ReleaseResult(hold, hold.amount_mt, False)
     raise ServiceUnavailable("the hold kept changing; retry with the same id")
 
 
 def sweep_expired(ledger: HoldLedger, now: datetime, *, limit: int = 500) -> int:
     """Release every active hold past its expiry (status `expired`); returns how many."""
-    now_iso = now.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    now_iso = iso_utc(now)
     released = 0
     for customer_id, hold_id in ledger.expired_holds(now_iso, limit=limit):
         hold = ledger.get_hold(customer_id, hold_id)

@@ -10,6 +10,7 @@ from fractions import Fraction
 from token_billing.core.errors import InvalidRequest
 from token_billing.core.units import QuantityError, format_quantity, parse_quantity
 from token_billing.domain.catalog import RATES, UnknownCatalogItem, get_rate
+from token_billing.store.records import UsageCause
 
 MAX_USAGE_LINES = 1_000
 VM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
@@ -78,3 +79,38 @@ def cost_by_action(lines: Sequence[UsageLine]) -> dict[str, int]:
     for line in lines:
         totals[line.action] = totals.get(line.action, 0) + line.cost_mt
     return totals
+
+
+class PricedUsage:
+    """A checked and priced batch of usage lines (`price_batch`), with what the ledger
+    entry that bills it records of its cause. A plain slotted class: it is on the debit
+    function's import path, where each dataclass costs ~0.5 ms of the cold start."""
+
+    __slots__ = ("_cause", "lines", "occurred_at")
+
+    def __init__(self, lines: list[UsageLine], occurred_at: str | None = None) -> None:
+        self.lines = lines
+        self.occurred_at = occurred_at
+        self._cause: UsageCause | None = None
+
+    @property
+    def amount_mt(self) -> int:
+        return sum(line.cost_mt for line in self.lines)
+
+    @property
+    def records(self) -> Sequence[Sequence[object]]:
+        return self.cause.lines
+
+    @property
+    def cause(self) -> UsageCause:
+        """The lines as compact records and their cost per action (which also move the
+        account's lifetime per-action counters); computed once."""
+        if self._cause is None:
+            records = [line.to_record() for line in self.lines]
+            self._cause = UsageCause(records, cost_by_action(self.lines), self.occurred_at)
+        return self._cause
+
+
+def price_batch(raw_lines: object, *, occurred_at: str | None = None) -> PricedUsage:
+    """`price_usage`, as one batch billed by one ledger entry."""
+    return PricedUsage(price_usage(raw_lines), occurred_at)

@@ -12,7 +12,6 @@ Every step is one conditional transaction of the account item and the hold item.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -183,6 +182,39 @@ class HoldLedger(Ledger):
             }
         }
 
+    def _capture_items(
+        self,
+        hold: Hold,
+        *,
+        from_hold: int,
+        released: int,
+        keep_remaining: bool,
+        next_hold: NewHold | None,
+        now: str,
+    ) -> list[Mapping[str, Any]]:
+        """A capture's items beside the account and the entry: the hold settled (its rest
+        released) or shrunk (`keep_remaining`), and the next hold, if any."""
+        hold_part = (
+            self._shrink_hold(hold, captured_mt=from_hold, now=now)
+            if keep_remaining
+            else self._close_hold(
+                hold, status="settled", captured_mt=from_hold, released_mt=released, now=now
+            )
+        )
+        items: list[Mapping[str, Any]] = [hold_part]
+        if next_hold:
+            fingerprint = request_hash(next_hold.canonical_request)
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": self._hold_item(hold.customer_id, next_hold, fingerprint, now),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+            )
+        return items
+
     def capture_hold(
         self,
         *,
@@ -216,29 +248,14 @@ class HoldLedger(Ledger):
             condition += " AND available_mt >= :need"
             values[":need"] = attr_n(need)
         now = self._clock()
-        hold_part = (
-            self._shrink_hold(hold, captured_mt=from_hold, now=now)
-            if keep_remaining
-            else self._close_hold(
-                hold, status="settled", captured_mt=from_hold, released_mt=released, now=now
-            )
+        extra = self._capture_items(
+            hold,
+            from_hold=from_hold,
+            released=released,
+            keep_remaining=keep_remaining,
+            next_hold=next_hold,
+            now=now,
         )
-        extra: list[Mapping[str, Any]] = [hold_part]
-        if next_hold:
-            extra.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": self._hold_item(
-                            hold.customer_id,
-                            next_hold,
-                            request_hash(next_hold.canonical_request),
-                            now,
-                        ),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                }
-            )
         counters = {"used_mt": cost_mt} | {
             usage_counter(action): mt for action, mt in usage.mt_by_action.items()
         }
@@ -253,7 +270,7 @@ class HoldLedger(Ledger):
                 condition=condition,
                 condition_values=values,
                 canonical_request=canonical_request,
-                cause=usage_cause_attributes(replace(usage, hold_id=hold.hold_id)),
+                cause=usage_cause_attributes(usage._replace(hold_id=hold.hold_id)),
                 extra_items=extra,
                 held_delta_mt=held_delta,
                 record_index=2,

@@ -231,9 +231,18 @@ class Ledger:
         """One transaction: the account update, the entry, then `extra_items`."""
         assert amount_mt != 0
         assert 2 + len(extra_items) <= 100  # DynamoDB's transaction limit
-        txn_id = transaction_id(customer_id, scope, idempotency_key)
-        fingerprint = request_hash(canonical_request)
         now = self._clock()
+        account = self._account_update(
+            customer_id,
+            now,
+            balance_delta_mt=amount_mt,
+            held_delta_mt=held_delta_mt,
+            counters=counters,
+            condition=condition,
+            condition_values=condition_values,
+        )
+        fingerprint = request_hash(canonical_request)
+        txn_id = transaction_id(customer_id, scope, idempotency_key)
         entry: Item = {
             "PK": attr_s(customer_pk(customer_id)),
             "SK": attr_s(entry_sk(txn_id)),
@@ -248,15 +257,6 @@ class Ledger:
             "ledger_sk": attr_s(f"{now}#{txn_id}"),
             **cause,
         }
-        account = self._account_update(
-            customer_id,
-            now,
-            balance_delta_mt=amount_mt,
-            held_delta_mt=held_delta_mt,
-            counters=counters,
-            condition=condition,
-            condition_values=condition_values,
-        )
         put_entry = {
             "Put": {
                 "TableName": self._table,
@@ -265,9 +265,11 @@ class Ledger:
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        replayed = self._transact(
+        replayed = run_transaction(
+            self._client,
             customer_id,
             [account, put_entry, *extra_items],
+            sleep=self._sleep,
             entry_index=1,
             fingerprint=fingerprint,
             record_index=record_index,

@@ -4,7 +4,8 @@ whole path; orders are in `order_records`, which the debit never loads)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 ACTIVE = "active"
 
@@ -13,13 +14,12 @@ ACTIVE = "active"
 CauseValue = str | int | Mapping[str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class UsageCause:
+class UsageCause(NamedTuple):
     """What a usage entry records of its cause: the priced lines (compact records), their
     cost per action, and for a settle or renew its hold and the reply a replay repeats."""
 
     lines: Sequence[Sequence[object]]
-    mt_by_action: Mapping[str, int] = field(default_factory=dict)
+    mt_by_action: Mapping[str, int]
     occurred_at: str | None = None
     hold_id: str | None = None
     reply: str | None = None  # JSON of what the first call answered

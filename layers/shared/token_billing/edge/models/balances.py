@@ -15,6 +15,7 @@ from token_billing.edge.models.catalog import (
     TOKENS_DESCRIPTION,
     PackageOut,
 )
+from token_billing.edge.models.idempotency import idempotency_key_field
 from token_billing.store.history import Transaction
 from token_billing.store.order_records import Order
 from token_billing.store.records import Hold
@@ -214,8 +215,8 @@ class GrantIn(BaseModel):
     )
     # No NUL or control characters: the reason is stored on the ledger entry and shown.
     reason: str = Field(min_length=3, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
-    idempotency_key: str | None = Field(
-        default=None, description="Or send the Idempotency-Key header. One of the two is required."
+    idempotency_key: str | None = idempotency_key_field(
+        "Or send the Idempotency-Key header. One of the two is required."
     )
 
 
