@@ -4,10 +4,13 @@ as one ledger entry."""
 from __future__ import annotations
 
 import json
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from token_billing.domain.usage import PricedUsage
 from token_billing.store.ledger import Ledger
+
+if TYPE_CHECKING:
+    # The type only: a debit is priced before it gets here (edge.agent_requests).
+    from token_billing.domain.usage import PricedUsage
 
 
 class DebitRequest(NamedTuple):
