@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ from tests.conftest import FakeLambdaContext
 from tests.integration.helpers import assert_consistent, fund
 from token_billing import runtime
 from token_billing.domain.agent_credentials import CredentialKeys, mint_credential
+from token_billing.integrations import agent_credential_keys
 from token_billing.integrations.agent_credential_keys import forget_keys
 from token_billing.store.ledger import Ledger
 
@@ -212,3 +214,61 @@ def test_credentials_off_on_trusted_hosts(ledger: Ledger, victim: str) -> None:
     os.environ["REQUIRE_AGENT_CREDENTIALS"] = "false"
     reply = invoke(ops(victim)["debit"])
     assert reply["ok"], reply
+
+
+class KeyReads:
+    """Counts reads of the key document and lets a test move the container's clock."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, document: dict[str, str]) -> None:
+        self.document = document
+        self.reads = 0
+        self.now = 1_000.0
+        monkeypatch.setattr(agent_credential_keys, "_read_keys", self._read)
+        clock = type("Clock", (), {"monotonic": staticmethod(lambda: self.now)})
+        monkeypatch.setattr(agent_credential_keys, "time", clock)
+        forget_keys()  # what the fixtures read before this counter was set
+
+    def _read(self) -> str:
+        self.reads += 1
+        return json.dumps(self.document)
+
+
+def test_a_key_made_current_after_the_cache_is_accepted_on_its_first_call(
+    monkeypatch: pytest.MonkeyPatch, ledger: Ledger, victim: str
+) -> None:
+    reads = KeyReads(monkeypatch, KEYS)
+    assert invoke(ops(victim)["debit"] | {"credential": credential(victim)})["ok"]
+    assert reads.reads == 1  # the container now holds k1 and k2 for 15 minutes
+    rotated = KEYS | {"current": "k3", "k3": "d" * 40}
+    reads.document = rotated
+    reply = invoke(
+        ops(victim)["debit"]
+        | {"idempotency_key": "k3-first", "credential": credential(victim, keys=rotated)}
+    )
+    assert reply["ok"], reply
+    assert reads.reads == 2  # one read again, at once, not after the quarter hour
+
+
+def test_unknown_key_ids_cause_at_most_one_read_a_minute(
+    monkeypatch: pytest.MonkeyPatch, ledger: Ledger, victim: str
+) -> None:
+    reads = KeyReads(monkeypatch, KEYS)
+    before = assert_consistent(ledger, victim)
+    rng = random.Random(7)
+    for attempt in range(1_000):
+        forged_keys = {
+            "current": f"x{rng.getrandbits(40):x}",
+            f"x{rng.getrandbits(40):x}": "e" * 40,
+        }
+        forged_keys["current"] = next(key for key in forged_keys if key != "current")
+        forged = credential(victim, keys=forged_keys)
+        reply = invoke(
+            ops(victim)["debit"] | {"idempotency_key": f"f{attempt}", "credential": forged}
+        )
+        assert reply["error"]["code"] == "credential_invalid", reply
+        reads.now += 0.05  # 1,000 calls over 50 s of the container's clock
+    assert reads.reads == 2  # the first document, then one read again within the minute
+    reads.now += 60
+    invoke(ops(victim)["debit"] | {"credential": credential(victim, keys=forged_keys)})
+    assert reads.reads == 3  # a minute on, one more
+    assert assert_consistent(ledger, victim) == before

@@ -46,6 +46,11 @@ class CredentialInvalid(Unauthorized):
     code = "credential_invalid"
 
 
+class UnknownCredentialKey(CredentialInvalid):
+    """A well-formed credential under a key id the key document does not hold: a key made
+    current since the document was read, or a forgery. The caller may re-read the keys."""
+
+
 class CredentialExpired(Unauthorized):
     """A genuine credential past its expiry: the agent asks the control plane for a new one."""
 
@@ -147,9 +152,11 @@ def verify_credential(token: object, keys: CredentialKeys, *, now_s: int) -> Age
     if len(token) > CREDENTIAL_MAX_CHARS or len(parts) != 4 or parts[0] != CREDENTIAL_VERSION:
         raise CredentialInvalid("credential is not a VM agent credential")
     _, key_id, body, mac_text = parts
-    key = keys.keys.get(key_id) if len(key_id) <= KEY_ID_MAX_CHARS else None
+    if len(key_id) > KEY_ID_MAX_CHARS:
+        raise CredentialInvalid("credential names a key id longer than any this service mints")
+    key = keys.keys.get(key_id)
     if key is None:
-        raise CredentialInvalid("credential was minted under a key this service does not hold")
+        raise UnknownCredentialKey("credential was minted under a key this service does not hold")
     try:
         mac = _unb64(mac_text)
     except (binascii.Error, ValueError):

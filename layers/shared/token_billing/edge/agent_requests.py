@@ -15,7 +15,9 @@ from token_billing.core.clock import iso_utc
 from token_billing.core.errors import InvalidRequest
 from token_billing.core.units import MT_PER_TOKEN, QuantityError, tokens_to_mt
 from token_billing.domain.agent_credentials import (
+    AgentCredential,
     CredentialKeys,
+    UnknownCredentialKey,
     bind_to_credential,
     verify_credential,
 )
@@ -31,6 +33,7 @@ from token_billing.domain.usage import price_batch
 from token_billing.integrations.agent_credential_keys import (
     credential_keys_document,
     credentials_required,
+    reread_for_unknown_key,
 )
 from token_billing.store.table_layout import CUSTOMER_ID_PATTERN, IDEMPOTENCY_KEY_PATTERN
 
@@ -63,9 +66,21 @@ def authorized_payload(event: Mapping[str, object]) -> tuple[dict[str, object], 
     payload = {name: value for name, value in event.items() if name != "credential"}
     if not credentials_required():
         return payload, None
-    keys = CredentialKeys.from_json(credential_keys_document())
-    credential = verify_credential(event.get("credential"), keys, now_s=int(time.time()))
+    credential = _verified_credential(event.get("credential"), now_s=int(time.time()))
     return bind_to_credential(credential, payload), credential.vm_id
+
+
+def _verified_credential(token: object, *, now_s: int) -> AgentCredential:
+    """The credential verified under the cached keys; under a key id they lack, once more
+    under the document read again (a key made current since; bounded per container)."""
+    keys = CredentialKeys.from_json(credential_keys_document())
+    try:
+        return verify_credential(token, keys, now_s=now_s)
+    except UnknownCredentialKey:
+        fresh = reread_for_unknown_key()
+        if fresh is None:
+            raise
+        return verify_credential(token, CredentialKeys.from_json(fresh), now_s=now_s)
 
 
 # ---- field checks ----------------------------------------------------------------------
