@@ -44,3 +44,38 @@ def test_plain_environment_variables_are_refused_outside_local(clean_env: None) 
     os.environ.update(STAGE="prod", STRIPE_SECRET_KEY="sk_live_x", STRIPE_WEBHOOK_SECRET="whsec_x")
     with pytest.raises(RuntimeError, match="Secrets Manager"):
         stripe_settings()
+
+
+def test_a_rolled_key_reaches_the_next_request_within_the_cache_time(clean_env: None) -> None:
+    """The secret is re-read after SECRET_CACHE_S (Powertools' cache); a changed key builds
+    a new client at once, the old one is never used again."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from token_billing.integrations import stripe_config, stripe_gateway
+
+    with mock_aws():
+        secrets = boto3.client("secretsmanager", region_name="us-east-1")
+        arn = secrets.create_secret(
+            Name="token-billing/stripe",
+            SecretString=json.dumps({"secret_key": "sk_test_old", "webhook_secret": "whsec_1"}),
+        )["ARN"]
+        os.environ.update(STRIPE_SECRET_ARN=arn, STAGE="prod")
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        stripe_gateway.forget_clients()
+        first = stripe_gateway.stripe_client()
+        assert first._requestor.api_key == "sk_test_old"
+        secrets.put_secret_value(
+            SecretId=arn,
+            SecretString=json.dumps({"secret_key": "sk_test_new", "webhook_secret": "whsec_1"}),
+        )
+        # Within the cache time the container may still use the old key...
+        assert stripe_gateway.stripe_client() is first
+        assert stripe_config.SECRET_CACHE_S <= 300
+        # ...and once it has passed, the next request reads the secret and uses the new one.
+        parameters.clear_caches()  # type: ignore[no-untyped-call]  # = SECRET_CACHE_S passing
+        rolled = stripe_gateway.stripe_client()
+        assert rolled._requestor.api_key == "sk_test_new"
+        assert stripe_gateway.off_session_client()._requestor.api_key == "sk_test_new"
+        assert stripe_gateway.stripe_client() is rolled
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    stripe_gateway.forget_clients()

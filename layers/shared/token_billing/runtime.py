@@ -95,5 +95,4 @@ def reset() -> None:
     # importing the SDK into every other function's graph.
     stripe_gateway = sys.modules.get("token_billing.integrations.stripe_gateway")
     if stripe_gateway is not None:
-        stripe_gateway.stripe_client.cache_clear()
-        stripe_gateway.off_session_client.cache_clear()
+        stripe_gateway.forget_clients()

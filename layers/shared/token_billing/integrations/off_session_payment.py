@@ -11,8 +11,16 @@ from typing import Literal
 # processing: not final; the webhook tells. retryable: Stripe 5xx, rate limit, timeout or
 # connection error: nothing is known, so the same request is sent again under the same key.
 # failed: a request Stripe refused (our bug or a removed payment method).
+# provider_auth_failed: Stripe refused OUR key (401 revoked or rolled, 403 a restricted key
+# without the permission): the operator's problem, never counted against the customer.
 PaymentStatus = Literal[
-    "succeeded", "declined", "authentication_required", "processing", "retryable", "failed"
+    "succeeded",
+    "declined",
+    "authentication_required",
+    "processing",
+    "retryable",
+    "failed",
+    "provider_auth_failed",
 ]
 
 

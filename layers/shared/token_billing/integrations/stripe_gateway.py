@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import stripe
@@ -25,14 +25,18 @@ STRIPE_NETWORK_RETRIES = 2
 WEBHOOK_TOLERANCE_S = 300
 
 
-@cache
 def stripe_client() -> stripe.StripeClient:
+    """The client for the secret key in force: the secret is re-read within its cache time
+    (`stripe_config.SECRET_CACHE_S`), and a rolled key gets a new client at once."""
     settings = stripe_settings()
-    base_addresses: Any = {"api": settings.api_base} if settings.api_base else None
+    return _client_for(settings.secret_key, settings.api_base)
+
+
+@lru_cache(maxsize=2)  # the key in force, and the one it replaced while a roll settles
+def _client_for(secret_key: str, api_base: str | None) -> stripe.StripeClient:
+    base_addresses: Any = {"api": api_base} if api_base else None
     return stripe.StripeClient(
-        settings.secret_key,
-        base_addresses=base_addresses,
-        max_network_retries=STRIPE_NETWORK_RETRIES,
+        secret_key, base_addresses=base_addresses, max_network_retries=STRIPE_NETWORK_RETRIES
     )
 
 
@@ -81,17 +85,30 @@ def verify_webhook(payload: bytes, signature_header: str) -> dict[str, Any]:
 OFF_SESSION_TIMEOUT_S = 10.0
 
 
-@cache
 def off_session_client() -> stripe.StripeClient:
+    """Like `stripe_client`, for the charger: no retries of Stripe's own, a short timeout."""
     settings = stripe_settings()
-    base_addresses: Any = {"api": settings.api_base} if settings.api_base else None
     timeout_s = float(os.environ.get("STRIPE_TIMEOUT_S", OFF_SESSION_TIMEOUT_S))
+    return _off_session_client_for(settings.secret_key, settings.api_base, timeout_s)
+
+
+@lru_cache(maxsize=2)
+def _off_session_client_for(
+    secret_key: str, api_base: str | None, timeout_s: float
+) -> stripe.StripeClient:
+    base_addresses: Any = {"api": api_base} if api_base else None
     return stripe.StripeClient(
-        settings.secret_key,
+        secret_key,
         base_addresses=base_addresses,
         max_network_retries=0,
         http_client=stripe.RequestsClient(timeout=timeout_s),
     )
+
+
+def forget_clients() -> None:
+    """Drop the cached clients (tests switch Stripe endpoints between cases)."""
+    _client_for.cache_clear()
+    _off_session_client_for.cache_clear()
 
 
 def create_stripe_customer(customer_id: str) -> str:
@@ -139,6 +156,12 @@ class StripePaymentGateway:
             )
         except (stripe.APIConnectionError, stripe.RateLimitError) as error:
             return OffSessionResult("retryable", message=f"{type(error).__name__}: {error}")
+        except (stripe.AuthenticationError, stripe.PermissionError) as error:
+            # Our key, not the customer's card: a revoked or rolled key, a restricted key
+            # without the permission. The operator's problem, never a decline.
+            return OffSessionResult(
+                "provider_auth_failed", code=error.code, message=f"{error.http_status}: {error}"
+            )
         except stripe.StripeError as error:
             if (error.http_status or 500) >= 500 or error.http_status == 409:
                 return OffSessionResult("retryable", message=f"{error.http_status}: {error}")
