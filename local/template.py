@@ -233,34 +233,43 @@ class Template:
         return sorted(routes, key=lambda route: (route.path.count("{"), -len(route.path)))
 
     def stream_sources(self) -> list[StreamSource]:
-        """Every DynamoDB stream event source of the template's functions."""
-        sources = []
+        """Every DynamoDB stream event source mapping of the template (AWS::Lambda::
+        EventSourceMapping on a table's `!GetAtt StreamArn`; SAM `Type: DynamoDB` events
+        are refused: they grant every stream of the account)."""
         for spec in self.functions().values():
-            for event in spec.events.values():
-                if event.get("Type") != "DynamoDB":
-                    continue
-                properties = event["Properties"]
-                stream = properties["Stream"]
-                if not (isinstance(stream, dict) and "Fn::GetAtt" in stream):
-                    raise ValueError(f"{spec.logical_id}: only a table's !GetAtt StreamArn runs")
-                filters = properties.get("FilterCriteria", {}).get("Filters", [])
-                patterns = tuple(
-                    json.loads(f["Pattern"]) if isinstance(f["Pattern"], str) else f["Pattern"]
-                    for f in filters
+            if any(event.get("Type") == "DynamoDB" for event in spec.events.values()):
+                raise ValueError(f"{spec.logical_id}: use an AWS::Lambda::EventSourceMapping")
+        sources = []
+        for properties in self._resources_of("AWS::Lambda::EventSourceMapping"):
+            stream = properties["EventSourceArn"]
+            function = properties["FunctionName"]
+            if not (isinstance(stream, dict) and "Fn::GetAtt" in stream):
+                raise ValueError(f"{function}: only a table's !GetAtt StreamArn runs")
+            filters = properties.get("FilterCriteria", {}).get("Filters", [])
+            patterns = tuple(
+                json.loads(f["Pattern"]) if isinstance(f["Pattern"], str) else f["Pattern"]
+                for f in filters
+            )
+            sources.append(
+                StreamSource(
+                    function=function["Ref"],
+                    table=stream["Fn::GetAtt"][0],
+                    batch_size=int(properties.get("BatchSize", 100)),
+                    starting_position=properties.get("StartingPosition", "LATEST"),
+                    maximum_retry_attempts=int(properties.get("MaximumRetryAttempts", -1)),
+                    filter_patterns=patterns,
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in properties.get("FunctionResponseTypes", []),
                 )
-                sources.append(
-                    StreamSource(
-                        function=spec.logical_id,
-                        table=stream["Fn::GetAtt"][0],
-                        batch_size=int(properties.get("BatchSize", 100)),
-                        starting_position=properties.get("StartingPosition", "LATEST"),
-                        maximum_retry_attempts=int(properties.get("MaximumRetryAttempts", -1)),
-                        filter_patterns=patterns,
-                        report_batch_item_failures="ReportBatchItemFailures"
-                        in properties.get("FunctionResponseTypes", []),
-                    )
-                )
+            )
         return sources
+
+    def _resources_of(self, resource_type: str) -> list[dict[str, Any]]:
+        return [
+            resource.get("Properties", {})
+            for resource in self.resources.values()
+            if resource.get("Type") == resource_type
+        ]
 
 
 @cache

@@ -12,17 +12,19 @@ FUNCTION = RESOURCES["LedgerStreamFunction"]["Properties"]
 
 
 def test_event_source_reads_only_account_items_with_partial_batch_failures() -> None:
-    (event,) = FUNCTION["Events"].values()
-    assert event["Type"] == "DynamoDB"
-    properties = event["Properties"]
-    assert properties["Stream"] == {"Fn::GetAtt": ["LedgerTable", "StreamArn"]}
+    assert "Events" not in FUNCTION  # the mapping below, not a SAM event (see test_template)
+    source = RESOURCES["LedgerStreamEventSource"]
+    assert source["Type"] == "AWS::Lambda::EventSourceMapping"
+    properties = source["Properties"]
+    assert properties["FunctionName"] == {"Ref": "LedgerStreamFunction"}
+    assert properties["EventSourceArn"] == {"Fn::GetAtt": ["LedgerTable", "StreamArn"]}
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert properties["BisectBatchOnFunctionError"] is True
     assert properties["MaximumRetryAttempts"] == 10
     (pattern,) = [json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]]
     assert pattern == {"dynamodb": {"Keys": {"SK": {"S": ["ACCOUNT"]}}}}
     on_failure = properties["DestinationConfig"]["OnFailure"]
-    assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["LedgerStreamDLQ", "Arn"]}}
+    assert on_failure == {"Destination": {"Fn::GetAtt": ["LedgerStreamDLQ", "Arn"]}}
 
 
 def test_dead_letter_queue_is_encrypted_and_keeps_14_days() -> None:

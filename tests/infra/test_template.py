@@ -179,10 +179,14 @@ def test_business_alarms_watch_the_metrics_the_code_emits() -> None:
 
 
 def test_failed_asynchronous_work_goes_to_a_dead_letter_queue() -> None:
-    stream = RESOURCES["LedgerStreamFunction"]["Properties"]["Events"]["LedgerStream"]["Properties"]
-    assert stream["DestinationConfig"]["OnFailure"]["Destination"] == {
-        "Fn::GetAtt": ["LedgerStreamDLQ", "Arn"]
-    }
+    for source, queue in (
+        ("LedgerStreamEventSource", "LedgerStreamDLQ"),
+        ("TopUpChargerEventSource", "TopUpChargerDLQ"),
+    ):
+        stream = RESOURCES[source]["Properties"]
+        assert stream["DestinationConfig"]["OnFailure"]["Destination"] == {
+            "Fn::GetAtt": [queue, "Arn"]
+        }
     for function in ("HoldsSweeperFunction", "ReconcileFunction"):
         (event,) = RESOURCES[function]["Properties"]["Events"].values()
         assert event["Type"] == "ScheduleV2"
@@ -207,3 +211,56 @@ def test_hosted_sign_in_exists_only_with_the_pool_the_web_app_and_a_domain() -> 
     assert client["CallbackURLs"]["Fn::If"][1] == [
         {"Fn::Sub": "https://${WebDistribution.DomainName}/auth/callback"}
     ]
+
+
+STREAM_ACTIONS = frozenset(
+    {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+    }
+)
+
+
+def test_stream_consumers_read_this_tables_stream_and_no_other() -> None:
+    """No SAM `Type: DynamoDB` event (it attaches AWSLambdaDynamoDBExecutionRole: GetRecords
+    on every stream of the account): each consumer's own policy names the table's stream."""
+    consumers = {
+        properties["FunctionName"]["Ref"]: properties
+        for properties in (
+            resource["Properties"]
+            for resource in RESOURCES.values()
+            if resource["Type"] == "AWS::Lambda::EventSourceMapping"
+        )
+    }
+    assert set(consumers) == {"LedgerStreamFunction", "TopUpChargerFunction"}
+    for name, resource in RESOURCES.items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            events = resource["Properties"].get("Events", {}).values()
+            assert all(event["Type"] != "DynamoDB" for event in events), name
+    stream_arn = {"Fn::GetAtt": ["LedgerTable", "StreamArn"]}
+    for function, mapping in consumers.items():
+        assert mapping["EventSourceArn"] == stream_arn
+        statements = [
+            statement
+            for policy in RESOURCES[function]["Properties"]["Policies"]
+            for statement in policy["Statement"]
+        ]
+        reads = {
+            action: statement["Resource"]
+            for statement in statements
+            for action in (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
+            if action in STREAM_ACTIONS
+        }
+        assert reads == {
+            "dynamodb:DescribeStream": stream_arn,
+            "dynamodb:GetRecords": stream_arn,
+            "dynamodb:GetShardIterator": stream_arn,
+            "dynamodb:ListStreams": {"Fn::Sub": "${LedgerTable.Arn}/stream/*"},
+        }, function
+        assert all(statement["Resource"] != "*" for statement in statements), function
