@@ -320,26 +320,76 @@ def test_only_the_grants_function_writes_among_the_read_and_grant_routes() -> No
     }
 
 
-def test_the_stripe_secret_policy_lets_only_purchase_webhook_and_the_charger_read_it() -> None:
-    (policy,) = of_type("AWS::SecretsManager::ResourcePolicy").values()
-    properties = policy["Properties"]
-    assert properties["SecretId"] == {"Ref": "StripeSecretArn"}
-    assert properties["BlockPublicPolicy"] is True
-    (deny,) = properties["ResourcePolicy"]["Statement"]
-    assert (deny["Effect"], deny["Principal"], deny["Action"]) == (
+# Who may read each secret: the roles its resource policy spares from its Deny, and the
+# only functions whose own policies name it. Anyone else is denied whatever they hold.
+SECRET_READERS = {
+    "StripeSecretArn": (
+        [
+            {"Fn::GetAtt": ["PurchaseFunctionRole", "Arn"]},
+            {"Fn::GetAtt": ["WebhookFunctionRole", "Arn"]},
+            {"Fn::GetAtt": ["TopUpChargerFunctionRole", "Arn"]},  # auto top-up charges
+        ],
+        {"PurchaseFunction", "WebhookFunction", "TopUpChargerFunction"},
+    ),
+    "AgentCredentialKeys": (
+        [
+            {"Fn::GetAtt": ["DebitFunctionRole", "Arn"]},
+            {"Ref": "ControlPlaneRoleArn"},  # the control plane mints, when it is named
+        ],
+        {"DebitFunction"},
+    ),
+}
+
+
+def spared_principals(condition: Any) -> list[Any]:
+    """The principal ARNs a Deny's StringNotEquals spares, across both branches of an If."""
+    found = condition["StringNotEquals"]["aws:PrincipalArn"]
+    if isinstance(found, dict) and "Fn::If" in found:
+        _, with_it, without_it = found["Fn::If"]
+        assert all(principal in with_it for principal in without_it)
+        return list(with_it)
+    return list(found)
+
+
+def grants_secret_reads(statement: dict[str, Any]) -> bool:
+    actions = (
+        statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+    )
+    return statement["Effect"] == "Allow" and any(
+        action in ("*", "secretsmanager:*", "secretsmanager:GetSecretValue") for action in actions
+    )
+
+
+@pytest.mark.parametrize("secret", sorted(SECRET_READERS))
+def test_no_principal_but_the_named_roles_can_read_either_secret(secret: str) -> None:
+    spared, readers = SECRET_READERS[secret]
+    (policy,) = [
+        spec["Properties"]
+        for spec in of_type("AWS::SecretsManager::ResourcePolicy").values()
+        if spec["Properties"]["SecretId"] == {"Ref": secret}
+    ]
+    assert policy["BlockPublicPolicy"] is True
+    (deny,) = policy["ResourcePolicy"]["Statement"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"], deny["Resource"]) == (
         "Deny",
         "*",
         "secretsmanager:GetSecretValue",
+        "*",
     )
-    assert deny["Condition"] == {
-        "StringNotEquals": {
-            "aws:PrincipalArn": [
-                {"Fn::GetAtt": ["PurchaseFunctionRole", "Arn"]},
-                {"Fn::GetAtt": ["WebhookFunctionRole", "Arn"]},
-                {"Fn::GetAtt": ["TopUpChargerFunctionRole", "Arn"]},  # auto top-up charges
-            ]
-        }
-    }
+    assert spared_principals(deny["Condition"]) == spared
+    # And on the identity side: no function, role or managed policy of the stack is given
+    # the secret but the named functions (each for that secret alone).
+    for name, spec in RESOURCES.items():
+        documents = [p for p in spec["Properties"].get("Policies", []) if isinstance(p, dict)]
+        if spec["Type"] == "AWS::IAM::ManagedPolicy":
+            documents.append(spec["Properties"]["PolicyDocument"])
+        for document in documents:
+            for statement in document.get("Statement", []):
+                if not grants_secret_reads(statement):
+                    continue
+                assert statement["Resource"] != "*", name
+                if statement["Resource"] == {"Ref": secret}:
+                    assert name in readers, name
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
