@@ -33,6 +33,9 @@ class HttpResponse:
     body: bytes = b""
 
 
+JSON_HEADERS = [("Content-Type", "application/json")]
+
+
 def is_text_content_type(content_type: str | None) -> bool:
     """Whether API Gateway hands a body of this content type to the function as text."""
     if not content_type:
