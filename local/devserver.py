@@ -55,14 +55,7 @@ from local.fake_stripe import (
     sign,
 )
 from local.http_router import DevRequestHandler
-from local.lambda_runtime import (
-    LocalFunction,
-    ensure_on_path,
-    function_error,
-    function_name_of,
-    function_setting,
-    lambda_error,
-)
+from local.lambda_runtime import ensure_on_path, local_functions, serve_invoke
 from local.local_pages import (
     AGENT_CREDENTIAL_PATH,
     CHECKOUT_PAGE,
@@ -97,14 +90,7 @@ class DevServer(ThreadingHTTPServer):
         cors_origins: tuple[str, ...] = cors.DEFAULT_ORIGINS,
     ) -> None:
         template = load_template()
-        self.functions = {
-            logical_id: LocalFunction(
-                spec,
-                timeout_s=function_setting(logical_id, "Timeout", 3),
-                memory_mb=function_setting(logical_id, "MemorySize", 128),
-            )
-            for logical_id, spec in template.functions().items()
-        }
+        self.functions = local_functions(template)
         self.routes: list[HttpRoute] = template.http_routes()
         # First path segments of the API's routes ("/api/", "/webhooks/"): never web pages.
         self.api_prefixes = tuple(
@@ -376,50 +362,7 @@ class DevServer(ThreadingHTTPServer):
 
     def serve_invoke(self, name: str, invocation_type: str, payload: bytes) -> HttpResponse:
         """One Lambda Invoke API call, answered the way the Lambda service answers it."""
-        function = self.functions.get(function_name_of(name))
-        if function is None:
-            return lambda_error(404, "ResourceNotFoundException", f"Function not found: {name}")
-        try:
-            event = json.loads(payload) if payload.strip() else {}
-        except ValueError as error:
-            return lambda_error(
-                400,
-                "InvalidRequestContentException",
-                f"Could not parse request body into json: {error}",
-            )
-        if invocation_type == "DryRun":
-            return HttpResponse(204)
-        if invocation_type == "Event":
-            threading.Thread(target=self._invoke_async, args=(function, event), daemon=True).start()
-            return HttpResponse(202)
-        if invocation_type != "RequestResponse":
-            return lambda_error(
-                400,
-                "InvalidParameterValueException",
-                f"Unsupported invocation type: {invocation_type}",
-            )
-        try:
-            result = function.invoke(event)
-        except Exception as error:
-            traceback.print_exc()
-            stack = traceback.format_list(traceback.extract_tb(error.__traceback__))
-            return function_error(type(error).__name__, str(error), stack)
-        try:
-            body = json.dumps(result)
-        except (TypeError, ValueError) as error:
-            return function_error(
-                "Runtime.MarshalError", f"Unable to marshal response: {error}", []
-            )
-        headers = [*JSON_HEADERS, ("X-Amz-Executed-Version", "$LATEST")]
-        return HttpResponse(200, headers, body.encode())
-
-    @staticmethod
-    def _invoke_async(function: LocalFunction, event: Any) -> None:
-        """An Event invocation: nobody waits for it, so a failure is only printed."""
-        try:
-            function.invoke(event)
-        except Exception:
-            traceback.print_exc()
+        return serve_invoke(self.functions, name, invocation_type, payload)
 
 
 def build_server(

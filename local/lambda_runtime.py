@@ -1,6 +1,9 @@
-"""The in-process Lambda runtime: each template function imported on its first invocation
-(a cold start), called with the context object Lambda passes, its log records under its own
-service name, and the Lambda service's error replies for the Invoke API."""
+"""The in-process Lambda runtime and the Lambda Invoke API in front of it.
+
+Each template function is imported on its first invocation (a cold start) and called with
+the context object Lambda passes; its log records carry its own service name. The Invoke
+API (`POST /2015-03-31/functions/{name}/invocations`) answers as the Lambda service does,
+errors included, so boto3's Lambda client works unchanged."""
 
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ import logging
 import sys
 import threading
 import time
+import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +24,7 @@ from typing import Any
 
 from local import dynamodb_local
 from local.apigw import JSON_HEADERS, LOCAL_ACCOUNT_ID, HttpResponse
-from local.template import FunctionSpec, load_template
+from local.template import FunctionSpec, Template, load_template
 
 Handler = Callable[[Any, Any], Any]
 
@@ -168,8 +172,69 @@ def function_name_of(name: str) -> str:
     return name.split(":", 1)[0]
 
 
-def function_setting(logical_id: str, name: str, default: int) -> int:
+def _function_setting(logical_id: str, name: str, default: int) -> int:
     """A function property (Timeout, MemorySize) from its resource, else from Globals."""
     raw = load_template().raw
     global_value = raw.get("Globals", {}).get("Function", {}).get(name, default)
     return int(raw["Resources"][logical_id]["Properties"].get(name, global_value))
+
+
+def local_functions(template: Template) -> dict[str, LocalFunction]:
+    """Every template function by logical id, with its Timeout and MemorySize (Lambda's
+    defaults, 3 s and 128 MB, where neither the function nor Globals sets them)."""
+    return {
+        logical_id: LocalFunction(
+            spec,
+            timeout_s=_function_setting(logical_id, "Timeout", 3),
+            memory_mb=_function_setting(logical_id, "MemorySize", 128),
+        )
+        for logical_id, spec in template.functions().items()
+    }
+
+
+def serve_invoke(
+    functions: Mapping[str, LocalFunction], name: str, invocation_type: str, payload: bytes
+) -> HttpResponse:
+    """One Lambda Invoke API call, answered the way the Lambda service answers it."""
+    function = functions.get(function_name_of(name))
+    if function is None:
+        return lambda_error(404, "ResourceNotFoundException", f"Function not found: {name}")
+    try:
+        event = json.loads(payload) if payload.strip() else {}
+    except ValueError as error:
+        return lambda_error(
+            400,
+            "InvalidRequestContentException",
+            f"Could not parse request body into json: {error}",
+        )
+    if invocation_type == "DryRun":
+        return HttpResponse(204)
+    if invocation_type == "Event":
+        threading.Thread(target=_invoke_async, args=(function, event), daemon=True).start()
+        return HttpResponse(202)
+    if invocation_type != "RequestResponse":
+        return lambda_error(
+            400,
+            "InvalidParameterValueException",
+            f"Unsupported invocation type: {invocation_type}",
+        )
+    try:
+        result = function.invoke(event)
+    except Exception as error:
+        traceback.print_exc()
+        stack = traceback.format_list(traceback.extract_tb(error.__traceback__))
+        return function_error(type(error).__name__, str(error), stack)
+    try:
+        body = json.dumps(result)
+    except (TypeError, ValueError) as error:
+        return function_error("Runtime.MarshalError", f"Unable to marshal response: {error}", [])
+    headers = [*JSON_HEADERS, ("X-Amz-Executed-Version", "$LATEST")]
+    return HttpResponse(200, headers, body.encode())
+
+
+def _invoke_async(function: LocalFunction, event: Any) -> None:
+    """An Event invocation: nobody waits for it, so a failure is only printed."""
+    try:
+        function.invoke(event)
+    except Exception:
+        traceback.print_exc()
