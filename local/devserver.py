@@ -15,20 +15,18 @@ import mimetypes
 import os
 import signal
 import sys
-import threading
 import traceback
 from collections.abc import Sequence
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
 import jwt
 
-from local import cors, dynamodb_local, identity, offline_checkout
+from local import cors, dynamodb_local, identity
 from local.apigw import (
     INTERNAL_SERVER_ERROR,
-    JSON_HEADERS,
     NOT_FOUND,
     HttpResponse,
     http_api_event,
@@ -49,26 +47,16 @@ from local.environment import (
 from local.fake_events import FakeEventBridge
 from local.fake_stripe import (
     LOCAL_WEBHOOK_SECRET,
-    TEST_CARDS,
     FakeStripe,
     event_payload,
     sign,
 )
 from local.http_router import DevRequestHandler
 from local.lambda_runtime import ensure_on_path, local_functions, serve_invoke
-from local.local_pages import (
-    AGENT_CREDENTIAL_PATH,
-    CHECKOUT_PAGE,
-    CUSTOMER_ID,
-    SIGN_IN_PATH,
-    api_error,
-    is_loopback,
-)
+from local.local_pages import SIGN_IN_PATH, LocalPages, is_loopback
 from local.schedules import ScheduleRunner, schedules
-from local.template import ROOT, HttpRoute, load_template
+from local.template import HttpRoute, load_template
 from local.websocket import LocalWebSocketApi, websocket_api, with_socket_url
-from token_billing.domain.agent_credentials import CREDENTIAL_TTL_DEFAULT_S
-from tools import agent_credential
 
 UNAUTHORIZED = HttpResponse(
     401, [("Content-Type", "application/json")], b'{"message":"Unauthorized"}'
@@ -102,6 +90,11 @@ class DevServer(ThreadingHTTPServer):
         self.fake_stripe = FakeStripe(public_base=self.url)
         self.fake_stripe.webhook_sink = self.deliver_stripe_event  # auto top-up's events
         self.fake_events = FakeEventBridge(EVENTS_LOG)
+        self.local_pages = LocalPages(
+            self.fake_stripe,
+            self.deliver_stripe_event,
+            loopback=is_loopback(str(self.server_address[0])),
+        )
         self.stream_pollers: list[StreamPoller] = []
         self.schedule_runners: list[ScheduleRunner] = []
         spec = websocket_api(template)
@@ -227,48 +220,8 @@ class DevServer(ThreadingHTTPServer):
     def serve_local(
         self, method: str, path: str, headers: list[tuple[str, str]], body: bytes
     ) -> HttpResponse | None:
-        """The dev server's own pages: the API's OpenAPI document, the fake Stripe API, the
-        offline checkout page and the development sign-in."""
-        if path == SIGN_IN_PATH and method == "POST":
-            return self.mint_identity_token(body)
-        if (
-            path == identity.JWKS_PATH
-            and method == "GET"
-            and is_loopback(str(self.server_address[0]))
-        ):
-            return HttpResponse(200, JSON_HEADERS, json.dumps(identity.jwks()).encode())
-        if path == AGENT_CREDENTIAL_PATH and method == "POST":
-            return self.mint_agent_credential(body)
-        if path == "/openapi.json" and method == "GET":
-            document = (ROOT / "openapi.json").read_bytes()
-            return HttpResponse(200, JSON_HEADERS, document)
-        if path.startswith("/_stripe/"):
-            status, payload = self.fake_stripe.handle(
-                method, path.removeprefix("/_stripe"), dict(headers), body.decode()
-            )
-            if self.fake_stripe.outbox:  # its webhooks follow the answer, as Stripe's do
-                threading.Timer(0.05, self.fake_stripe.flush).start()
-            return HttpResponse(status, JSON_HEADERS, json.dumps(payload).encode())
-        found = CHECKOUT_PAGE.match(path)
-        if not found or found["id"] not in self.fake_stripe.sessions:
-            return None
-        session_id, action = found["id"], found["action"]
-        session = self.fake_stripe.sessions[session_id]
-        if method == "GET" and not action:
-            page = offline_checkout.render(session)
-            return HttpResponse(200, [("Content-Type", "text/html; charset=utf-8")], page.encode())
-        if method == "POST" and action == "pay":
-            card = parse_qs(body.decode()).get("card", ["pm_card_visa"])[0]
-            paid = self.fake_stripe.pay(
-                session_id, card=card if card in TEST_CARDS else "pm_card_visa"
-            )
-            self.deliver_stripe_event("checkout.session.completed", paid)
-            self.fake_stripe.flush()  # payment_method.attached when the card was saved
-            target = str(paid["success_url"]).replace("{CHECKOUT_SESSION_ID}", session_id)
-            return HttpResponse(303, [("Location", target)])
-        if method == "POST" and action == "cancel":
-            return HttpResponse(303, [("Location", str(session["cancel_url"]))])
-        return None
+        """The dev server's own pages (`local.local_pages`), or None when `path` is none."""
+        return self.local_pages.serve(method, path, headers, body)
 
     def deliver_stripe_event(self, event_type: str, obj: dict[str, Any]) -> None:
         """A signed event from the fake Stripe to the webhook route, as Stripe sends it."""
@@ -287,45 +240,6 @@ class DevServer(ThreadingHTTPServer):
             protocol="HTTP/1.1",
         )
         print(f"fake Stripe: {event_type} -> webhook {delivered.status}", file=sys.stderr)
-
-    def mint_agent_credential(self, body: bytes) -> HttpResponse:
-        """`POST /_local/agent-credential` `{customer_id, vm_id, ttl_s?}` -> the credential
-        the control plane would hand that VM's agent (`tools.agent_credential`). Loopback
-        only, like the development sign-in."""
-        if not is_loopback(str(self.server_address[0])):
-            return api_error(403, "forbidden", "agent credentials are only minted on loopback")
-        try:
-            request = json.loads(body or b"{}")
-            minted = agent_credential.mint(
-                str(request["customer_id"]),
-                str(request["vm_id"]),
-                ttl_s=int(request.get("ttl_s", CREDENTIAL_TTL_DEFAULT_S)),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return api_error(400, "invalid_request", "send {customer_id, vm_id, ttl_s?}")
-        return HttpResponse(200, JSON_HEADERS, json.dumps(minted).encode())
-
-    def mint_identity_token(self, body: bytes) -> HttpResponse:
-        """`POST /_local/identity/token` `{customer_id}` or `{admin: true}` -> `{token}`: the
-        web app's sign-in on the dev server, a token from the development identity
-        (`local.identity`). Dev only: answered only while the server binds loopback."""
-        if not is_loopback(str(self.server_address[0])):
-            return api_error(403, "forbidden", "development sign-in is only served on loopback")
-        try:
-            request = json.loads(body or b"{}")
-        except ValueError:
-            return api_error(400, "invalid_request", "the body must be JSON")
-        if not isinstance(request, dict) or set(request) - {"customer_id", "admin"}:
-            return api_error(400, "invalid_request", "send {customer_id} or {admin: true}")
-        customer_id, admin = request.get("customer_id"), request.get("admin", False)
-        if customer_id is not None and (
-            not isinstance(customer_id, str) or not CUSTOMER_ID.match(customer_id)
-        ):
-            return api_error(400, "invalid_request", "customer_id: letters, digits, _ and -")
-        if not isinstance(admin, bool) or (customer_id is None and not admin):
-            return api_error(400, "invalid_request", "send {customer_id} or {admin: true}")
-        token = identity.mint(customer_id=customer_id, admin=admin)
-        return HttpResponse(200, JSON_HEADERS, json.dumps({"token": token}).encode())
 
     def serve_web(self, method: str, path: str) -> HttpResponse | None:
         """The web app's static files from web/demo-dist, with index.html for the app's own

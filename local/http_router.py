@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from local.apigw import HttpResponse
+from local.local_pages import LOCAL_PAGE_PREFIXES
 
 if TYPE_CHECKING:
     from local.devserver import DevServer
@@ -53,7 +54,7 @@ class DevRequestHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         invoke = INVOKE_PATH.match(target.path) if self.command == "POST" else None
         local_page = None
-        if not invoke and target.path.startswith(("/_stripe/", "/_local/", "/openapi.json")):
+        if not invoke and target.path.startswith(LOCAL_PAGE_PREFIXES):
             local_page = self.server.serve_local(
                 self.command, target.path, list(self.headers.items()), body
             )
