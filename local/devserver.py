@@ -11,27 +11,16 @@ from __future__ import annotations
 
 import errno
 import json
-import mimetypes
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Sequence
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
-import jwt
-
-from local import cors, dynamodb_local, identity
-from local.apigw import (
-    INTERNAL_SERVER_ERROR,
-    NOT_FOUND,
-    HttpResponse,
-    http_api_event,
-    http_api_response,
-)
+from local import cors, dynamodb_local
+from local.apigw import HttpResponse
 from local.cli import banner, parse_args, stop_on_signal
 from local.ddb_streams import StreamPoller
 from local.dynamodb_local import port_in_use
@@ -45,24 +34,15 @@ from local.environment import (
     function_environment,
 )
 from local.fake_events import FakeEventBridge
-from local.fake_stripe import (
-    LOCAL_WEBHOOK_SECRET,
-    FakeStripe,
-    event_payload,
-    sign,
-)
+from local.fake_stripe import LOCAL_WEBHOOK_SECRET, FakeStripe, event_payload, sign
+from local.http_api import LocalHttpApi
 from local.http_router import DevRequestHandler
 from local.lambda_runtime import ensure_on_path, local_functions, serve_invoke
 from local.local_pages import SIGN_IN_PATH, LocalPages, is_loopback
 from local.schedules import ScheduleRunner, schedules
 from local.template import HttpRoute, load_template
-from local.websocket import LocalWebSocketApi, websocket_api, with_socket_url
-
-UNAUTHORIZED = HttpResponse(
-    401, [("Content-Type", "application/json")], b'{"message":"Unauthorized"}'
-)
-# Paths the web app's SPA fallback never answers: the dev server's own and the Invoke API.
-NOT_WEB_PATHS = ("/_local/", "/_stripe/", "/2015-03-31/", "/openapi.json")
+from local.web_app import serve_web_app
+from local.websocket import LocalWebSocketApi, websocket_api
 
 
 class DevServer(ThreadingHTTPServer):
@@ -79,11 +59,8 @@ class DevServer(ThreadingHTTPServer):
     ) -> None:
         template = load_template()
         self.functions = local_functions(template)
-        self.routes: list[HttpRoute] = template.http_routes()
-        # First path segments of the API's routes ("/api/", "/webhooks/"): never web pages.
-        self.api_prefixes = tuple(
-            sorted({"/" + route.path.strip("/").split("/", 1)[0] + "/" for route in self.routes})
-        )
+        self.http_api = LocalHttpApi(template.http_routes(), self.functions)
+        self.routes: list[HttpRoute] = self.http_api.routes
         self.web_root = web_root
         self.cors = cors.rules_for(cors_origins)
         super().__init__(address, DevRequestHandler)
@@ -162,7 +139,7 @@ class DevServer(ThreadingHTTPServer):
     def answers_cors(self, path: str) -> bool:
         """Whether browsers on other origins may call `path`: the HTTP API's routes (as the
         stack's CORS configuration allows) and the development sign-in."""
-        return (path + "/").startswith(self.api_prefixes) or path == SIGN_IN_PATH
+        return self.http_api.owns(path) or path == SIGN_IN_PATH
 
     def serve_http_api(
         self,
@@ -175,47 +152,16 @@ class DevServer(ThreadingHTTPServer):
         source_ip: str,
         protocol: str,
     ) -> HttpResponse:
-        """One HTTP API request: route it, invoke its function, answer as API Gateway does."""
-        for route in self.routes:
-            parameters = route.match(method, path)
-            if parameters is not None:
-                break
-        else:
-            return NOT_FOUND
-        authorizer = None
-        if route.authorized:
-            authorizer = self.verify_bearer(headers)
-            if authorizer is None:
-                return UNAUTHORIZED
-        event = http_api_event(
+        """One HTTP API request, answered as API Gateway does (`local.http_api`)."""
+        return self.http_api.serve(
             method,
             path,
-            route_key=route.route_key,
-            path_parameters={name: unquote(value) for name, value in parameters.items()},
+            query=query,
             headers=headers,
-            raw_query_string=query,
             body=body,
             source_ip=source_ip,
             protocol=protocol,
-            authorizer=authorizer,
         )
-        try:
-            return http_api_response(self.functions[route.function].invoke(event))
-        except Exception:
-            traceback.print_exc()
-            return INTERNAL_SERVER_ERROR
-
-    @staticmethod
-    def verify_bearer(headers: list[tuple[str, str]]) -> dict[str, Any] | None:
-        """The JWT authorizer's context for a valid local bearer token, else None (401)."""
-        value = next((v for k, v in headers if k.lower() == "authorization"), "")
-        scheme, _, token = value.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return None
-        try:
-            return identity.authorizer_context(identity.verify(token.strip()))
-        except jwt.InvalidTokenError:
-            return None
 
     def serve_local(
         self, method: str, path: str, headers: list[tuple[str, str]], body: bytes
@@ -242,37 +188,15 @@ class DevServer(ThreadingHTTPServer):
         print(f"fake Stripe: {event_type} -> webhook {delivered.status}", file=sys.stderr)
 
     def serve_web(self, method: str, path: str) -> HttpResponse | None:
-        """The web app's static files from web/demo-dist, with index.html for the app's own
-        routes (/dashboard, /checkout/success, ...); None for API and dev server paths, or
-        when the app is not built."""
-        if method not in ("GET", "HEAD") or self.web_root is None:
-            return None
-        if (path + "/").startswith((*NOT_WEB_PATHS, *self.api_prefixes)):
-            return None
-        root = self.web_root.resolve()
-        index = root / "index.html"
-        if not index.is_file():
-            return None
-        try:
-            file = (root / unquote(path).lstrip("/")).resolve()
-        except (OSError, ValueError):  # e.g. an encoded NUL byte
-            return None
-        if not file.is_relative_to(root):
-            return None
-        if file.is_dir():
-            file = file / "index.html"
-        if not file.is_file():
-            if "." in path.rsplit("/", 1)[-1]:  # a missing asset, not an app route
-                return None
-            file = index
-        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        if content_type.startswith("text/") or content_type == "application/javascript":
-            content_type += "; charset=utf-8"
-        headers = [("Content-Type", content_type), ("Cache-Control", "no-cache")]
-        content = file.read_bytes()
-        if file.name == "config.json" and self.websocket_api and self.websocket_api.port:
-            content = with_socket_url(content, self.websocket_api.url)
-        return HttpResponse(200, headers, content)
+        """The built web app's page or file at `path` (`local.web_app`), else None."""
+        sockets = self.websocket_api
+        return serve_web_app(
+            self.web_root,
+            method,
+            path,
+            api_prefixes=self.http_api.path_prefixes,
+            socket_url=sockets.url if sockets and sockets.port else None,
+        )
 
     def serve_invoke(self, name: str, invocation_type: str, payload: bytes) -> HttpResponse:
         """One Lambda Invoke API call, answered the way the Lambda service answers it."""

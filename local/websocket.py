@@ -359,15 +359,3 @@ def local_environment(http_url: str) -> dict[str, str]:
         "JWT_ALGORITHMS": identity.ALGORITHM,
         "WEBSOCKET_MANAGEMENT_ENDPOINT": http_url,
     }
-
-
-def with_socket_url(config: bytes, socket_url: str) -> bytes:
-    """The web app's config.json with this server's socket URL where it names none
-    (`"socketUrl": ""`), as `"apiBaseUrl": ""` means this server's own origin."""
-    try:
-        parsed = json.loads(config)
-    except ValueError:
-        return config
-    if not isinstance(parsed, dict) or parsed.get("socketUrl") != "":
-        return config
-    return json.dumps({**parsed, "socketUrl": socket_url}, indent=2).encode()
