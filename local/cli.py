@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -92,7 +93,14 @@ def shown_path(path: Path) -> Path:
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
-def stop_on_signal(signum: int, frame: FrameType | None) -> None:
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, through the `finally` that stops DynamoDB
+    Local."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_on_signal)
+
+
+def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 

@@ -1,10 +1,19 @@
 """`make dev`'s composition root: builds the dev server from its parts and runs it.
 
-The parts, each in its own module (what `make dev` is: `local.cli.DESCRIPTION`):
-`local.lambda_runtime` runs the template's functions in this process, `local.http_router`
-sends each request on the HTTP port where it belongs, `local.local_pages` serves the pages
-only the dev server has, `local.environment` says where things are and what the functions'
-environment holds, and `local.cli` parses the command line and prints the banner.
+What `make dev` is and stands in for: `local.cli.DESCRIPTION` (its `--help`). The parts:
+
+    local.lambda_runtime  the template's functions run in this process; the Invoke API
+    local.http_router     the HTTP port: which kind of request goes where
+    local.http_api        the template's HTTP API: routes, JWT authorizer, 2.0 events
+    local.websocket       the template's WebSocket API and its Management API
+    local.local_pages     pages only the dev server has: checkout, sign-in, JWKS, ...
+    local.web_app         the built demo web app's files
+    local.environment     paths, default ports, the functions' environment variables
+    local.cli             the command line: arguments, banner, signals
+
+`main` is here, not in `local.cli`, because it is the wiring: it starts the parts in
+order (DynamoDB Local, the environment, the handlers, the pollers, the sockets) and stops
+them in reverse.
 """
 
 from __future__ import annotations
@@ -12,7 +21,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from http.server import ThreadingHTTPServer
@@ -21,7 +29,7 @@ from typing import Any
 
 from local import cors, dynamodb_local
 from local.apigw import HttpResponse
-from local.cli import banner, parse_args, stop_on_signal
+from local.cli import banner, parse_args, stop_on_signals
 from local.ddb_streams import StreamPoller
 from local.dynamodb_local import port_in_use
 from local.environment import (
@@ -46,7 +54,10 @@ from local.websocket import LocalWebSocketApi, websocket_api
 
 
 class DevServer(ThreadingHTTPServer):
-    """The HTTP server plus what it serves: the template's functions and HTTP routes."""
+    """The HTTP server and the parts it wires: the template's functions, its HTTP and
+    WebSocket APIs, the local pages, the web app, the fake Stripe and EventBridge, and the
+    stream pollers and schedules that invoke functions on their own. `DevRequestHandler`
+    asks its `serve_*` methods for the answers."""
 
     # A second server on the same port must fail to bind, not share the port's traffic.
     allow_reuse_port = False
@@ -220,10 +231,10 @@ def build_server(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m local.devserver`: DynamoDB Local, the tables, the functions' environment,
+    then the server and what runs beside it, until Ctrl-C or a signal stops them all."""
     args = parse_args(argv)
-    # SIGTERM and SIGHUP unwind like Ctrl-C, through the `finally` that stops DynamoDB Local.
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, stop_on_signal)
+    stop_on_signals()
     try:
         server = build_server(args.host, args.port, cors_origins=args.cors_origins)
     except OSError as error:

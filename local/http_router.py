@@ -9,7 +9,7 @@ import sys
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from local.apigw import HttpResponse
 from local.local_pages import LOCAL_PAGE_PREFIXES
@@ -52,48 +52,15 @@ class DevRequestHandler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         target = urlsplit(self.path)
         body = self._read_body()
-        invoke = INVOKE_PATH.match(target.path) if self.command == "POST" else None
-        local_page = None
-        if not invoke and target.path.startswith(LOCAL_PAGE_PREFIXES):
-            local_page = self.server.serve_local(
-                self.command, target.path, list(self.headers.items()), body
-            )
-        amz_target = self.headers.get("X-Amz-Target", "")
-        events = self.command == "POST" and amz_target.startswith("AWSEvents.")
-        sockets = self.server.websocket_api
-        management = sockets.serve_management(self.command, target.path, body) if sockets else None
         origin = self.headers.get("Origin")
         cross_origin = origin is not None and self.server.answers_cors(target.path)
         lowered = {name.lower(): value for name, value in self.headers.items()}
-        preflight = cross_origin and self.server.cors.is_preflight(self.command, lowered)
-        if preflight:
+        if cross_origin and self.server.cors.is_preflight(self.command, lowered):
             response = self.server.cors.preflight(origin)
-        elif local_page is not None:
-            response = local_page
-        elif management is not None:
-            response = management
-        elif events:
-            response = self.server.serve_events(amz_target, body)
-        elif invoke:
-            response = self.server.serve_invoke(
-                unquote(invoke["name"]),
-                self.headers.get("X-Amz-Invocation-Type", "RequestResponse"),
-                body,
-            )
-        elif (web_page := self.server.serve_web(self.command, target.path)) is not None:
-            response = web_page
         else:
-            response = self.server.serve_http_api(
-                self.command,
-                target.path,
-                query=target.query,
-                headers=list(self.headers.items()),
-                body=body,
-                source_ip=self.client_address[0],
-                protocol=self.request_version,
-            )
-        if cross_origin and not preflight:
-            response = self.server.cors.add_headers(response, origin)
+            response = self._route(target, body)
+            if cross_origin:
+                response = self.server.cors.add_headers(response, origin)
         elapsed_ms = (time.perf_counter() - started) * 1000
         # Logged before the answer goes out, so a client never sees a reply before its line.
         print(
@@ -102,6 +69,38 @@ class DevRequestHandler(BaseHTTPRequestHandler):
             flush=True,
         )
         self._write(response)
+
+    def _route(self, target: SplitResult, body: bytes) -> HttpResponse:
+        """The answer of the part the request belongs to, the parts asked in this order:
+        local pages, Management API, EventBridge, Invoke API, web app, else the HTTP API."""
+        method, path, server = self.command, target.path, self.server
+        invoke = INVOKE_PATH.match(path) if method == "POST" else None
+        if not invoke and path.startswith(LOCAL_PAGE_PREFIXES):
+            page = server.serve_local(method, path, list(self.headers.items()), body)
+            if page is not None:
+                return page
+        if server.websocket_api is not None:
+            management = server.websocket_api.serve_management(method, path, body)
+            if management is not None:
+                return management
+        amz_target = self.headers.get("X-Amz-Target", "")
+        if method == "POST" and amz_target.startswith("AWSEvents."):
+            return server.serve_events(amz_target, body)
+        if invoke:
+            invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+            return server.serve_invoke(unquote(invoke["name"]), invocation_type, body)
+        web_page = server.serve_web(method, path)
+        if web_page is not None:
+            return web_page
+        return server.serve_http_api(
+            method,
+            path,
+            query=target.query,
+            headers=list(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+            protocol=self.request_version,
+        )
 
     def _read_body(self) -> bytes:
         """The request body, whether sent with Content-Length or chunked."""
