@@ -152,28 +152,6 @@ class DevServer(ThreadingHTTPServer):
         stack's CORS configuration allows) and the development sign-in."""
         return self.http_api.owns(path) or path == SIGN_IN_PATH
 
-    def serve_http_api(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: str,
-        headers: list[tuple[str, str]],
-        body: bytes,
-        source_ip: str,
-        protocol: str,
-    ) -> HttpResponse:
-        """One HTTP API request, answered as API Gateway does (`local.http_api`)."""
-        return self.http_api.serve(
-            method,
-            path,
-            query=query,
-            headers=headers,
-            body=body,
-            source_ip=source_ip,
-            protocol=protocol,
-        )
-
     def serve_local(
         self, method: str, path: str, headers: list[tuple[str, str]], body: bytes
     ) -> HttpResponse | None:
@@ -184,7 +162,7 @@ class DevServer(ThreadingHTTPServer):
         """A signed event from the fake Stripe to the webhook route, as Stripe sends it."""
         event = event_payload(event_type, obj)
         secret = os.environ.get("STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)
-        delivered = self.serve_http_api(
+        delivered = self.http_api.serve(
             "POST",
             "/webhooks/stripe",
             query="",

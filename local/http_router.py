@@ -92,7 +92,7 @@ class DevRequestHandler(BaseHTTPRequestHandler):
         web_page = server.serve_web(method, path)
         if web_page is not None:
             return web_page
-        return server.serve_http_api(
+        return server.http_api.serve(
             method,
             path,
             query=target.query,
