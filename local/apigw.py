@@ -33,6 +33,9 @@ class HttpResponse:
     body: bytes = b""
 
 
+JSON_HEADERS = [("Content-Type", "application/json")]
+
+
 def is_text_content_type(content_type: str | None) -> bool:
     """Whether API Gateway hands a body of this content type to the function as text."""
     if not content_type:
@@ -72,17 +75,7 @@ def http_api_event(
     `headers` are (name, value) pairs so repeated headers survive; like API Gateway, names
     are lower-cased, repeats joined with commas, and the cookie header becomes `cookies`.
     """
-    joined_headers: dict[str, str] = {}
-    cookies: list[str] = []
-    for name, value in headers:
-        key = name.lower()
-        if key == "cookie":
-            cookies += [part.strip() for part in value.split(";") if part.strip()]
-            continue
-        joined_headers[key] = f"{joined_headers[key]},{value}" if key in joined_headers else value
-
-    epoch_ms = time.time_ns() // 1_000_000
-    domain_name = joined_headers.get("host", "localhost")
+    joined_headers, cookies = _joined_headers(headers)
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
@@ -92,14 +85,56 @@ def http_api_event(
     if cookies:
         event["cookies"] = cookies
     event["headers"] = joined_headers
-    query: dict[str, str] = {}
-    for name, value in parse_qsl(raw_query_string, keep_blank_values=True):
-        query[name] = f"{query[name]},{value}" if name in query else value
+    query = _joined_query(raw_query_string)
     if query:
         event["queryStringParameters"] = query
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)
-    event["requestContext"] = {
+    event["requestContext"] = _request_context(
+        method, path, route_key, joined_headers, source_ip=source_ip, protocol=protocol
+    )
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
+    event["isBase64Encoded"] = False
+    if body:
+        event.update(_body_fields(body, joined_headers.get("content-type")))
+    return event
+
+
+def _joined_headers(headers: Iterable[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """The event's headers (lower-cased names, repeats comma-joined) and its cookies."""
+    joined_headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        key = name.lower()
+        if key == "cookie":
+            cookies += [part.strip() for part in value.split(";") if part.strip()]
+            continue
+        joined_headers[key] = f"{joined_headers[key]},{value}" if key in joined_headers else value
+    return joined_headers, cookies
+
+
+def _joined_query(raw_query_string: str) -> dict[str, str]:
+    """queryStringParameters: repeated parameters comma-joined, blank values kept."""
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query_string, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    return query
+
+
+def _request_context(
+    method: str,
+    path: str,
+    route_key: str,
+    joined_headers: dict[str, str],
+    *,
+    source_ip: str,
+    protocol: str,
+) -> dict[str, Any]:
+    """The event's requestContext, stamped now."""
+    epoch_ms = time.time_ns() // 1_000_000
+    domain_name = joined_headers.get("host", "localhost")
+    return {
         "accountId": LOCAL_ACCOUNT_ID,
         "apiId": LOCAL_API_ID,
         "domainName": domain_name,
@@ -117,22 +152,18 @@ def http_api_event(
         "time": request_time(epoch_ms),
         "timeEpoch": epoch_ms,
     }
-    if authorizer is not None:
-        event["requestContext"]["authorizer"] = authorizer
-    event["isBase64Encoded"] = False
-    if body:
-        try:
-            text = (
-                body.decode() if is_text_content_type(joined_headers.get("content-type")) else None
-            )
-        except UnicodeDecodeError:
-            text = None
-        if text is None:
-            event["body"] = base64.b64encode(body).decode("ascii")
-            event["isBase64Encoded"] = True
-        else:
-            event["body"] = text
-    return event
+
+
+def _body_fields(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """`body`, as text when API Gateway passes this content type as text and it decodes,
+    else base64 with `isBase64Encoded`."""
+    try:
+        text = body.decode() if is_text_content_type(content_type) else None
+    except UnicodeDecodeError:
+        text = None
+    if text is None:
+        return {"body": base64.b64encode(body).decode("ascii"), "isBase64Encoded": True}
+    return {"body": text}
 
 
 def http_api_response(result: Any) -> HttpResponse:

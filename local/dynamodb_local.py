@@ -43,6 +43,13 @@ def free_port() -> int:
         return port
 
 
+def port_in_use(port: int) -> bool:
+    """Whether something already listens on loopback `port`."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+        return True
+    return False
+
+
 @dataclass
 class DynamoDBLocal:
     process: subprocess.Popen[bytes]

@@ -14,7 +14,9 @@ import uuid
 from collections.abc import Sequence
 
 from local import dynamodb_local
-from local.devserver import DEFAULT_DDB_PORT, SHARED_LAYER, ensure_on_path, port_in_use
+from local.dynamodb_local import port_in_use
+from local.environment import DEFAULT_DDB_PORT, SHARED_LAYER
+from local.lambda_runtime import ensure_on_path
 
 TABLE_NAME = "LedgerTable"
 

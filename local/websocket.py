@@ -14,18 +14,15 @@ with 1001 "going away", as API Gateway closes them).
 
 from __future__ import annotations
 
-import base64
 import http
 import json
-import os
 import re
 import sys
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -33,8 +30,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
-from local.apigw import LOCAL_ACCOUNT_ID, LOCAL_API_ID, HttpResponse, request_time
+from local.apigw import HttpResponse
 from local.template import Template
+from local.websocket_events import (
+    LocalConnection,
+    authorizer_context,
+    authorizer_event,
+    new_connection_id,
+    route_event,
+)
 
 FRAME_LIMIT_BYTES = 128 * 1024
 IDLE_TIMEOUT_S = 10 * 60
@@ -42,7 +46,6 @@ MAX_LIFETIME_S = 2 * 60 * 60
 GOING_AWAY = 1001
 MANAGEMENT_PATH = re.compile(r"^/@connections/(?P<id>[^/]+)$")
 _FUNCTION_ARN = re.compile(r"\$\{(\w+)\.Arn\}")
-LOCAL_STAGE = "local"
 
 Invoke = Callable[[Any], Any]
 
@@ -97,112 +100,6 @@ def websocket_api(template: Template) -> WebSocketApiSpec | None:
             authorizer_id = properties["AuthorizerId"]["Ref"]
             authorizer = _function_of(resources[authorizer_id]["Properties"]["AuthorizerUri"])
     return WebSocketApiSpec(routes, authorizer)
-
-
-# ---- events, as API Gateway builds them -----------------------------------------------
-
-
-def new_connection_id() -> str:
-    """Shaped like API Gateway's (`L0SM9cOFvHcCIhw=`): 12 characters, URL-safe here."""
-    return base64.urlsafe_b64encode(os.urandom(8)).decode()
-
-
-@dataclass
-class LocalConnection:
-    connection_id: str
-    connected_at_ms: int
-    headers: dict[str, str]
-    query: dict[str, str]
-    source_ip: str
-    authorizer: dict[str, Any] = field(default_factory=dict)
-    subprotocol: str | None = None
-    socket: ServerConnection | None = None
-    last_active: float = field(default_factory=time.monotonic)
-
-
-def request_context(
-    connection: LocalConnection, route_key: str, event_type: str, host: str
-) -> dict[str, Any]:
-    now_ms = int(time.time() * 1000)
-    context: dict[str, Any] = {
-        "routeKey": route_key,
-        "eventType": event_type,
-        "extendedRequestId": uuid.uuid4().hex[:16],
-        "requestTime": request_time(now_ms),
-        "messageDirection": "IN",
-        "stage": LOCAL_STAGE,
-        "connectedAt": connection.connected_at_ms,
-        "requestTimeEpoch": now_ms,
-        "identity": {
-            "sourceIp": connection.source_ip,
-            "userAgent": connection.headers.get("User-Agent", ""),
-        },
-        "requestId": uuid.uuid4().hex[:16],
-        "domainName": host,
-        "connectionId": connection.connection_id,
-        "apiId": LOCAL_API_ID,
-    }
-    if connection.authorizer:
-        context["authorizer"] = connection.authorizer
-    return context
-
-
-def authorizer_event(connection: LocalConnection, host: str) -> dict[str, Any]:
-    """A WebSocket REQUEST authorizer's input for $connect."""
-    arn = f"arn:aws:execute-api:us-east-1:{LOCAL_ACCOUNT_ID}:{LOCAL_API_ID}/{LOCAL_STAGE}/$connect"
-    return {
-        "type": "REQUEST",
-        "methodArn": arn,
-        "headers": dict(connection.headers),
-        "multiValueHeaders": {k: [v] for k, v in connection.headers.items()},
-        "queryStringParameters": dict(connection.query) or None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in connection.query.items()} or None,
-        "stageVariables": {},
-        "requestContext": request_context(connection, "$connect", "CONNECT", host),
-    }
-
-
-def route_event(
-    connection: LocalConnection,
-    route_key: str,
-    event_type: str,
-    host: str,
-    *,
-    body: str | None = None,
-    close: tuple[int, str] | None = None,
-) -> dict[str, Any]:
-    """A route's Lambda proxy event: $connect carries the request, others the message."""
-    event: dict[str, Any] = {
-        "requestContext": request_context(connection, route_key, event_type, host),
-        "isBase64Encoded": False,
-    }
-    if event_type == "CONNECT":
-        event["headers"] = dict(connection.headers)
-        event["multiValueHeaders"] = {k: [v] for k, v in connection.headers.items()}
-        event["queryStringParameters"] = dict(connection.query) or None
-    if body is not None:
-        event["body"] = body
-    if close is not None:
-        event["requestContext"]["disconnectStatusCode"] = close[0]
-        event["requestContext"]["disconnectReason"] = close[1]
-    return event
-
-
-def authorizer_context(answer: Any) -> dict[str, Any] | None:
-    """The context a REQUEST authorizer's Allow grants (with its principalId), or None when
-    its policy does not allow execute-api:Invoke."""
-    if not isinstance(answer, Mapping):
-        return None
-    statements = (answer.get("policyDocument") or {}).get("Statement") or []
-    allowed = any(
-        s.get("Effect") == "Allow" and "execute-api:Invoke" in str(s.get("Action"))
-        for s in statements
-    )
-    denied = any(s.get("Effect") == "Deny" for s in statements)
-    if not allowed or denied:
-        return None
-    context = {str(k): v for k, v in (answer.get("context") or {}).items()}
-    return {**context, "principalId": str(answer.get("principalId", ""))}
 
 
 # ---- the server -------------------------------------------------------------------------
@@ -462,15 +359,3 @@ def local_environment(http_url: str) -> dict[str, str]:
         "JWT_ALGORITHMS": identity.ALGORITHM,
         "WEBSOCKET_MANAGEMENT_ENDPOINT": http_url,
     }
-
-
-def with_socket_url(config: bytes, socket_url: str) -> bytes:
-    """The web app's config.json with this server's socket URL where it names none
-    (`"socketUrl": ""`), as `"apiBaseUrl": ""` means this server's own origin."""
-    try:
-        parsed = json.loads(config)
-    except ValueError:
-        return config
-    if not isinstance(parsed, dict) or parsed.get("socketUrl") != "":
-        return config
-    return json.dumps({**parsed, "socketUrl": socket_url}, indent=2).encode()

@@ -30,7 +30,8 @@ from conftest import AGENT_DIR
 
 from local import dynamodb_local
 from local.apigw import HttpResponse
-from local.devserver import DevServer, function_error, lambda_error
+from local.devserver import DevServer
+from local.lambda_runtime import function_error, lambda_error
 from tests.integration import conftest as service_fixtures
 from token_billing.store.ledger import Ledger
 from token_meter import Meter, State

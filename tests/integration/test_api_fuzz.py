@@ -133,7 +133,7 @@ def check(
     if token:
         headers.append(("authorization", f"Bearer {token}"))
     raw = b"" if body is None else json.dumps(body).encode()
-    response = server.serve_http_api(
+    response = server.http_api.serve(
         method,
         path,
         query=urlencode(query),

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from local import cors, identity
-from local.devserver import DevServer, build_server, function_environment, parse_args
+from local.cli import parse_args
+from local.devserver import DevServer, build_server
+from local.environment import function_environment
 from local.template import load_template
 from tests.integration.helpers import http_json
 from token_billing import runtime

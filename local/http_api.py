@@ -1,0 +1,95 @@
+"""The template's HTTP API on the dev server: each request matched to its route, checked by
+the route's JWT authorizer (the development identity's tokens), and handed to the route's
+function as the payload format 2.0 event API Gateway sends (`local.apigw`)."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+import jwt
+
+from local import identity
+from local.apigw import (
+    INTERNAL_SERVER_ERROR,
+    JSON_HEADERS,
+    NOT_FOUND,
+    HttpResponse,
+    http_api_event,
+    http_api_response,
+)
+from local.lambda_runtime import LocalFunction
+from local.template import HttpRoute
+
+UNAUTHORIZED = HttpResponse(401, JSON_HEADERS, b'{"message":"Unauthorized"}')
+
+
+class LocalHttpApi:
+    """The HTTP API's routes, each answered by its function as API Gateway answers it."""
+
+    def __init__(self, routes: list[HttpRoute], functions: Mapping[str, LocalFunction]) -> None:
+        self.routes = routes
+        self.functions = functions
+        # First path segments of the API's routes ("/api/", "/webhooks/"): never web pages.
+        self.path_prefixes = tuple(
+            sorted({"/" + route.path.strip("/").split("/", 1)[0] + "/" for route in routes})
+        )
+
+    def owns(self, path: str) -> bool:
+        """Whether `path` lies under the API's routes (it may still match none: a 404)."""
+        return (path + "/").startswith(self.path_prefixes)
+
+    def serve(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        source_ip: str,
+        protocol: str,
+    ) -> HttpResponse:
+        """One HTTP API request: route it, invoke its function, answer as API Gateway does."""
+        for route in self.routes:
+            parameters = route.match(method, path)
+            if parameters is not None:
+                break
+        else:
+            return NOT_FOUND
+        authorizer = None
+        if route.authorized:
+            authorizer = verify_bearer(headers)
+            if authorizer is None:
+                return UNAUTHORIZED
+        event = http_api_event(
+            method,
+            path,
+            route_key=route.route_key,
+            path_parameters={name: unquote(value) for name, value in parameters.items()},
+            headers=headers,
+            raw_query_string=query,
+            body=body,
+            source_ip=source_ip,
+            protocol=protocol,
+            authorizer=authorizer,
+        )
+        try:
+            return http_api_response(self.functions[route.function].invoke(event))
+        except Exception:
+            traceback.print_exc()
+            return INTERNAL_SERVER_ERROR
+
+
+def verify_bearer(headers: list[tuple[str, str]]) -> dict[str, Any] | None:
+    """The JWT authorizer's context for a valid local bearer token, else None (401)."""
+    value = next((v for k, v in headers if k.lower() == "authorization"), "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    try:
+        return identity.authorizer_context(identity.verify(token.strip()))
+    except jwt.InvalidTokenError:
+        return None

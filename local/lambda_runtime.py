@@ -1,0 +1,240 @@
+"""The in-process Lambda runtime and the Lambda Invoke API in front of it.
+
+Each template function is imported on its first invocation (a cold start) and called with
+the context object Lambda passes; its log records carry its own service name. The Invoke
+API (`POST /2015-03-31/functions/{name}/invocations`) answers as the Lambda service does,
+errors included, so boto3's Lambda client works unchanged."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from local import dynamodb_local
+from local.apigw import JSON_HEADERS, LOCAL_ACCOUNT_ID, HttpResponse
+from local.template import FunctionSpec, Template, load_template
+
+Handler = Callable[[Any, Any], Any]
+
+
+def ensure_on_path(folder: Path) -> None:
+    """Make a code folder importable, as Lambda does for /var/task and /opt/python."""
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+
+@dataclass
+class LambdaContext:
+    """The context object the Lambda Python runtime passes to a handler."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    log_group_name: str
+    log_stream_name: str
+    deadline: float  # time.monotonic() when Lambda would stop the invocation
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    client_context: None = None
+    identity: None = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+# The service of the function this thread is running. A filter rather than Powertools'
+# thread-safe keys: `inject_lambda_context(clear_state=True)` clears those on every call.
+_INVOKED_SERVICE: ContextVar[str | None] = ContextVar("invoked_service", default=None)
+
+
+class _InvokedServiceName(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        service = _INVOKED_SERVICE.get()
+        if service is not None:
+            record.service = service  # a record attribute overrides the formatter's key
+        return True
+
+
+_service_filter_lock = threading.Lock()
+_service_filter_installed = False
+
+
+def _install_service_filter() -> None:
+    """Once, on the first handler import: importing the functions' observability module
+    creates their Logger and Metrics, which read the environment the dev server sets up
+    (the metric namespace, ...) before it imports any handler."""
+    global _service_filter_installed
+    with _service_filter_lock:
+        if _service_filter_installed:
+            return
+        from token_billing.core.observability import logger
+
+        logging.getLogger(logger.name).addFilter(_InvokedServiceName())
+        _service_filter_installed = True
+
+
+class LocalFunction:
+    """One template function, imported on its first invocation as a Lambda cold start does."""
+
+    def __init__(self, spec: FunctionSpec, *, timeout_s: int, memory_mb: int) -> None:
+        self.spec = spec
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        region = dynamodb_local.LOCAL_REGION
+        self.arn = f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT_ID}:function:{spec.logical_id}"
+        # One "execution environment": its log stream is named once, like Lambda's.
+        self.log_stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        self._handler: Handler | None = None
+        self._lock = threading.Lock()
+
+    def handler(self) -> Handler:
+        """The handler function, imported once; concurrent first calls wait for one import."""
+        with self._lock:
+            if self._handler is None:
+                _install_service_filter()
+                ensure_on_path(self.spec.code_uri)
+                module = importlib.import_module(self.spec.module_name)
+                source = Path(module.__file__ or "").resolve()
+                if not source.is_relative_to(self.spec.code_uri.resolve()):
+                    raise ImportError(
+                        f"{self.spec.module_name} was imported from {source}, not from "
+                        f"{self.spec.code_uri}: handler module names must be unique"
+                    )
+                self._handler = getattr(module, self.spec.function_name)
+            return self._handler
+
+    @property
+    def service(self) -> str:
+        return self.spec.environment.get("POWERTOOLS_SERVICE_NAME", self.spec.logical_id)
+
+    def invoke(self, event: Any) -> Any:
+        """Run the handler on `event`; its exceptions propagate to the caller."""
+        handler = self.handler()
+        # All functions share one process here, and so one Powertools Logger: this thread's
+        # records carry this function's service name, as its own process would on AWS.
+        service_token = _INVOKED_SERVICE.set(self.service)
+        started = time.monotonic()
+        context = LambdaContext(
+            function_name=self.spec.logical_id,
+            invoked_function_arn=self.arn,
+            memory_limit_in_mb=self.memory_mb,
+            log_group_name=f"/aws/lambda/{self.spec.logical_id}",
+            log_stream_name=self.log_stream,
+            deadline=started + self.timeout_s,
+        )
+        try:
+            return handler(event, context)
+        finally:
+            _INVOKED_SERVICE.reset(service_token)
+            elapsed = time.monotonic() - started
+            if elapsed > self.timeout_s:
+                print(
+                    f"WARNING {self.spec.logical_id} ran {elapsed:.1f} s, past its "
+                    f"{self.timeout_s} s timeout: Lambda would have stopped it",
+                    file=sys.stderr,
+                )
+
+
+def lambda_error(status: int, error_type: str, message: str) -> HttpResponse:
+    """An error of the Lambda service itself, shaped so botocore raises `error_type`."""
+    body = json.dumps({"Type": "User", "message": message}).encode()
+    return HttpResponse(status, [*JSON_HEADERS, ("x-amzn-ErrorType", error_type)], body)
+
+
+def function_error(error_type: str, message: str, stack: list[str]) -> HttpResponse:
+    """A handler failure as Lambda reports it: status 200, flagged by X-Amz-Function-Error."""
+    body = json.dumps({"errorMessage": message, "errorType": error_type, "stackTrace": stack})
+    headers = [
+        *JSON_HEADERS,
+        ("X-Amz-Function-Error", "Unhandled"),
+        ("X-Amz-Executed-Version", "$LATEST"),
+    ]
+    return HttpResponse(200, headers, body.encode())
+
+
+def function_name_of(name: str) -> str:
+    """The function named by an Invoke API path: `Name`, `Name:qualifier` or an ARN."""
+    if name.startswith("arn:"):
+        parts = name.split(":")
+        return parts[6] if len(parts) > 6 else ""
+    return name.split(":", 1)[0]
+
+
+def _function_setting(logical_id: str, name: str, default: int) -> int:
+    """A function property (Timeout, MemorySize) from its resource, else from Globals."""
+    raw = load_template().raw
+    global_value = raw.get("Globals", {}).get("Function", {}).get(name, default)
+    return int(raw["Resources"][logical_id]["Properties"].get(name, global_value))
+
+
+def local_functions(template: Template) -> dict[str, LocalFunction]:
+    """Every template function by logical id, with its Timeout and MemorySize (Lambda's
+    defaults, 3 s and 128 MB, where neither the function nor Globals sets them)."""
+    return {
+        logical_id: LocalFunction(
+            spec,
+            timeout_s=_function_setting(logical_id, "Timeout", 3),
+            memory_mb=_function_setting(logical_id, "MemorySize", 128),
+        )
+        for logical_id, spec in template.functions().items()
+    }
+
+
+def serve_invoke(
+    functions: Mapping[str, LocalFunction], name: str, invocation_type: str, payload: bytes
+) -> HttpResponse:
+    """One Lambda Invoke API call, answered the way the Lambda service answers it."""
+    function = functions.get(function_name_of(name))
+    if function is None:
+        return lambda_error(404, "ResourceNotFoundException", f"Function not found: {name}")
+    try:
+        event = json.loads(payload) if payload.strip() else {}
+    except ValueError as error:
+        return lambda_error(
+            400,
+            "InvalidRequestContentException",
+            f"Could not parse request body into json: {error}",
+        )
+    if invocation_type == "DryRun":
+        return HttpResponse(204)
+    if invocation_type == "Event":
+        threading.Thread(target=_invoke_async, args=(function, event), daemon=True).start()
+        return HttpResponse(202)
+    if invocation_type != "RequestResponse":
+        return lambda_error(
+            400,
+            "InvalidParameterValueException",
+            f"Unsupported invocation type: {invocation_type}",
+        )
+    try:
+        result = function.invoke(event)
+    except Exception as error:
+        traceback.print_exc()
+        stack = traceback.format_list(traceback.extract_tb(error.__traceback__))
+        return function_error(type(error).__name__, str(error), stack)
+    try:
+        body = json.dumps(result)
+    except (TypeError, ValueError) as error:
+        return function_error("Runtime.MarshalError", f"Unable to marshal response: {error}", [])
+    headers = [*JSON_HEADERS, ("X-Amz-Executed-Version", "$LATEST")]
+    return HttpResponse(200, headers, body.encode())
+
+
+def _invoke_async(function: LocalFunction, event: Any) -> None:
+    """An Event invocation: nobody waits for it, so a failure is only printed."""
+    try:
+        function.invoke(event)
+    except Exception:
+        traceback.print_exc()
