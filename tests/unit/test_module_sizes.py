@@ -24,8 +24,6 @@ KNOWN_LONG_MODULES = frozenset(
 )
 KNOWN_LONG_FUNCTIONS = frozenset(
     {
-        "layers/shared/token_billing/domain/holds.py:_capture_or_debit",
-        "layers/shared/token_billing/store/holds.py:HoldLedger.capture_hold",
         "layers/shared/token_billing/store/top_up_state.py:TopUpStore.finish",
     }
 )
