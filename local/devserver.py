@@ -50,7 +50,8 @@ from local.local_pages import SIGN_IN_PATH, LocalPages, is_loopback
 from local.schedules import ScheduleRunner, schedules
 from local.template import HttpRoute, load_template
 from local.web_app import serve_web_app
-from local.websocket import LocalWebSocketApi, websocket_api
+from local.websocket import LocalWebSocketApi
+from local.websocket_template import websocket_api
 
 
 class DevServer(ThreadingHTTPServer):

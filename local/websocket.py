@@ -3,10 +3,13 @@
 What API Gateway does, in the same order: the `$connect` request goes to the REQUEST
 authorizer first (its 401 or Deny refuses the handshake: the socket is never accepted),
 then to the `$connect` route's function with the authorizer's context; each message goes
-to `$default` (its reply body is sent back, the route has a route response), and the close
-to `$disconnect`. The Management API's `POST /@connections/{id}` is answered on the HTTP
-port (see `DevServer`), so the ledger stream's boto3 `apigatewaymanagementapi` client works
-unchanged with `endpoint_url`: an unknown or closed connection is a 410 `GoneException`.
+to `$default` (a MOCK integration: its response template is sent back and no function
+runs; a function's reply body otherwise), under the stage's throttle for that route
+(a token bucket shared by every connection, as API Gateway's; past it the message is
+answered with a "Too Many Requests" error frame), and the close to `$disconnect`. The
+Management API's `POST /@connections/{id}` is answered on the HTTP port (see `DevServer`),
+so the ledger stream's boto3 `apigatewaymanagementapi` client works unchanged with
+`endpoint_url`: an unknown or closed connection is a 410 `GoneException`.
 
 API Gateway's limits are kept: 128 KB frames, 10 minutes idle, 2 hours at most (closed
 with 1001 "going away", as API Gateway closes them).
@@ -22,7 +25,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -31,7 +33,6 @@ from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
 from local.apigw import HttpResponse
-from local.template import Template
 from local.websocket_events import (
     LocalConnection,
     authorizer_context,
@@ -39,67 +40,38 @@ from local.websocket_events import (
     new_connection_id,
     route_event,
 )
+from local.websocket_template import RouteThrottle, WebSocketApiSpec
 
 FRAME_LIMIT_BYTES = 128 * 1024
 IDLE_TIMEOUT_S = 10 * 60
 MAX_LIFETIME_S = 2 * 60 * 60
 GOING_AWAY = 1001
 MANAGEMENT_PATH = re.compile(r"^/@connections/(?P<id>[^/]+)$")
-_FUNCTION_ARN = re.compile(r"\$\{(\w+)\.Arn\}")
 
 Invoke = Callable[[Any], Any]
 
 
-# ---- the template's WebSocket API -----------------------------------------------------
+class TokenBucket:
+    """API Gateway's throttle of one route: `burst` tokens, refilled at `rate_per_s`."""
 
+    def __init__(self, limit: RouteThrottle, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limit = limit
+        self._clock = clock
+        self._tokens = float(limit.burst)
+        self._at = clock()
+        self._lock = threading.Lock()
 
-@dataclass(frozen=True)
-class WebSocketApiSpec:
-    """Which function serves each route key, and which one authorizes $connect."""
-
-    routes: Mapping[str, str]  # route key -> function logical id
-    authorizer: str | None  # function logical id of $connect's REQUEST authorizer
-
-
-def _function_of(uri: Any) -> str:
-    text = uri.get("Fn::Sub", "") if isinstance(uri, dict) else str(uri)
-    found = _FUNCTION_ARN.search(text if isinstance(text, str) else "")
-    if not found:
-        raise ValueError(f"no function ARN in {uri!r}")
-    return found.group(1)
-
-
-def websocket_api(template: Template) -> WebSocketApiSpec | None:
-    """The template's (one) WebSocket API, or None when it has none."""
-    resources = template.resources
-    apis = [
-        name
-        for name, resource in resources.items()
-        if resource.get("Type") == "AWS::ApiGatewayV2::Api"
-        and resource["Properties"].get("ProtocolType") == "WEBSOCKET"
-    ]
-    if not apis:
-        return None
-    (api,) = apis
-    routes: dict[str, str] = {}
-    authorizer = None
-    for resource in resources.values():
-        if resource.get("Type") != "AWS::ApiGatewayV2::Route":
-            continue
-        properties = resource["Properties"]
-        if properties.get("ApiId") != {"Ref": api}:
-            continue
-        target = properties["Target"]
-        target_text = target.get("Fn::Sub", "") if isinstance(target, dict) else str(target)
-        integration = re.search(r"\$\{(\w+)\}", target_text)
-        if not integration:
-            raise ValueError(f"route {properties['RouteKey']}: target {target!r}")
-        uri = resources[integration.group(1)]["Properties"]["IntegrationUri"]
-        routes[properties["RouteKey"]] = _function_of(uri)
-        if properties.get("AuthorizationType") == "CUSTOM":
-            authorizer_id = properties["AuthorizerId"]["Ref"]
-            authorizer = _function_of(resources[authorizer_id]["Properties"]["AuthorizerUri"])
-    return WebSocketApiSpec(routes, authorizer)
+    def take(self) -> bool:
+        """One request's token, or False when the route is throttled right now."""
+        with self._lock:
+            now = self._clock()
+            refill = (now - self._at) * self._limit.rate_per_s
+            self._tokens = min(float(self._limit.burst), self._tokens + refill)
+            self._at = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
 
 
 # ---- the server -------------------------------------------------------------------------
@@ -118,6 +90,7 @@ class LocalWebSocketApi:
     ) -> None:
         self.spec = spec
         self._invoke = invoke  # (function logical id, event) -> result
+        self._buckets = {route: TokenBucket(limit) for route, limit in spec.throttles.items()}
         self.idle_timeout_s = idle_timeout_s
         self.max_lifetime_s = max_lifetime_s
         self._lock = threading.Lock()
@@ -270,8 +243,26 @@ class LocalWebSocketApi:
                     traceback.print_exc()
 
     def _on_message(self, connection: LocalConnection, message: str | bytes, host: str) -> None:
+        if connection.socket is None:
+            return
+        bucket = self._buckets.get("$default") or self._buckets.get("*")
+        if bucket is not None and not bucket.take():
+            connection.socket.send(
+                json.dumps(
+                    {
+                        "message": "Too Many Requests",
+                        "connectionId": connection.connection_id,
+                        "requestId": new_connection_id(),
+                    }
+                )
+            )
+            return
+        mock = self.spec.mocks.get("$default")
+        if mock is not None:
+            connection.socket.send(mock)  # API Gateway answers: no function runs
+            return
         function = self._route_function("$default")
-        if function is None or connection.socket is None:
+        if function is None:
             return
         body = message if isinstance(message, str) else message.decode("utf-8", "replace")
         event = route_event(connection, "$default", "MESSAGE", host, body=body)

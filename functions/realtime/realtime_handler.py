@@ -1,15 +1,14 @@
 """realtime: the WebSocket API's routes. `$connect` (after the authorizer allowed it) records
 the connection and the customer's watch marker in the customer's partition (the marker is
-what the ledger stream reads in batches), `$disconnect` deletes the connection, `$default`
-answers `{"type": "pong"}` to anything a client sends (a keep-alive against the 10-minute
-idle limit).
+what the ledger stream reads in batches), `$disconnect` deletes the connection. `$default`
+(a client's keep-alive) never reaches a function: API Gateway answers it itself (a MOCK
+integration in template.yaml).
 
 The customer comes from the authorizer's context, never from the request.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,8 +19,6 @@ from token_billing.store.connections import Connections
 
 dynamodb_client()  # create the DynamoDB client during init, not on the first connect
 
-PONG = json.dumps({"type": "pong"})
-
 
 @publish_metrics
 @logger.inject_lambda_context(clear_state=True)
@@ -31,8 +28,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     connection_id = str(request.get("connectionId", ""))
     grant = request.get("authorizer") or {}
     customer_id = grant.get("customer_id")
-    if route == "$default":
-        return {"statusCode": 200, "body": PONG}
     if not customer_id or not connection_id:
         # Only reachable when a route was deployed without the authorizer: refuse.
         logger.warning("socket route without an authorizer context", extra={"route": route})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from local.template import load_template
-from local.websocket import websocket_api
+from local.websocket_template import websocket_api
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE.resources
@@ -39,8 +39,9 @@ def test_one_websocket_api_with_connect_disconnect_and_default() -> None:
     assert spec.routes == {
         "$connect": "RealtimeFunction",
         "$disconnect": "RealtimeFunction",
-        "$default": "RealtimeFunction",
     }
+    # Messages are API Gateway's own: a mock answers, no function runs per message.
+    assert spec.mocks == {"$default": '{"type": "pong"}'}
     assert spec.authorizer == "RealtimeAuthorizerFunction"
     assert api["Properties"]["RouteSelectionExpression"] == "$request.body.action"
 
@@ -123,4 +124,12 @@ def test_the_stage_deploys_itself_and_is_throttled() -> None:
     assert stage["AutoDeploy"] is True
     assert stage["StageName"] == {"Ref": "Stage"}
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    # One client's ping loop can take the pings' rate, never the stage's: well under it.
+    pings = stage["RouteSettings"]["$default"]
+    default = stage["DefaultRouteSettings"]
+    assert pings["ThrottlingRateLimit"] * 5 <= default["ThrottlingRateLimit"]
+    assert pings["ThrottlingBurstLimit"] * 5 <= default["ThrottlingBurstLimit"]
+    ping = RESOURCES["WebSocketPingIntegration"]["Properties"]
+    assert ping["IntegrationType"] == "MOCK"
+    assert ping["RequestTemplates"] == {"$default": '{"statusCode": 200}'}
     assert "WebSocketUrl" in TEMPLATE.raw["Outputs"]

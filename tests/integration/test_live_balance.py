@@ -278,6 +278,40 @@ def test_default_route_answers_pong(server: DevServer, customer_id: str) -> None
         assert json.loads(socket.recv(timeout=DELIVERY_S)) == {"type": "pong"}
 
 
+def test_a_client_pinging_in_a_loop_runs_no_function_and_starves_nobody(
+    server: DevServer, ledger: Ledger, customer_id: str
+) -> None:
+    """`$default` is API Gateway's own mock under its own route throttle (5 a second, burst
+    10, from template.yaml): a looping client gets "Too Many Requests" frames, no function
+    runs for any of its messages, and another customer still connects and hears its
+    balance."""
+    invoked: list[str] = []
+    real_invoke = server.websocket_api._invoke  # type: ignore[union-attr]
+
+    def counting(function: str, event: Any) -> Any:
+        invoked.append(event["requestContext"]["routeKey"])
+        return real_invoke(function, event)
+
+    server.websocket_api._invoke = counting  # type: ignore[union-attr]
+    other = f"{customer_id}-other"
+    fund(ledger, other, 1_000_000)
+    with watch(server, customer_id) as looping:
+        replies = []
+        for _ in range(60):
+            looping.send("ping")
+            replies.append(json.loads(looping.recv(timeout=DELIVERY_S)))
+        pongs = [reply for reply in replies if reply == {"type": "pong"}]
+        throttled = [reply for reply in replies if reply.get("message") == "Too Many Requests"]
+        assert len(pongs) + len(throttled) == 60
+        assert 10 <= len(pongs) < 60, (len(pongs), len(throttled))  # the burst, then 5/s
+        with watch(server, other) as bystander:
+            drain(bystander)
+            debit(server, other, quantity=2)
+            assert balance_after(bystander, 998_000)["customer_id"] == other
+    assert "$default" not in invoked
+    assert "$connect" in invoked  # the same counter sees the routes that do run a function
+
+
 # ---- finding the watchers: one batched read per stream batch ---------------------------
 
 
@@ -509,7 +543,5 @@ def test_the_sample_route_events_run_on_dynamodb_local(connections: Connections)
     connect = realtime_handler.lambda_handler(load_event("realtime/connect.json"), fake_context())
     assert connect["statusCode"] == 200
     assert [c.connection_id for c in connections.of_customer("cust_demo")] == ["KmVfncfFoAMCIhw="]
-    pong = realtime_handler.lambda_handler(load_event("realtime/default.json"), fake_context())
-    assert json.loads(pong["body"]) == {"type": "pong"}
     realtime_handler.lambda_handler(load_event("realtime/disconnect.json"), fake_context())
     assert connections.of_customer("cust_demo") == []

@@ -1,12 +1,11 @@
 """The WebSocket route function on moto, with the events in events/realtime/: $connect
 records the connection (2 h TTL) and the watch marker and echoes the subprotocol,
-$disconnect deletes the connection, $default answers pong, and a route without the
+$disconnect deletes the connection, $default is not its route, and a route without the
 authorizer's context is refused."""
 
 from __future__ import annotations
 
 import copy
-import json
 import time
 from typing import Any
 
@@ -61,10 +60,12 @@ def test_disconnect_deletes_it(handler: Any, connections: Connections) -> None:
     assert connections.of_customer("cust_demo") == []
 
 
-def test_default_answers_pong(handler: Any) -> None:
-    reply = handler(load_event("realtime/default.json"), fake_context())
-    assert reply["statusCode"] == 200
-    assert json.loads(reply["body"]) == {"type": "pong"}
+def test_a_message_is_not_this_functions_route(handler: Any) -> None:
+    """API Gateway answers `$default` itself (a MOCK integration): should one ever arrive,
+    the function refuses it without a DynamoDB request."""
+    event = load_event("realtime/connect.json")
+    event["requestContext"] |= {"routeKey": "$default", "eventType": "MESSAGE"}
+    assert handler(event, fake_context())["statusCode"] == 400
 
 
 def test_the_customer_comes_from_the_authorizer_never_from_the_request(
