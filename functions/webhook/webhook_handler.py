@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.errors import BillingError, InvalidRequest
 from token_billing.core.observability import MetricUnit, logger, metrics, publish_metrics
-from token_billing.domain.auto_top_up_webhooks import after_payment_event, handle_top_up_event
+from token_billing.domain.auto_top_up.webhooks import after_payment_event, handle_top_up_event
 from token_billing.domain.payments import handle_event
 from token_billing.edge.responses import error_response_dict, json_response_dict
 from token_billing.integrations.stripe_gateway import verify_webhook

@@ -9,25 +9,19 @@ import pytest
 
 from token_billing.core.errors import InvalidRequest
 from token_billing.domain.account_changes import low_balance_crossing
-from token_billing.domain.auto_top_up import (
+from token_billing.domain.auto_top_up.admission import attempt_id_of, packs_needed
+from token_billing.domain.auto_top_up.charge import payment_intent_params
+from token_billing.domain.auto_top_up.settings import (
     CONSENT_VERSION,
-    MAX_PACKS_PER_ATTEMPT,
     SettingsRequest,
-    attempt_id_of,
-    packs_needed,
-    payment_intent_params,
     validated_settings,
 )
+from token_billing.domain.auto_top_up.vocabulary import MAX_PACKS_PER_ATTEMPT
 from token_billing.domain.catalog import get_package
 from token_billing.store.order_records import Order
 from token_billing.store.stream_images import AccountChange
-from token_billing.store.top_up_state import (
-    Admission,
-    Attempt,
-    SavedCard,
-    TopUpState,
-    refusal_reason,
-)
+from token_billing.store.top_up_records import Admission, Attempt, SavedCard, TopUpState
+from token_billing.store.top_up_store import refusal_reason
 
 STARTER = get_package("starter")  # 2,000 tokens for $19
 EMPTY = TopUpState(customer_id="c1", exists=False)

@@ -18,12 +18,13 @@ from typing import Any
 
 from token_billing.core.clock import utc_now_iso
 from token_billing.core.observability import MetricUnit, logger, metrics
-from token_billing.domain.auto_top_up import KIND, RECOVERY_KIND
+from token_billing.domain.auto_top_up.vocabulary import KIND, RECOVERY_KIND
 from token_billing.domain.payments import Outcome, credit_order
 from token_billing.store.ledger import Ledger
 from token_billing.store.order_records import Order
 from token_billing.store.orders import OrderStore
-from token_billing.store.top_up_state import SavedCard, TopUpStore
+from token_billing.store.top_up_records import SavedCard
+from token_billing.store.top_up_store import TopUpStore
 from token_billing.store.transactions import ExtraConditionFailed
 
 CARD_EVENTS = frozenset({"payment_method.attached", "payment_method.detached"})
