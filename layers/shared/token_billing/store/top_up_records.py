@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from token_billing.store.codecs import AttributeValue, item_int, item_str
 from token_billing.store.order_records import Order
@@ -231,3 +232,27 @@ class SettingsWrite:
     consent_version: str | None
     consent_at: str | None
     consent_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EndWrite:
+    """How an admitted attempt ends, as the domain decided it from a TOPUP item holding
+    `previous_failures`: the attempt's status and what Stripe said, the item's failure
+    count, pause and disabling."""
+
+    status: str
+    previous_failures: int
+    consecutive_failures: int
+    paused_reason: str | None = None
+    recovery_url: str | None = None
+    disabled_reason: str | None = None
+    payment_intent_id: str | None = None
+    decline_code: str | None = None
+    message: str | None = None
+    stripe_requests: int = 0
+
+
+# ended: written. already_ended: the attempt was no longer admitted (nothing written).
+# lost_race: the TOPUP item changed since the decision, or a transaction conflicted: read it
+# again and decide again.
+EndResult = Literal["ended", "already_ended", "lost_race"]

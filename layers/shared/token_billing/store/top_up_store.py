@@ -23,6 +23,8 @@ from token_billing.store.top_up_records import (
     Admission,
     AdmissionResult,
     Attempt,
+    EndResult,
+    EndWrite,
     SavedCard,
     SettingsWrite,
     TopUpState,
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 ADMIT_ATTEMPTS = 5  # lost races (settings changed, TransactionConflict) retried, bounded
-FINISH_ATTEMPTS = 5
 BACKOFF_BASE_S = 0.02
 
 
@@ -420,107 +421,77 @@ class TopUpStore:
 
     # ---- the end of an attempt ----------------------------------------------------------
 
-    def finish(
-        self,
-        attempt: Attempt,
-        *,
-        outcome: str,
-        counts_as_failure: bool,
-        pause_after_failures: int,
-        pause_reason: str | None = None,
-        recovery_url: str | None = None,
-        payment_intent_id: str | None = None,
-        decline_code: str | None = None,
-        message: str | None = None,
-        stripe_requests: int = 0,
-        disable_reason: str | None = None,
-    ) -> TopUpState:
-        """End an admitted attempt in its outcome, free the in-flight slot, count a failure
-        or reset the count, pause when the breaker trips: one transaction. Returns the state
-        as written (its `paused_reason` says whether this attempt paused auto top-up)."""
-        for attempt_number in range(FINISH_ATTEMPTS):
-            state = self.get_state(attempt.customer_id)
-            failures = state.consecutive_failures + 1 if counts_as_failure else 0
-            if outcome == "succeeded":
-                failures = 0
-            elif not counts_as_failure:
-                failures = state.consecutive_failures  # a provider outage is no decline
-            reason = pause_reason
-            if reason is None and counts_as_failure and failures >= pause_after_failures:
-                reason = "declined_repeatedly"
-            now = utc_now_iso()
-            values: dict[str, AttributeValue] = {
-                ":att": {"S": attempt.attempt_id},
-                ":failures": {"N": str(failures)},
-                ":prev": {"N": str(state.consecutive_failures)},
-                ":zero": {"N": "0"},
-                ":now": {"S": now},
+    def finish(self, attempt: Attempt, write: EndWrite) -> EndResult:
+        """End an admitted attempt as the domain decided (`write`), freeing the in-flight
+        slot: one transaction, conditional on the attempt still being admitted and the
+        TOPUP item still holding the failure count the decision started from."""
+        now = utc_now_iso()
+        values: dict[str, AttributeValue] = {
+            ":att": {"S": attempt.attempt_id},
+            ":failures": {"N": str(write.consecutive_failures)},
+            ":prev": {"N": str(write.previous_failures)},
+            ":zero": {"N": "0"},
+            ":now": {"S": now},
+        }
+        sets = ["consecutive_failures = :failures", "last_outcome_at = :now"]
+        if write.paused_reason:
+            values[":reason"] = {"S": write.paused_reason}
+            sets += ["paused_reason = :reason", "paused_at = :now"]
+            if write.recovery_url:
+                values[":url"] = {"S": write.recovery_url}
+                sets.append("recovery_url = :url")
+        if write.disabled_reason:
+            values[":false"] = {"BOOL": False}
+            values[":disabled"] = {"S": write.disabled_reason}
+            sets += ["enabled = :false", "disabled_reason = :disabled"]
+        state_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": state_key(attempt.customer_id),
+                "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE in_flight, in_flight_since",
+                "ConditionExpression": (
+                    "in_flight = :att AND (consecutive_failures = :prev OR "
+                    "(attribute_not_exists(consecutive_failures) AND :prev = :zero))"
+                ),
+                "ExpressionAttributeValues": values,
             }
-            sets = ["consecutive_failures = :failures", "last_outcome_at = :now"]
-            if reason:
-                values[":reason"] = {"S": reason}
-                sets += ["paused_reason = :reason", "paused_at = :now"]
-                if recovery_url:
-                    values[":url"] = {"S": recovery_url}
-                    sets.append("recovery_url = :url")
-            if disable_reason:
-                values[":false"] = {"BOOL": False}
-                values[":disabled"] = {"S": disable_reason}
-                sets += ["enabled = :false", "disabled_reason = :disabled"]
-            state_update = {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": state_key(attempt.customer_id),
-                    "UpdateExpression": "SET "
-                    + ", ".join(sets)
-                    + " REMOVE in_flight, in_flight_since",
-                    "ConditionExpression": (
-                        "in_flight = :att AND (consecutive_failures = :prev OR "
-                        "(attribute_not_exists(consecutive_failures) AND :prev = :zero))"
-                    ),
-                    "ExpressionAttributeValues": values,
-                }
+        }
+        attempt_values: dict[str, AttributeValue] = {
+            ":status": {"S": write.status},
+            ":admitted": {"S": ADMITTED},
+            ":now": {"S": now},
+            ":requests": {"N": str(write.stripe_requests)},
+        }
+        attempt_sets = ["#status = :status", "ended_at = :now", "stripe_requests = :requests"]
+        for name, text in (
+            ("payment_intent_id", write.payment_intent_id),
+            ("decline_code", write.decline_code),
+            ("message", write.message),
+        ):
+            if text:
+                attempt_values[f":{name}"] = {"S": text[:500]}
+                attempt_sets.append(f"{name} = :{name}")
+        attempt_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": attempt_key(attempt.customer_id, attempt.version),
+                "UpdateExpression": "SET " + ", ".join(attempt_sets),
+                "ConditionExpression": "#status = :admitted",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": attempt_values,
             }
-            attempt_values: dict[str, AttributeValue] = {
-                ":status": {"S": outcome},
-                ":admitted": {"S": ADMITTED},
-                ":now": {"S": now},
-                ":requests": {"N": str(stripe_requests)},
-            }
-            attempt_sets = ["#status = :status", "ended_at = :now", "stripe_requests = :requests"]
-            for name, text in (
-                ("payment_intent_id", payment_intent_id),
-                ("decline_code", decline_code),
-                ("message", message),
-            ):
-                if text:
-                    attempt_values[f":{name}"] = {"S": text[:500]}
-                    attempt_sets.append(f"{name} = :{name}")
-            attempt_update = {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": attempt_key(attempt.customer_id, attempt.version),
-                    "UpdateExpression": "SET " + ", ".join(attempt_sets),
-                    "ConditionExpression": "#status = :admitted",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": attempt_values,
-                }
-            }
-            try:
-                self._client.transact_write_items(TransactItems=[state_update, attempt_update])  # type: ignore[list-item]
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise
-                reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
-                codes = [r.get("Code") for r in reasons]
-                if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-                    return self.get_state(attempt.customer_id)  # already ended (a redelivery)
-                self._sleep(random.uniform(0, BACKOFF_BASE_S * 2**attempt_number))
-                continue
-            if outcome in ("provider_unavailable", "processing"):
-                self.mark_paid_after_all(attempt.customer_id, attempt.version)
-            return self.get_state(attempt.customer_id)
-        raise ServiceUnavailable("the attempt's outcome could not be recorded; the stream retries")
+        }
+        try:
+            self._client.transact_write_items(TransactItems=[state_update, attempt_update])  # type: ignore[list-item]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
+            codes = [r.get("Code") for r in reasons]
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                return "already_ended"  # a redelivery, or a racing charger, ended it first
+            return "lost_race"  # the TOPUP item moved on, or a conflicting transaction
+        return "ended"
 
     def record_credit(self, customer_id: str, order: Order, *, clear_pause: bool) -> None:
         """The webhook credited an auto top-up order: the attempt says so, and a successful

@@ -5,12 +5,18 @@ id, retried under that key on provider errors, ended in a recorded outcome on ev
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from token_billing.core.observability import MetricUnit, logger, metrics
-from token_billing.domain.auto_top_up.vocabulary import FAILURES_BEFORE_PAUSE, KIND, RECOVERY_KIND
+from token_billing.domain.auto_top_up.attempt_end import (
+    AttemptEnd,
+    Publish,
+    StripeAnswer,
+    end_attempt,
+)
+from token_billing.domain.auto_top_up.vocabulary import KIND, RECOVERY_KIND, ChargeResult
 from token_billing.domain.catalog import get_package
 from token_billing.domain.purchases import with_query
 from token_billing.integrations.checkout_session import CheckoutSession
@@ -39,13 +45,25 @@ class PaymentGateway(Protocol):
     ) -> CheckoutSession: ...
 
 
-Publish = Callable[[str, Mapping[str, Any]], None]
-
-
 @dataclass(frozen=True, slots=True)
 class RecoveryUrls:
     success_url: str
     cancel_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeContext:
+    """What charging an attempt works with: the stores, Stripe, the event bus, the clock."""
+
+    store: TopUpStore
+    orders: OrderStore
+    gateway: PaymentGateway
+    publish: Publish
+    recovery_urls: RecoveryUrls | None
+    sleep: Callable[[float], None]
+
+    def end(self, attempt: Attempt, end: AttemptEnd) -> ChargeResult:
+        return end_attempt(attempt, end, store=self.store, publish=self.publish, sleep=self.sleep)
 
 
 def payment_intent_params(order: Order, state: TopUpState, attempt: Attempt) -> dict[str, Any]:
@@ -143,9 +161,10 @@ def charge_attempt(
     publish: Publish,
     recovery_urls: RecoveryUrls | None,
     sleep: Callable[[float], None] = time.sleep,
-) -> str:
+) -> ChargeResult:
     """Charge one admitted attempt and record its outcome; a redelivery of an ended attempt
     does nothing. Every path, exceptions included, ends in a recorded outcome."""
+    context = ChargeContext(store, orders, gateway, publish, recovery_urls, sleep)
     attempt = store.get_attempt(customer_id, version)
     if attempt is None or attempt.status != ADMITTED:
         return "already_ended"
@@ -155,164 +174,70 @@ def charge_attempt(
         assert attempt.order_id
         order = orders.get(customer_id, attempt.order_id)
         if state.card is None or not state.stripe_customer_id:
-            return _end(
-                store, attempt, publish, outcome="error", failure=True, message="no saved card"
-            )
+            no_card = StripeAnswer(message="no saved card")
+            return context.end(attempt, AttemptEnd("error", counts_as_failure=True, answer=no_card))
         params = payment_intent_params(order, state, attempt)
         result, requests = _confirm_with_retries(gateway, params, attempt.attempt_id, sleep)
-        return _settle(
-            result, requests, attempt, order, state, store, orders, gateway, publish, recovery_urls
-        )
+        return context.end(attempt, _settle(context, order, state, result, requests))
     except Exception as error:
         logger.exception("auto top-up attempt failed", extra={"attempt_id": attempt.attempt_id})
-        return _end(
-            store,
-            attempt,
-            publish,
-            outcome="error",
-            failure=True,
-            message=f"{type(error).__name__}: {error}",
-            requests=requests,
-        )
+        failed = StripeAnswer(message=f"{type(error).__name__}: {error}", requests=requests)
+        return context.end(attempt, AttemptEnd("error", counts_as_failure=True, answer=failed))
 
 
 def _settle(
-    result: OffSessionResult,
-    requests: int,
-    attempt: Attempt,
+    context: ChargeContext,
     order: Order,
     state: TopUpState,
-    store: TopUpStore,
-    orders: OrderStore,
-    gateway: PaymentGateway,
-    publish: Publish,
-    recovery_urls: RecoveryUrls | None,
-) -> str:
-    common: dict[str, Any] = {
-        "payment_intent_id": result.payment_intent_id,
-        "requests": requests,
-        "message": result.message,
-    }
+    result: OffSessionResult,
+    requests: int,
+) -> AttemptEnd:
+    """What Stripe's answer means for the attempt (a decline fails its order here)."""
+    answer = StripeAnswer(result.payment_intent_id, message=result.message, requests=requests)
     if result.status == "succeeded":
-        return _end(store, attempt, publish, outcome="succeeded", failure=False, **common)
+        return AttemptEnd("succeeded", counts_as_failure=False, answer=answer)
     if result.status == "processing":
         # Not a success yet (a stalled 3-D Secure is no success): the webhook credits it.
-        return _end(store, attempt, publish, outcome="processing", failure=False, **common)
+        return AttemptEnd("processing", counts_as_failure=False, answer=answer)
     if result.status == "retryable":
         # Unknown, not declined: never counted. The order stays pending, so a charge Stripe
         # did make under this key is still credited by its payment_intent.succeeded.
-        return _end(
-            store, attempt, publish, outcome="provider_unavailable", failure=False, **common
-        )
+        return AttemptEnd("provider_unavailable", counts_as_failure=False, answer=answer)
+    answer = replace(answer, decline_code=result.code)
     if result.status == "authentication_required":
-        url = None
-        if recovery_urls is not None:
-            try:
-                session = gateway.create_checkout(
-                    recovery_checkout_params(order, state, recovery_urls, now_s=int(time.time())),
-                    idempotency_key=f"recovery-{order.order_id}",
-                )
-                orders.attach_session(
-                    order,
-                    session_id=session.session_id,
-                    checkout_url=session.url,
-                    expires_at=session.expires_at,
-                )
-                url = session.url
-            except Exception:
-                logger.exception("recovery checkout not created", extra={"order": order.order_id})
-        return _end(
-            store,
-            attempt,
-            publish,
-            outcome="authentication_required",
-            failure=True,
+        return AttemptEnd(
+            "authentication_required",
+            counts_as_failure=True,
             pause_reason="authentication_required",
-            recovery_url=url,
-            decline_code=result.code,
-            **common,
+            recovery_url=_recovery_checkout(context, order, state),
+            answer=answer,
         )
-    orders.mark(order, "failed", flag_reason=f"auto top-up {result.code}")
-    disable = "card_expired" if result.code == "expired_card" else None
-    outcome = "declined" if result.status == "declined" else "error"
-    return _end(
-        store,
-        attempt,
-        publish,
-        outcome=outcome,
-        failure=True,
-        decline_code=result.code,
-        disable_reason=disable,
-        **common,
+    context.orders.mark(order, "failed", flag_reason=f"auto top-up {result.code}")
+    return AttemptEnd(
+        "declined" if result.status == "declined" else "error",
+        counts_as_failure=True,
+        disable_reason="card_expired" if result.code == "expired_card" else None,
+        answer=answer,
     )
 
 
-def _end(
-    store: TopUpStore,
-    attempt: Attempt,
-    publish: Publish,
-    *,
-    outcome: str,
-    failure: bool,
-    pause_reason: str | None = None,
-    recovery_url: str | None = None,
-    payment_intent_id: str | None = None,
-    decline_code: str | None = None,
-    message: str | None = None,
-    requests: int = 0,
-    disable_reason: str | None = None,
-) -> str:
-    before_paused = store.get_state(attempt.customer_id).paused_reason
-    after = store.finish(
-        attempt,
-        outcome=outcome,
-        counts_as_failure=failure,
-        pause_after_failures=FAILURES_BEFORE_PAUSE,
-        pause_reason=pause_reason,
-        recovery_url=recovery_url,
-        payment_intent_id=payment_intent_id,
-        decline_code=decline_code,
-        message=message,
-        stripe_requests=requests,
-        disable_reason=disable_reason,
-    )
-    detail = {
-        "id": attempt.attempt_id,
-        "attempt_id": attempt.attempt_id,
-        "customer_id": attempt.customer_id,
-        "order_id": attempt.order_id,
-        "packs": attempt.packs,
-        "amount_cents": attempt.amount_cents,
-        "currency": attempt.currency,
-        "outcome": outcome,
-        "reason": decline_code or outcome,
-        "payment_intent_id": payment_intent_id,
-    }
-    if outcome == "succeeded":
-        metrics.add_metric(name="AutoTopUpSucceeded", unit=MetricUnit.Count, value=1)
-        _publish(publish, "AutoTopUpSucceeded", detail)
-    elif outcome == "processing":
-        # Neither a success nor a failure yet: payment_intent.succeeded credits it later.
-        metrics.add_metric(name="AutoTopUpProcessing", unit=MetricUnit.Count, value=1)
-    else:
-        metrics.add_metric(name="AutoTopUpFailures", unit=MetricUnit.Count, value=1)
-        _publish(publish, "AutoTopUpFailed", detail)
-    if after.paused_reason and not before_paused:
-        metrics.add_metric(name="AutoTopUpPaused", unit=MetricUnit.Count, value=1)
-        paused = {**detail, "reason": after.paused_reason, "recovery_url": after.recovery_url}
-        _publish(publish, "AutoTopUpPaused", paused)
-    logger.info(
-        "auto top-up attempt ended",
-        extra={"attempt_id": attempt.attempt_id, "outcome": outcome, "paused": after.paused_reason},
-    )
-    return outcome
-
-
-def _publish(publish: Publish, detail_type: str, detail: Mapping[str, Any]) -> None:
-    # After the outcome is recorded: a redelivery finds the attempt ended and stops, so a
-    # failed put is logged and counted rather than retried (the outcome is what must last).
+def _recovery_checkout(context: ChargeContext, order: Order, state: TopUpState) -> str | None:
+    """The on-session Checkout that pays the same order and clears the pause; None when
+    it is not configured or could not be created (the pause stands either way)."""
+    if context.recovery_urls is None:
+        return None
     try:
-        publish(detail_type, detail)
+        session = context.gateway.create_checkout(
+            recovery_checkout_params(order, state, context.recovery_urls, now_s=int(time.time())),
+            idempotency_key=f"recovery-{order.order_id}",
+        )
+        context.orders.attach_session(
+            order,
+            session_id=session.session_id,
+            checkout_url=session.url,
+            expires_at=session.expires_at,
+        )
     except Exception:
-        metrics.add_metric(name="AutoTopUpEventsNotPut", unit=MetricUnit.Count, value=1)
-        logger.exception("auto top-up event not put", extra={"detail_type": detail_type})
+        logger.exception("recovery checkout not created", extra={"order": order.order_id})
+        return None
+    return session.url

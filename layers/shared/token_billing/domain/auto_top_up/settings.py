@@ -13,6 +13,7 @@ from token_billing.core.units import format_tokens
 from token_billing.domain.auto_top_up.vocabulary import (
     DEFAULT_MAX_CHARGES_PER_DAY,
     MAX_PACKS_PER_ATTEMPT,
+    TopUpStatus,
 )
 from token_billing.domain.catalog import (
     LOW_BALANCE_MT,
@@ -51,7 +52,7 @@ class SettingsRequest:
 class TopUpView:
     customer_id: str
     state: TopUpState
-    status: str  # disabled | active | paused | needs_authentication
+    status: TopUpStatus
     package: TokenPackage | None
     threshold_mt: int
     target_mt: int
@@ -66,7 +67,8 @@ def _package(package_id: str) -> TokenPackage:
         raise InvalidRequest(str(error), field="package_id") from None
 
 
-def status_of(state: TopUpState) -> str:
+def status_of(state: TopUpState) -> TopUpStatus:
+    """The state the settings show: off, charging, or stopped until the customer acts."""
     if not state.enabled:
         return "disabled"
     if state.paused_reason == "authentication_required":
