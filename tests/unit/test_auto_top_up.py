@@ -10,7 +10,13 @@ import pytest
 
 from token_billing.core.errors import InvalidRequest, ServiceUnavailable
 from token_billing.domain.account_changes import low_balance_crossing
-from token_billing.domain.auto_top_up.admission import attempt_id_of, packs_needed
+from token_billing.domain.auto_top_up.admission import (
+    ADMISSION_DECISIONS,
+    TopUpTrigger,
+    attempt_id_of,
+    packs_needed,
+    refusal_reason,
+)
 from token_billing.domain.auto_top_up.attempt_end import (
     END_DECISIONS,
     AttemptEnd,
@@ -28,8 +34,15 @@ from token_billing.domain.auto_top_up.vocabulary import MAX_PACKS_PER_ATTEMPT
 from token_billing.domain.catalog import get_package
 from token_billing.store.order_records import Order
 from token_billing.store.stream_images import AccountChange
-from token_billing.store.top_up_records import Admission, Attempt, EndWrite, SavedCard, TopUpState
-from token_billing.store.top_up_store import TopUpStore, refusal_reason
+from token_billing.store.top_up_records import (
+    Admission,
+    AdmissionResult,
+    Attempt,
+    EndWrite,
+    SavedCard,
+    TopUpState,
+)
+from token_billing.store.top_up_store import TopUpStore
 
 STARTER = get_package("starter")  # 2,000 tokens for $19
 EMPTY = TopUpState(customer_id="c1", exists=False)
@@ -292,3 +305,74 @@ def test_an_end_that_keeps_losing_races_is_left_to_the_stream_retry() -> None:
     with pytest.raises(ServiceUnavailable):
         end_with(store, AttemptEnd("succeeded", counts_as_failure=False))
     assert len(store.writes) == END_DECISIONS
+
+
+# ---- admission: the store reports, the domain names the refusal or decides again ---------
+
+ENABLED = replace(
+    ACTIVE,
+    package_id="starter",
+    threshold_mt=1_500_000,
+    target_mt=2_400_000,
+    max_charges_per_day=2,
+    max_cents_per_month=10_000,
+)
+
+
+class AdmittingStore:
+    """The TopUpStore calls an admission makes, scripted: what each admit write finds."""
+
+    def __init__(self, results: list[AdmissionResult]) -> None:
+        self.results = results
+        self.admissions: list[Admission] = []
+        self.refusals: list[tuple[int, str]] = []
+
+    def get_state(self, customer_id: str, *, consistent: bool = True) -> TopUpState:
+        return ENABLED
+
+    def admit(self, state: TopUpState, admission: Admission) -> AdmissionResult:
+        self.admissions.append(admission)
+        return self.results.pop(0)
+
+    def record_refusal(self, admission: Admission, reason: str) -> None:
+        self.refusals.append((admission.settings_version, reason))
+
+
+def admit_with(store: AdmittingStore) -> str | None:
+    trigger = TopUpTrigger(cast(TopUpStore, store), sleep=lambda _s: None)
+    # available tokens from 1,500 to 1,499: a crossing of the 1,500 threshold
+    return trigger.on_account_change(change(1_500_000, 1_500_000, 1_499_000, 1_499_000))
+
+
+def test_settings_changed_under_the_admission_are_decided_on_again() -> None:
+    # The PUT that raised the target landed between the read and the write: the refusal
+    # returns the new settings, and the second write asks for them (version 2, 2 packs).
+    newer = replace(ENABLED, settings_version=2, target_mt=4_000_000)
+    store = AdmittingStore([AdmissionResult("refused", newer), AdmissionResult("admitted")])
+    assert admit_with(store) == "admitted"
+    assert [a.settings_version for a in store.admissions] == [1, 2]
+    assert [a.packs for a in store.admissions] == [1, 2]
+    assert store.refusals == []
+
+
+def test_new_settings_that_see_no_crossing_admit_nothing() -> None:
+    lower = replace(ENABLED, settings_version=2, threshold_mt=1_000_000)
+    store = AdmittingStore([AdmissionResult("refused", lower)])
+    assert admit_with(store) is None
+    assert (len(store.admissions), store.refusals) == (1, [])
+
+
+def test_a_refusal_is_named_by_the_domain_and_recorded() -> None:
+    busy = replace(ENABLED, in_flight="atu_c1_8")
+    store = AdmittingStore([AdmissionResult("lost_race"), AdmissionResult("refused", busy)])
+    assert admit_with(store) == "in_flight"
+    assert store.refusals == [(1, "in_flight")]
+    duplicate = AdmittingStore([AdmissionResult("duplicate")])
+    assert (admit_with(duplicate), duplicate.refusals) == ("duplicate", [])
+
+
+def test_an_admission_that_keeps_losing_races_is_left_to_the_stream_retry() -> None:
+    store = AdmittingStore([AdmissionResult("lost_race")] * ADMISSION_DECISIONS)
+    with pytest.raises(ServiceUnavailable):
+        admit_with(store)
+    assert len(store.admissions) == ADMISSION_DECISIONS

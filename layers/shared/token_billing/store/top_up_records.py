@@ -215,10 +215,12 @@ class Admission:
 
 @dataclass(frozen=True, slots=True)
 class AdmissionResult:
-    """`admitted`, `duplicate` (this crossing was seen before) or the refusal's reason."""
+    """What the admission's transaction did: `admitted`; `duplicate` (this crossing's
+    attempt exists: a redelivery); `refused`, with the TOPUP item as the failed condition
+    saw it (the domain names the reason); `lost_race` (a conflicting transaction)."""
 
-    outcome: str
-    state: TopUpState | None = None
+    status: Literal["admitted", "duplicate", "refused", "lost_race"]
+    current: TopUpState | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,6 @@ and the Stripe lookups (the items and records are in `top_up_records`)."""
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -40,21 +37,11 @@ from token_billing.store.top_up_records import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-ADMIT_ATTEMPTS = 5  # lost races (settings changed, TransactionConflict) retried, bounded
-BACKOFF_BASE_S = 0.02
-
 
 class TopUpStore:
-    def __init__(
-        self,
-        client: DynamoDBClient,
-        table_name: str,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
-        self._sleep = sleep
 
     # ---- reads --------------------------------------------------------------------------
 
@@ -292,30 +279,25 @@ class TopUpStore:
     # ---- admission ----------------------------------------------------------------------
 
     def admit(self, state: TopUpState, admission: Admission) -> AdmissionResult:
-        """Admit one attempt, or record why not; a redelivered crossing is a `duplicate`."""
-        for attempt_number in range(ADMIT_ATTEMPTS):
-            try:
-                self._client.transact_write_items(
-                    TransactItems=self._admission_items(state, admission)  # type: ignore[arg-type]
-                )
-                return AdmissionResult("admitted", state)
-            except ClientError as error:
-                reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
-                if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise
+        """One transaction: the TOPUP item's conditional update (enabled, same settings, a
+        card, nothing in flight, not paused, within the caps), the attempt's Put and its
+        pending order's Put. A refusal comes back with the item as its condition saw it."""
+        try:
+            self._client.transact_write_items(
+                TransactItems=self._admission_items(state, admission)  # type: ignore[arg-type]
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
             codes = [reason.get("Code") for reason in reasons]
             if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-                return AdmissionResult("duplicate", state)
+                return AdmissionResult("duplicate")  # this crossing's attempt exists
             if codes and codes[0] == "ConditionalCheckFailed":
                 current = state_from_item(state.customer_id, reasons[0].get("Item"))
-                reason = refusal_reason(current, admission)
-                if reason is None:  # the settings moved on: decide again on the fresh state
-                    state = current
-                    continue
-                self._record_refusal(admission, reason)
-                return AdmissionResult(reason, current)
-            self._sleep(random.uniform(0, BACKOFF_BASE_S * 2**attempt_number))
-        raise ServiceUnavailable("auto top-up admission kept losing races; the stream retries")
+                return AdmissionResult("refused", current)
+            return AdmissionResult("lost_race")  # a conflicting transaction: nothing written
+        return AdmissionResult("admitted")
 
     def _admission_items(self, state: TopUpState, admission: Admission) -> list[dict[str, Any]]:
         order = admission.order
@@ -404,7 +386,9 @@ class TopUpStore:
             item["ended_at"] = {"S": now}
         return item
 
-    def _record_refusal(self, admission: Admission, reason: str) -> None:
+    def record_refusal(self, admission: Admission, reason: str) -> None:
+        """A crossing that admitted nothing, recorded as an attempt with the reason as its
+        status; a redelivery of the crossing finds its record and writes nothing."""
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -413,11 +397,7 @@ class TopUpStore:
             )
         except ClientError as error:
             if not condition_failed(error):
-                raise  # a redelivery of a refused crossing finds its record: nothing to do
-
-    def record_refusal(self, admission: Admission, reason: str) -> None:
-        """A crossing refused before any write was tried (e.g. one attempt above the cap)."""
-        self._record_refusal(admission, reason)
+                raise
 
     # ---- the end of an attempt ----------------------------------------------------------
 
@@ -569,26 +549,3 @@ class TopUpStore:
         except ClientError as error:
             if not condition_failed(error):
                 raise
-
-
-def refusal_reason(state: TopUpState, admission: Admission) -> str | None:
-    """Why the state refused this admission, in the order a customer would want to hear it;
-    None when nothing refuses it any more (the settings changed: decide again)."""
-    if not state.exists or not state.enabled:
-        return "disabled"
-    if state.card is None:
-        return "no_card"
-    if state.paused_reason:
-        return "paused"
-    if state.settings_version != admission.settings_version:
-        return None
-    if state.charges_on(admission.day) >= admission.max_charges_per_day:
-        return "cap_reached"
-    if (
-        state.cents_in(admission.month) + admission.order.price_cents
-        > admission.max_cents_per_month
-    ):
-        return "monthly_cap_reached"
-    if state.in_flight:
-        return "in_flight"
-    return None
