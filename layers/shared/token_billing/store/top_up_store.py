@@ -1,5 +1,8 @@
 """Auto top-up's data access: reads and conditional writes of the TOPUP item, its attempts
-and the Stripe lookups (the items and records are in `top_up_records`)."""
+and the Stripe lookups. The records and their keys are in `top_up_records`, the requests
+in `top_up_items`; here they are sent, and a failed condition is said as a result. Every
+decision (refuse, count a failure, pause) is the domain's: the store writes what it is
+given, under conditions that keep racing writers from undoing each other."""
 
 from __future__ import annotations
 
@@ -9,13 +12,19 @@ from botocore.exceptions import ClientError
 
 from token_billing.core.clock import utc_now_iso
 from token_billing.core.errors import Conflict, ServiceUnavailable
-from token_billing.store.codecs import AttributeValue, Item, item_str
+from token_billing.store.codecs import item_str
 from token_billing.store.conditions import condition_failed
 from token_billing.store.order_records import Order
-from token_billing.store.orders import new_order_item
 from token_billing.store.table_layout import customer_pk
+from token_billing.store.top_up_items import (
+    admission_items,
+    attempt_item,
+    card_items,
+    end_items,
+    settings_update,
+    stripe_customer_items,
+)
 from token_billing.store.top_up_records import (
-    ADMITTED,
     ATTEMPT_PREFIX,
     Admission,
     AdmissionResult,
@@ -27,9 +36,7 @@ from token_billing.store.top_up_records import (
     TopUpState,
     attempt_from_item,
     attempt_key,
-    day_counter,
     lookup_key,
-    month_counter,
     state_from_item,
     state_key,
 )
@@ -39,6 +46,8 @@ if TYPE_CHECKING:
 
 
 class TopUpStore:
+    """A customer's auto top-up: the TOPUP item, the attempts, the Stripe lookups."""
+
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
@@ -92,52 +101,10 @@ class TopUpStore:
 
     def write_settings(self, customer_id: str, settings: SettingsWrite) -> None:
         """One conditional UpdateItem; enabling needs a saved card (Conflict, nothing written)."""
-        values: dict[str, AttributeValue] = {
-            ":enabled": {"BOOL": settings.enabled},
-            ":package": {"S": settings.package_id},
-            ":threshold": {"N": str(settings.threshold_mt)},
-            ":target": {"N": str(settings.target_mt)},
-            ":day": {"N": str(settings.max_charges_per_day)},
-            ":one": {"N": "1"},
-            ":cid": {"S": customer_id},
-            ":now": {"S": utc_now_iso()},
-        }
-        sets = [
-            "enabled = :enabled",
-            "package_id = :package",
-            "threshold_mt = :threshold",
-            "target_mt = :target",
-            "max_charges_per_day = :day",
-            "customer_id = :cid",
-            "entity = :entity",
-            "updated_at = :now",
-        ]
-        values[":entity"] = {"S": "auto_top_up"}
-        removes = []
-        if settings.max_cents_per_month is not None:
-            values[":month"] = {"N": str(settings.max_cents_per_month)}
-            sets.append("max_cents_per_month = :month")
-        if settings.consent_version is not None:
-            assert settings.consent_at and settings.consent_by
-            values[":cv"] = {"S": settings.consent_version}
-            values[":cat"] = {"S": settings.consent_at}
-            values[":cby"] = {"S": settings.consent_by}
-            sets += ["consent_version = :cv", "consent_at = :cat", "consent_by = :cby"]
-        if settings.enabled:
-            removes.append("disabled_reason")
-        expression = "SET " + ", ".join(sets) + " ADD settings_version :one"
-        if removes:
-            expression += " REMOVE " + ", ".join(removes)
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": state_key(customer_id),
-            "UpdateExpression": expression,
-            "ExpressionAttributeValues": values,
-        }
-        if settings.enabled:
-            kwargs["ConditionExpression"] = "attribute_exists(payment_method_id)"
         try:
-            self._client.update_item(**kwargs)
+            self._client.update_item(
+                **settings_update(self._table, customer_id, settings, utc_now_iso())
+            )
         except ClientError as error:
             if condition_failed(error):
                 raise Conflict(
@@ -150,34 +117,7 @@ class TopUpStore:
         """Keep the customer's one Stripe Customer; the id already kept wins a race."""
         try:
             self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": state_key(customer_id),
-                            "UpdateExpression": (
-                                "SET stripe_customer_id = :scid, customer_id = :cid, "
-                                "entity = :entity"
-                            ),
-                            "ConditionExpression": "attribute_not_exists(stripe_customer_id)",
-                            "ExpressionAttributeValues": {
-                                ":scid": {"S": stripe_customer_id},
-                                ":cid": {"S": customer_id},
-                                ":entity": {"S": "auto_top_up"},
-                            },
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": {
-                                **lookup_key("SCUS#", stripe_customer_id),
-                                "entity": {"S": "stripe_customer"},
-                                "customer_id": {"S": customer_id},
-                            },
-                        }
-                    },
-                ]
+                TransactItems=stripe_customer_items(self._table, customer_id, stripe_customer_id)  # type: ignore[arg-type]
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
@@ -194,60 +134,8 @@ class TopUpStore:
         current = self.get_state(customer_id)
         if current.card and current.card.payment_method_id == card.payment_method_id:
             return False
-        values: dict[str, AttributeValue] = {
-            ":pm": {"S": card.payment_method_id},
-            ":now": {"S": saved_at},
-            ":zero": {"N": "0"},
-            ":cid": {"S": customer_id},
-            ":entity": {"S": "auto_top_up"},
-        }
-        sets = [
-            "payment_method_id = :pm",
-            "card_saved_at = :now",
-            "consecutive_failures = :zero",
-            "customer_id = :cid",
-            "entity = :entity",
-        ]
-        removes = ["paused_reason", "paused_at", "recovery_url", "disabled_reason"]
-        for name, value in (
-            ("card_brand", card.brand),
-            ("card_last4", card.last4),
-        ):
-            if value:
-                values[f":{name}"] = {"S": value}
-                sets.append(f"{name} = :{name}")
-            else:
-                removes.append(name)
-        for name, number in (("card_exp_month", card.exp_month), ("card_exp_year", card.exp_year)):
-            if number:
-                values[f":{name}"] = {"N": str(number)}
-                sets.append(f"{name} = :{name}")
-            else:
-                removes.append(name)
         self._client.transact_write_items(
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": state_key(customer_id),
-                        "UpdateExpression": "SET "
-                        + ", ".join(sets)
-                        + " REMOVE "
-                        + ", ".join(removes),
-                        "ExpressionAttributeValues": values,
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            **lookup_key("PM#", card.payment_method_id),
-                            "entity": {"S": "payment_method"},
-                            "customer_id": {"S": customer_id},
-                        },
-                    }
-                },
-            ]
+            TransactItems=card_items(self._table, customer_id, card, saved_at)  # type: ignore[arg-type]
         )
         return True
 
@@ -284,12 +172,10 @@ class TopUpStore:
         pending order's Put. A refusal comes back with the item as its condition saw it."""
         try:
             self._client.transact_write_items(
-                TransactItems=self._admission_items(state, admission)  # type: ignore[arg-type]
+                TransactItems=admission_items(self._table, state, admission, utc_now_iso())  # type: ignore[arg-type]
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
+            reasons = _cancellation_reasons(error)
             codes = [reason.get("Code") for reason in reasons]
             if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
                 return AdmissionResult("duplicate")  # this crossing's attempt exists
@@ -299,100 +185,13 @@ class TopUpStore:
             return AdmissionResult("lost_race")  # a conflicting transaction: nothing written
         return AdmissionResult("admitted")
 
-    def _admission_items(self, state: TopUpState, admission: Admission) -> list[dict[str, Any]]:
-        order = admission.order
-        day_name, month_name = day_counter(admission.day), month_counter(admission.month)
-        names = {"#dc": day_name, "#mc": month_name}
-        removes = []
-        if state.charge_day and state.charge_day != admission.day:
-            names["#olddc"] = day_counter(state.charge_day)
-            removes.append("#olddc")
-        if state.charge_month and state.charge_month != admission.month:
-            names["#oldmc"] = month_counter(state.charge_month)
-            removes.append("#oldmc")
-        month_limit = admission.max_cents_per_month - order.price_cents
-        assert month_limit >= 0, "the caller refuses an attempt above the monthly cap"
-        now = utc_now_iso()
-        expression = (
-            "SET in_flight = :att, in_flight_since = :now, charge_day = :day, "
-            "charge_month = :month ADD #dc :one, #mc :amount"
-        )
-        if removes:
-            expression += " REMOVE " + ", ".join(removes)
-        state_update = {
-            "Update": {
-                "TableName": self._table,
-                "Key": state_key(state.customer_id),
-                "UpdateExpression": expression,
-                "ConditionExpression": (
-                    "enabled = :true AND settings_version = :sv "
-                    "AND attribute_exists(payment_method_id) "
-                    "AND attribute_not_exists(in_flight) AND attribute_not_exists(paused_reason) "
-                    "AND (attribute_not_exists(#dc) OR #dc < :maxday) "
-                    "AND (attribute_not_exists(#mc) OR #mc <= :monthlimit)"
-                ),
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": {
-                    ":att": {"S": admission.attempt_id},
-                    ":now": {"S": now},
-                    ":day": {"S": admission.day},
-                    ":month": {"S": admission.month},
-                    ":one": {"N": "1"},
-                    ":amount": {"N": str(order.price_cents)},
-                    ":true": {"BOOL": True},
-                    ":sv": {"N": str(admission.settings_version)},
-                    ":maxday": {"N": str(admission.max_charges_per_day)},
-                    ":monthlimit": {"N": str(month_limit)},
-                },
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-        attempt_put = {
-            "Put": {
-                "TableName": self._table,
-                "Item": self._attempt_item(admission, ADMITTED, now),
-                "ConditionExpression": "attribute_not_exists(PK)",
-            }
-        }
-        order_put = {
-            "Put": {
-                "TableName": self._table,
-                "Item": new_order_item(order),
-                "ConditionExpression": "attribute_not_exists(PK)",
-            }
-        }
-        return [state_update, attempt_put, order_put]
-
-    def _attempt_item(self, admission: Admission, status: str, now: str) -> Item:
-        order = admission.order
-        item: Item = {
-            **attempt_key(order.customer_id, admission.version),
-            "entity": {"S": "auto_top_up_attempt"},
-            "attempt_id": {"S": admission.attempt_id},
-            "customer_id": {"S": order.customer_id},
-            "version": {"N": str(admission.version)},
-            "status": {"S": status},
-            "package_id": {"S": order.package_id},
-            "packs": {"N": str(admission.packs)},
-            "amount_cents": {"N": str(order.price_cents)},
-            "currency": {"S": order.currency},
-            "available_mt": {"N": str(admission.available_mt)},
-            "target_mt": {"N": str(admission.target_mt)},
-            "created_at": {"S": now},
-        }
-        if status == ADMITTED:
-            item["order_id"] = {"S": order.order_id}
-        else:
-            item["ended_at"] = {"S": now}
-        return item
-
     def record_refusal(self, admission: Admission, reason: str) -> None:
         """A crossing that admitted nothing, recorded as an attempt with the reason as its
         status; a redelivery of the crossing finds its record and writes nothing."""
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item=self._attempt_item(admission, reason, utc_now_iso()),
+                Item=attempt_item(admission, reason, utc_now_iso()),
                 ConditionExpression="attribute_not_exists(PK)",
             )
         except ClientError as error:
@@ -405,69 +204,12 @@ class TopUpStore:
         """End an admitted attempt as the domain decided (`write`), freeing the in-flight
         slot: one transaction, conditional on the attempt still being admitted and the
         TOPUP item still holding the failure count the decision started from."""
-        now = utc_now_iso()
-        values: dict[str, AttributeValue] = {
-            ":att": {"S": attempt.attempt_id},
-            ":failures": {"N": str(write.consecutive_failures)},
-            ":prev": {"N": str(write.previous_failures)},
-            ":zero": {"N": "0"},
-            ":now": {"S": now},
-        }
-        sets = ["consecutive_failures = :failures", "last_outcome_at = :now"]
-        if write.paused_reason:
-            values[":reason"] = {"S": write.paused_reason}
-            sets += ["paused_reason = :reason", "paused_at = :now"]
-            if write.recovery_url:
-                values[":url"] = {"S": write.recovery_url}
-                sets.append("recovery_url = :url")
-        if write.disabled_reason:
-            values[":false"] = {"BOOL": False}
-            values[":disabled"] = {"S": write.disabled_reason}
-            sets += ["enabled = :false", "disabled_reason = :disabled"]
-        state_update = {
-            "Update": {
-                "TableName": self._table,
-                "Key": state_key(attempt.customer_id),
-                "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE in_flight, in_flight_since",
-                "ConditionExpression": (
-                    "in_flight = :att AND (consecutive_failures = :prev OR "
-                    "(attribute_not_exists(consecutive_failures) AND :prev = :zero))"
-                ),
-                "ExpressionAttributeValues": values,
-            }
-        }
-        attempt_values: dict[str, AttributeValue] = {
-            ":status": {"S": write.status},
-            ":admitted": {"S": ADMITTED},
-            ":now": {"S": now},
-            ":requests": {"N": str(write.stripe_requests)},
-        }
-        attempt_sets = ["#status = :status", "ended_at = :now", "stripe_requests = :requests"]
-        for name, text in (
-            ("payment_intent_id", write.payment_intent_id),
-            ("decline_code", write.decline_code),
-            ("message", write.message),
-        ):
-            if text:
-                attempt_values[f":{name}"] = {"S": text[:500]}
-                attempt_sets.append(f"{name} = :{name}")
-        attempt_update = {
-            "Update": {
-                "TableName": self._table,
-                "Key": attempt_key(attempt.customer_id, attempt.version),
-                "UpdateExpression": "SET " + ", ".join(attempt_sets),
-                "ConditionExpression": "#status = :admitted",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": attempt_values,
-            }
-        }
         try:
-            self._client.transact_write_items(TransactItems=[state_update, attempt_update])  # type: ignore[list-item]
+            self._client.transact_write_items(
+                TransactItems=end_items(self._table, attempt, write, utc_now_iso())  # type: ignore[arg-type]
+            )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
-            codes = [r.get("Code") for r in reasons]
+            codes = [reason.get("Code") for reason in _cancellation_reasons(error)]
             if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
                 return "already_ended"  # a redelivery, or a racing charger, ended it first
             return "lost_race"  # the TOPUP item moved on, or a conflicting transaction
@@ -549,3 +291,11 @@ class TopUpStore:
         except ClientError as error:
             if not condition_failed(error):
                 raise
+
+
+def _cancellation_reasons(error: ClientError) -> list[dict[str, Any]]:
+    """A cancelled transaction's reasons, one per item in order; any other error is raised."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        raise error
+    reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
+    return reasons
