@@ -14,7 +14,6 @@ from token_billing.core.clock import utc_now_iso
 from token_billing.core.errors import Conflict, ServiceUnavailable
 from token_billing.store.codecs import item_str
 from token_billing.store.conditions import condition_failed
-from token_billing.store.order_records import Order
 from token_billing.store.table_layout import customer_pk
 from token_billing.store.top_up_items import (
     admission_items,
@@ -140,29 +139,23 @@ class TopUpStore:
         return True
 
     def remove_card(self, customer_id: str, payment_method_id: str, *, reason: str) -> bool:
-        """The saved card is gone (detached, expired): auto top-up off, and why."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=state_key(customer_id),
-                UpdateExpression=(
-                    "SET enabled = :false, disabled_reason = :reason, updated_at = :now "
-                    "REMOVE payment_method_id, card_brand, card_last4, card_exp_month, "
-                    "card_exp_year"
-                ),
-                ConditionExpression="payment_method_id = :pm",
-                ExpressionAttributeValues={
-                    ":false": {"BOOL": False},
-                    ":reason": {"S": reason},
-                    ":now": {"S": utc_now_iso()},
-                    ":pm": {"S": payment_method_id},
-                },
-            )
-        except ClientError as error:
-            if condition_failed(error):
-                return False  # another card is saved now, or none
-            raise
-        return True
+        """The saved card is gone (detached, expired): auto top-up off, and why. False when
+        another card, or none, is saved now."""
+        return self._update_if(
+            Key=state_key(customer_id),
+            UpdateExpression=(
+                "SET enabled = :false, disabled_reason = :reason, updated_at = :now "
+                "REMOVE payment_method_id, card_brand, card_last4, card_exp_month, "
+                "card_exp_year"
+            ),
+            ConditionExpression="payment_method_id = :pm",
+            ExpressionAttributeValues={
+                ":false": {"BOOL": False},
+                ":reason": {"S": reason},
+                ":now": {"S": utc_now_iso()},
+                ":pm": {"S": payment_method_id},
+            },
+        )
 
     # ---- admission ----------------------------------------------------------------------
 
@@ -215,82 +208,64 @@ class TopUpStore:
             return "lost_race"  # the TOPUP item moved on, or a conflicting transaction
         return "ended"
 
-    def record_credit(self, customer_id: str, order: Order, *, clear_pause: bool) -> None:
-        """The webhook credited an auto top-up order: the attempt says so, and a successful
-        payment (the recovery checkout) clears a pause and the failure count."""
-        if order.attempt_version is not None:
-            try:
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=attempt_key(customer_id, order.attempt_version),
-                    UpdateExpression="SET credited = :true, credited_at = :now",
-                    ConditionExpression="attribute_exists(PK)",
-                    ExpressionAttributeValues={
-                        ":true": {"BOOL": True},
-                        ":now": {"S": utc_now_iso()},
-                    },
-                )
-            except ClientError as error:
-                if not condition_failed(error):
-                    raise
-            self.mark_paid_after_all(customer_id, order.attempt_version)
-        if clear_pause:
-            self.clear_pause(customer_id)
+    def mark_credited(self, customer_id: str, version: int) -> None:
+        """The webhook credited this attempt's order: the attempt says so."""
+        self._update_if(
+            Key=attempt_key(customer_id, version),
+            UpdateExpression="SET credited = :true, credited_at = :now",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":true": {"BOOL": True}, ":now": {"S": utc_now_iso()}},
+        )
 
     def mark_paid_after_all(self, customer_id: str, version: int) -> None:
         """An attempt whose answer was lost (provider_unavailable) or pending (processing)
-        was paid and credited after all: its outcome says so. Called by the credit and by
-        the end of the attempt, so whichever of the two comes last converges on it."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=attempt_key(customer_id, version),
-                UpdateExpression="SET #status = :succeeded",
-                ConditionExpression="credited = :true AND #status IN (:lost, :processing)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":succeeded": {"S": "succeeded"},
-                    ":true": {"BOOL": True},
-                    ":lost": {"S": "provider_unavailable"},
-                    ":processing": {"S": "processing"},
-                },
-            )
-        except ClientError as error:
-            if not condition_failed(error):
-                raise
+        and whose order was credited after all: its status becomes `succeeded`, only then."""
+        self._update_if(
+            Key=attempt_key(customer_id, version),
+            UpdateExpression="SET #status = :succeeded",
+            ConditionExpression="credited = :true AND #status IN (:lost, :processing)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":succeeded": {"S": "succeeded"},
+                ":true": {"BOOL": True},
+                ":lost": {"S": "provider_unavailable"},
+                ":processing": {"S": "processing"},
+            },
+        )
 
     def mark_recovered(self, customer_id: str, version: int) -> None:
         """An attempt that needed authentication was paid on-session."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=attempt_key(customer_id, version),
-                UpdateExpression="SET #status = :recovered",
-                ConditionExpression="#status = :auth",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":recovered": {"S": "recovered"},
-                    ":auth": {"S": "authentication_required"},
-                },
-            )
-        except ClientError as error:
-            if not condition_failed(error):
-                raise
+        self._update_if(
+            Key=attempt_key(customer_id, version),
+            UpdateExpression="SET #status = :recovered",
+            ConditionExpression="#status = :auth",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":recovered": {"S": "recovered"},
+                ":auth": {"S": "authentication_required"},
+            },
+        )
 
     def clear_pause(self, customer_id: str) -> None:
+        """No pause, no recovery link, no failures counted (a TOPUP item that exists)."""
+        self._update_if(
+            Key=state_key(customer_id),
+            UpdateExpression=(
+                "SET consecutive_failures = :zero REMOVE paused_reason, paused_at, recovery_url"
+            ),
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":zero": {"N": "0"}},
+        )
+
+    def _update_if(self, **request: Any) -> bool:
+        """One conditional UpdateItem; False when its condition said no (nothing to do)."""
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=state_key(customer_id),
-                UpdateExpression=(
-                    "SET consecutive_failures = :zero REMOVE paused_reason, paused_at, recovery_url"
-                ),
-                ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues={":zero": {"N": "0"}},
-            )
+            self._client.update_item(TableName=self._table, **request)
         except ClientError as error:
-            if not condition_failed(error):
-                raise
+            if condition_failed(error):
+                return False
+            raise
+        return True
 
 
 def _cancellation_reasons(error: ClientError) -> list[dict[str, Any]]:

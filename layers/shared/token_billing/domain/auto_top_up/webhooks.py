@@ -51,10 +51,20 @@ def after_recovery_checkout(
     order = orders.find(str(metadata.get("customer_id")), outcome.order_id)
     if order is None or order.kind != KIND:
         return
-    top_ups.record_credit(order.customer_id, order, clear_pause=True)
+    record_paid(order, top_ups)
     if order.attempt_version is not None:
         top_ups.mark_recovered(order.customer_id, order.attempt_version)
     logger.info("auto top-up recovered on-session", extra={"order_id": order.order_id})
+
+
+def record_paid(order: Order, top_ups: TopUpStore) -> None:
+    """An auto top-up order was credited: its attempt says so, and converges on `succeeded`
+    if its end said the answer was lost or pending (whichever of the credit and the end
+    comes last does it); a successful payment clears a pause and the failure count."""
+    if order.attempt_version is not None:
+        top_ups.mark_credited(order.customer_id, order.attempt_version)
+        top_ups.mark_paid_after_all(order.customer_id, order.attempt_version)
+    top_ups.clear_pause(order.customer_id)
 
 
 def card_attached(pm: Mapping[str, Any], *, top_ups: TopUpStore) -> Outcome:
@@ -151,7 +161,7 @@ def _credit_payment_intent(
         metrics.add_metric(name="CreditRefusedByOrderState", unit=MetricUnit.Count, value=1)
         return Outcome("not_credited", order.order_id, f"order is {current.status}")
     # A successful payment clears a pause (e.g. an attempt that timed out, then went through).
-    top_ups.record_credit(order.customer_id, order, clear_pause=True)
+    record_paid(order, top_ups)
     if posted.replayed:
         return Outcome("already_credited", order.order_id)
     metrics.add_metric(name="TokensCreditedMt", unit=MetricUnit.Count, value=posted.amount_mt)
