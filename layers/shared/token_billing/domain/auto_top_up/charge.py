@@ -63,6 +63,7 @@ class ChargeContext:
     sleep: Callable[[float], None]
 
     def end(self, attempt: Attempt, end: AttemptEnd) -> ChargeResult:
+        """Record how the attempt ended, then tell it (`attempt_end.end_attempt`)."""
         return end_attempt(attempt, end, store=self.store, publish=self.publish, sleep=self.sleep)
 
 
