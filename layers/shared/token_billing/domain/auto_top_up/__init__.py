@@ -10,10 +10,13 @@ Three steps, three functions, each in its own Lambda, each step its own module h
   (`store.top_up_store.TopUpStore.admit`), which also writes the attempt's pending order;
 - `charge` (`charge_attempt`, in the charger, the only one of the three that loads
   stripe): ONE off-session PaymentIntent for all the packs, keyed by the attempt id, retried
-  under that key on provider errors, ended in a recorded outcome on every path.
+  under that key on provider errors, ended in a recorded outcome on every path
+  (`attempt_end`: `decide_end` says what the outcome does to the breaker).
 
-The tokens come through the webhook's exactly-once order credit (`webhooks`); `vocabulary`
-holds what the steps share. Nothing is imported here, so each function loads only its step.
+The tokens come through the webhook's exactly-once order credit (`webhooks`, routed by
+`domain.stripe_events`); `vocabulary` holds the outcomes and limits the steps share. The
+store decides nothing: it writes what these modules decide. Nothing is imported here, so
+each function loads only its own step.
 
 Cost: a ledger-stream batch reads each customer's TOPUP item once when its available tokens
 went down (0.5 RCU, eventually consistent); a crossing that admits is one transaction of 3
