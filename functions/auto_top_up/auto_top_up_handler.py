@@ -13,7 +13,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.observability import logger
 from token_billing.core.units import tokens_to_mt
-from token_billing.domain.auto_top_up import SettingsRequest, settings_view, update_settings
+from token_billing.domain.auto_top_up.settings import (
+    SettingsRequest,
+    settings_view,
+    update_settings,
+)
 from token_billing.edge.identity import caller_for_customer
 from token_billing.edge.models.auto_top_up import AutoTopUpIn, AutoTopUpOut
 from token_billing.edge.resolver import create_resolver

@@ -31,7 +31,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.observability import count, logger, publish_metrics
 from token_billing.domain.account_changes import apply_account_change
-from token_billing.domain.auto_top_up import TopUpTrigger
+from token_billing.domain.auto_top_up.admission import TopUpTrigger
 from token_billing.domain.live_balance import push_account_changes
 from token_billing.domain.low_balance import LowBalanceAlerts
 from token_billing.integrations.websocket_push import management_client, post_to_connection

@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.observability import logger
-from token_billing.domain.auto_top_up import stripe_customer_for
+from token_billing.domain.auto_top_up.settings import stripe_customer_for
 from token_billing.domain.purchases import CheckoutConfig, start_purchase
 from token_billing.edge.identity import caller_for_customer
 from token_billing.edge.models.idempotency import IdempotencyKeyHeader

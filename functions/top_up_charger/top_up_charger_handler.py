@@ -19,12 +19,13 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.observability import logger, publish_metrics
-from token_billing.domain.auto_top_up import EVENT_SOURCE, RecoveryUrls, charge_attempt
+from token_billing.domain.auto_top_up.charge import RecoveryUrls, charge_attempt
+from token_billing.domain.auto_top_up.vocabulary import EVENT_SOURCE
 from token_billing.integrations.eventbridge import event_bus_name, events_client, put_event
 from token_billing.integrations.stripe_gateway import StripePaymentGateway
 from token_billing.runtime import default_order_store, default_top_up_store
 from token_billing.store.table_layout import CUSTOMER_PREFIX
-from token_billing.store.top_up_state import ATTEMPT_PREFIX
+from token_billing.store.top_up_records import ATTEMPT_PREFIX
 
 GATEWAY = StripePaymentGateway()
 default_top_up_store()  # create the DynamoDB client during init

@@ -9,8 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_billing.core.errors import BillingError, InvalidRequest
 from token_billing.core.observability import MetricUnit, logger, metrics, publish_metrics
-from token_billing.domain.auto_top_up_webhooks import after_payment_event, handle_top_up_event
-from token_billing.domain.payments import handle_event
+from token_billing.domain.stripe_events import EventStores, apply_stripe_event
 from token_billing.edge.responses import error_response_dict, json_response_dict
 from token_billing.integrations.stripe_gateway import verify_webhook
 from token_billing.runtime import default_ledger, default_order_store, default_top_up_store
@@ -55,13 +54,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.append_keys(
         stripe_event_id=stripe_event.get("id"), stripe_event_type=stripe_event.get("type")
     )
+    stores = EventStores(
+        orders=default_order_store(), ledger=default_ledger(), top_ups=default_top_up_store()
+    )
     try:
-        # Auto top-up: saved cards and off-session payments first; everything else as before.
-        top_ups, orders = default_top_up_store(), default_order_store()
-        outcome = handle_top_up_event(
-            stripe_event, orders=orders, ledger=default_ledger(), top_ups=top_ups
-        ) or handle_event(stripe_event, store=orders, ledger=default_ledger())
-        after_payment_event(stripe_event, outcome, orders=orders, top_ups=top_ups)
+        outcome = apply_stripe_event(stripe_event, stores)
     except BillingError as error:
         # Retryable errors answer 503: Stripe redelivers with backoff for days.
         logger.warning("webhook not applied", extra={"code": error.code})

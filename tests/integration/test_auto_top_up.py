@@ -22,14 +22,16 @@ from local.devserver import DevServer
 from tests.conftest import fake_context
 from tests.integration.helpers import assert_consistent, fund, http_json, use_local_stripe
 from token_billing import runtime
-from token_billing.domain import auto_top_up
-from token_billing.domain.auto_top_up import TopUpTrigger
+from token_billing.domain.auto_top_up import charge
+from token_billing.domain.auto_top_up.admission import TopUpTrigger
+from token_billing.domain.auto_top_up.settings import CONSENT_VERSION
 from token_billing.domain.reconcile import reconcile
 from token_billing.integrations import eventbridge as eventbridge_module
 from token_billing.store.ledger import Ledger
 from token_billing.store.orders import OrderStore
 from token_billing.store.stream_images import AccountChange
-from token_billing.store.top_up_state import Attempt, TopUpStore
+from token_billing.store.top_up_records import Attempt
+from token_billing.store.top_up_store import TopUpStore
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +59,7 @@ def environment(server: DevServer, local_aws: None, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", server.url)
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     monkeypatch.setenv("STRIPE_TIMEOUT_S", "1")
-    monkeypatch.setattr(auto_top_up, "STRIPE_BACKOFF_BASE_S", 0.05)
+    monkeypatch.setattr(charge, "STRIPE_BACKOFF_BASE_S", 0.05)
     eventbridge_module.events_client.cache_clear()
     runtime.reset()
     server.fake_stripe.faults.clear()
@@ -113,7 +115,7 @@ def enable(server: DevServer, customer_id: str, **settings: Any) -> dict[str, An
         "enabled": True,
         "package_id": "starter",
         "max_cents_per_month": 100_000,
-        "consent_text_version": auto_top_up.CONSENT_VERSION,
+        "consent_text_version": CONSENT_VERSION,
         **settings,
     }
     status, reply = api(server, "PUT", customer_id, ROUTE, body)
@@ -225,13 +227,13 @@ def test_settings_defaults_consent_and_validation_change_nothing(
     assert body["attempts"] == []
     assert body["threshold"] == "500"
     assert body["max_charges_per_day"] == 2
-    assert body["consent_text_version"] == auto_top_up.CONSENT_VERSION
+    assert body["consent_text_version"] == CONSENT_VERSION
 
     no_card = {
         "enabled": True,
         "package_id": "growth",
         "max_cents_per_month": 10_000,
-        "consent_text_version": auto_top_up.CONSENT_VERSION,
+        "consent_text_version": CONSENT_VERSION,
     }
     status, body = api(server, "PUT", customer_id, ROUTE, no_card)
     assert status == 409, body
@@ -260,7 +262,7 @@ def test_settings_defaults_consent_and_validation_change_nothing(
     assert body["threshold_mt"] == 500_000
     assert body["target_mt"] == 500_000 + 6_500_000
     assert body["card"] == {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034}
-    assert body["consent"]["text_version"] == auto_top_up.CONSENT_VERSION
+    assert body["consent"]["text_version"] == CONSENT_VERSION
     assert customer_id in body["consent"]["accepted_by"]  # the JWT subject who enabled it
     other = identity.mint(customer_id=customer_id + "_x")
     status, _ = http_json(server.url, "GET", ROUTE.format(customer_id), token=other)
@@ -585,7 +587,7 @@ def test_a_provider_outage_is_never_a_decline(
     debit(customer_id, "cross", 600)
     (attempt,) = ended(top_ups, customer_id)
     assert attempt.status == "provider_unavailable"
-    assert attempt.stripe_requests == auto_top_up.STRIPE_REQUESTS_PER_ATTEMPT
+    assert attempt.stripe_requests == charge.STRIPE_REQUESTS_PER_ATTEMPT
     assert len(charges(server, customer_id)) == 0
     state = top_ups.get_state(customer_id)
     assert state.consecutive_failures == 0
@@ -604,7 +606,7 @@ def test_a_charge_whose_every_answer_was_lost_is_credited_once_by_its_webhook(
     enable(server, customer_id, threshold="1500")
     server.fake_stripe.timeout_sleep_s = 1.5  # Stripe charges, the client never hears back
     server.fake_stripe.faults_for = customer_id
-    server.fake_stripe.faults[:] = ["timeout"] * auto_top_up.STRIPE_REQUESTS_PER_ATTEMPT
+    server.fake_stripe.faults[:] = ["timeout"] * charge.STRIPE_REQUESTS_PER_ATTEMPT
     debit(customer_id, "cross", 600)
     (attempt,) = ended(top_ups, customer_id)
     assert attempt.status in ("provider_unavailable", "succeeded")  # the webhook may be first

@@ -215,9 +215,10 @@ def test_dashboard_numbers_agree_with_the_ledger_for_a_seeded_history(
 ) -> None:
     from tests import stripe_events
     from tests.integration.test_ledger_stream import deliver, ledger_usage, stream_records
-    from token_billing.domain.payments import handle_event
+    from token_billing.domain.stripe_events import EventStores, apply_stripe_event
     from token_billing.store.order_records import Order
     from token_billing.store.orders import OrderStore
+    from token_billing.store.top_up_store import TopUpStore
 
     store = OrderStore(ddb_local.client(), "LedgerTable")
     orders = []
@@ -243,10 +244,11 @@ def test_dashboard_numbers_agree_with_the_ledger_for_a_seeded_history(
         amount_total=4_900,
     )
     assert (
-        handle_event(
+        apply_stripe_event(
             {"type": "checkout.session.completed", "data": {"object": session}},
-            store=store,
-            ledger=ledger,
+            EventStores(
+                orders=store, ledger=ledger, top_ups=TopUpStore(ddb_local.client(), "LedgerTable")
+            ),
         ).action
         == "credited"
     )

@@ -74,6 +74,27 @@ def test_stripe_functions_load_stripe_during_init(module: str, folder: str) -> N
     assert imported(module, folder, ["stripe"]) == ["stripe"]
 
 
+AUTO_TOP_UP_STEPS = ("settings", "admission", "charge", "attempt_end", "webhooks")
+
+
+@pytest.mark.parametrize(
+    ("module", "folder", "step"),
+    [
+        ("auto_top_up_handler", "auto_top_up", "settings"),
+        ("ledger_stream_handler", "ledger_stream", "admission"),
+        ("top_up_charger_handler", "top_up_charger", "charge"),
+        ("webhook_handler", "webhook", "webhooks"),
+    ],
+)
+def test_each_auto_top_up_function_loads_its_own_step_only(
+    module: str, folder: str, step: str
+) -> None:
+    package = "token_billing.domain.auto_top_up"
+    steps = [f"{package}.{name}" for name in AUTO_TOP_UP_STEPS]
+    expected = [f"{package}.{step}"] + ([f"{package}.attempt_end"] if step == "charge" else [])
+    assert imported(module, folder, steps) == sorted(expected)
+
+
 def test_the_websocket_authorizer_loads_no_aws_sdk_pydantic_or_stripe() -> None:
     # It runs on every connect: PyJWT (and its crypto) only, at init. Powertools' user-agent
     # module imports the bare botocore package (0.6 ms); no session, client or boto3.

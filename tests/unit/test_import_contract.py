@@ -131,6 +131,11 @@ def test_the_tree_keeps_every_contract(tree: Path) -> None:
             "from token_billing.integrations import stripe_gateway",
             "Only the purchase, webhook and auto top-up charger functions load stripe",
         ),
+        (
+            "layers/shared/token_billing/domain/auto_top_up/admission.py",
+            "from token_billing.domain.auto_top_up import charge",
+            "Auto top-up's steps stand apart",
+        ),
     ],
 )
 def test_a_wrong_way_import_breaks_its_contract(

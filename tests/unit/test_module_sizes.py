@@ -13,21 +13,6 @@ CHECKED_FOLDERS = ("layers", "local")
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 70
 
-# Being split in issue 23 (its other parts); the lead removes these lists after merging.
-# Only `layers/` may be listed: `local/` is checked in full. An entry that no longer breaks
-# its limit fails the test, so the lists only shrink.
-KNOWN_LONG_MODULES = frozenset(
-    {
-        "layers/shared/token_billing/domain/auto_top_up.py",
-        "layers/shared/token_billing/store/top_up_state.py",
-    }
-)
-KNOWN_LONG_FUNCTIONS = frozenset(
-    {
-        "layers/shared/token_billing/store/top_up_state.py:TopUpStore.finish",
-    }
-)
-
 
 def checked_modules() -> list[Path]:
     """Every Python module under the checked folders."""
@@ -73,25 +58,13 @@ def long_functions() -> dict[str, int]:
 
 
 def test_no_module_is_over_450_lines() -> None:
-    over = {path: lines for path, lines in long_modules().items() if path not in KNOWN_LONG_MODULES}
+    over = long_modules()
     assert over == {}, f"split these modules (at most {MAX_MODULE_LINES} lines): {over}"
 
 
 def test_no_function_is_over_70_lines() -> None:
-    over = {
-        name: lines for name, lines in long_functions().items() if name not in KNOWN_LONG_FUNCTIONS
-    }
+    over = long_functions()
     assert over == {}, f"shorten these functions (at most {MAX_FUNCTION_LINES} lines): {over}"
-
-
-def test_the_allow_lists_name_only_layers_offenders_that_still_offend() -> None:
-    listed = KNOWN_LONG_MODULES | {name.split(":", 1)[0] for name in KNOWN_LONG_FUNCTIONS}
-    assert all(path.startswith("layers/") for path in listed), listed
-    fixed_modules = KNOWN_LONG_MODULES - set(long_modules())
-    fixed_functions = KNOWN_LONG_FUNCTIONS - set(long_functions())
-    assert not fixed_modules | fixed_functions, (
-        f"within the limits now, remove from the allow-list: {fixed_modules | fixed_functions}"
-    )
 
 
 def test_the_count_runs_from_def_to_the_last_line_of_methods_and_nested_functions() -> None:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from token_billing.store.history import History
     from token_billing.store.orders import OrderStore
-    from token_billing.store.top_up_state import TopUpStore
+    from token_billing.store.top_up_store import TopUpStore
     from token_billing.store.usage_aggregates import UsageAggregates
 
 # Each store is imported where it is first asked for: the debit function, whose cold start
@@ -75,7 +75,7 @@ def default_usage_aggregates() -> UsageAggregates:
 
 @cache
 def default_top_up_store() -> TopUpStore:
-    from token_billing.store.top_up_state import TopUpStore
+    from token_billing.store.top_up_store import TopUpStore
 
     return TopUpStore(dynamodb_client(), table_name())
 

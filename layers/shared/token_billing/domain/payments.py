@@ -27,14 +27,6 @@ from token_billing.store.transactions import ExtraConditionFailed
 from token_billing.store.unmatched_payments import UnmatchedPayments
 
 CLAWBACK_ATTEMPTS = 3
-SESSION_EVENTS = frozenset(
-    {
-        "checkout.session.completed",
-        "checkout.session.async_payment_succeeded",
-        "checkout.session.async_payment_failed",
-        "checkout.session.expired",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,43 +54,24 @@ def credit_order(
     )
 
 
-def handle_event(
-    event: Mapping[str, Any],
+def checkout_session_event(
+    event_id: str,
+    event_type: str,
+    session: Mapping[str, Any],
     *,
     store: OrderStore,
     ledger: Ledger,
     unmatched: UnmatchedPayments | None = None,
 ) -> Outcome:
-    """Apply one verified Stripe event. Unknown types are acknowledged and ignored."""
-    event_type = str(event.get("type"))
-    obj = (event.get("data") or {}).get("object") or {}
-    if not isinstance(obj, Mapping):
-        return Outcome("ignored", detail="event without an object")
-    if event_type in SESSION_EVENTS:
-        order = order_of_session(obj, store)
-        if order is None:
-            if names_our_order(obj) and is_paid(event_type, obj):
-                sink = unmatched or UnmatchedPayments(store.client, store.table_name)
-                return Outcome(
-                    "unmatched", detail=record_unmatched(str(event.get("id")), obj, sink)
-                )
-            return Outcome("ignored", detail="not an order of this service")
-        return _session_event(event_type, obj, store, ledger)
-    if event_type == "payment_intent.succeeded":
-        # Checkout's own events credit the order; this one must never credit again.
-        return Outcome("acknowledged", detail="credits come from checkout.session events")
-    if event_type == "charge.refunded":
-        return _refund(obj, store, ledger)
-    if event_type == "charge.dispute.created":
-        return _dispute(obj, store, ledger)
-    return Outcome("ignored", detail=f"unhandled event type {event_type}")
-
-
-def _session_event(
-    event_type: str, session: Mapping[str, Any], store: OrderStore, ledger: Ledger
-) -> Outcome:
+    """A Checkout Session's event: credit a paid session's order once, fail or expire an
+    unpaid one; a paid session naming an order of ours that we lack is recorded, never
+    silent; a session of another integration is ignored."""
     order = order_of_session(session, store)
-    assert order is not None, "handle_event found the order"
+    if order is None:
+        if names_our_order(session) and is_paid(event_type, session):
+            sink = unmatched or UnmatchedPayments(store.client, store.table_name)
+            return Outcome("unmatched", detail=record_unmatched(event_id, session, sink))
+        return Outcome("ignored", detail="not an order of this service")
     if event_type == "checkout.session.expired":
         moved = store.mark(order, "expired")
         return Outcome("expired" if moved else "unchanged", order.order_id)
@@ -182,7 +155,9 @@ def _order_of_payment(obj: Mapping[str, Any], store: OrderStore) -> Order | None
     return None
 
 
-def _refund(charge: Mapping[str, Any], store: OrderStore, ledger: Ledger) -> Outcome:
+def claw_back_refund(charge: Mapping[str, Any], store: OrderStore, ledger: Ledger) -> Outcome:
+    """`charge.refunded`: the refunded share of the credited tokens, from the cumulative
+    `amount_refunded`."""
     order = _order_of_payment(charge, store)
     if order is None:
         return Outcome("ignored", detail="refund of a payment this service did not credit")
@@ -193,7 +168,8 @@ def _refund(charge: Mapping[str, Any], store: OrderStore, ledger: Ledger) -> Out
     )
 
 
-def _dispute(dispute: Mapping[str, Any], store: OrderStore, ledger: Ledger) -> Outcome:
+def claw_back_dispute(dispute: Mapping[str, Any], store: OrderStore, ledger: Ledger) -> Outcome:
+    """`charge.dispute.created`: the disputed share of the credited tokens."""
     order = _order_of_payment(dispute, store)
     if order is None:
         return Outcome("ignored", detail="dispute of a payment this service did not credit")

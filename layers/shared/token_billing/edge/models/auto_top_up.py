@@ -7,9 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from token_billing.core.units import format_tokens
-from token_billing.domain.auto_top_up import CONSENT_TEXT, CONSENT_VERSION, TopUpView
+from token_billing.domain.auto_top_up.settings import CONSENT_TEXT, CONSENT_VERSION, TopUpView
 from token_billing.edge.models.catalog import TOKENS_DESCRIPTION
-from token_billing.store.top_up_state import Attempt
+from token_billing.store.top_up_records import Attempt
 
 TOKENS_PATTERN = r"^\d{1,9}(\.\d{1,3})?$"
 

@@ -18,56 +18,57 @@ from typing import Any
 
 from token_billing.core.clock import utc_now_iso
 from token_billing.core.observability import MetricUnit, logger, metrics
-from token_billing.domain.auto_top_up import KIND, RECOVERY_KIND
+from token_billing.domain.auto_top_up.vocabulary import KIND, RECOVERY_KIND
 from token_billing.domain.payments import Outcome, credit_order
 from token_billing.store.ledger import Ledger
 from token_billing.store.order_records import Order
 from token_billing.store.orders import OrderStore
-from token_billing.store.top_up_state import SavedCard, TopUpStore
+from token_billing.store.top_up_records import SavedCard
+from token_billing.store.top_up_store import TopUpStore
 from token_billing.store.transactions import ExtraConditionFailed
 
-CARD_EVENTS = frozenset({"payment_method.attached", "payment_method.detached"})
+
+def payment_intent_succeeded(
+    pi: Mapping[str, Any], *, orders: OrderStore, ledger: Ledger, top_ups: TopUpStore
+) -> Outcome:
+    """An auto top-up's payment credits its order; any other PaymentIntent is only
+    acknowledged (Checkout's own session events credit those, never this one)."""
+    metadata = pi.get("metadata") or {}
+    if metadata.get("kind") != KIND:
+        return Outcome("acknowledged", detail="credits come from checkout.session events")
+    return _credit_payment_intent(pi, orders, ledger, top_ups)
 
 
-def handle_top_up_event(
-    event: Mapping[str, Any], *, orders: OrderStore, ledger: Ledger, top_ups: TopUpStore
-) -> Outcome | None:
-    """The outcome of an auto top-up event; None for every event that is not one."""
-    event_type = str(event.get("type"))
-    obj = (event.get("data") or {}).get("object") or {}
-    if not isinstance(obj, Mapping):
-        return None
-    if event_type == "payment_method.attached":
-        return _card_attached(obj, top_ups)
-    if event_type == "payment_method.detached":
-        return _card_detached(obj, top_ups)
-    if event_type == "payment_intent.succeeded":
-        metadata = obj.get("metadata") or {}
-        if metadata.get("kind") == KIND:
-            return _credit_payment_intent(obj, orders, ledger, top_ups)
-    return None
-
-
-def after_payment_event(
-    event: Mapping[str, Any], outcome: Outcome, *, orders: OrderStore, top_ups: TopUpStore
+def after_recovery_checkout(
+    session: Mapping[str, Any], outcome: Outcome, *, orders: OrderStore, top_ups: TopUpStore
 ) -> None:
     """A recovery Checkout was credited (or found credited): the pause is over."""
     if outcome.action not in ("credited", "already_credited") or not outcome.order_id:
         return
-    obj = (event.get("data") or {}).get("object") or {}
-    metadata = obj.get("metadata") or {} if isinstance(obj, Mapping) else {}
+    metadata = session.get("metadata") or {}
     if metadata.get("kind") != RECOVERY_KIND:
         return
     order = orders.find(str(metadata.get("customer_id")), outcome.order_id)
     if order is None or order.kind != KIND:
         return
-    top_ups.record_credit(order.customer_id, order, clear_pause=True)
+    record_paid(order, top_ups)
     if order.attempt_version is not None:
         top_ups.mark_recovered(order.customer_id, order.attempt_version)
     logger.info("auto top-up recovered on-session", extra={"order_id": order.order_id})
 
 
-def _card_attached(pm: Mapping[str, Any], top_ups: TopUpStore) -> Outcome:
+def record_paid(order: Order, top_ups: TopUpStore) -> None:
+    """An auto top-up order was credited: its attempt says so, and converges on `succeeded`
+    if its end said the answer was lost or pending (whichever of the credit and the end
+    comes last does it); a successful payment clears a pause and the failure count."""
+    if order.attempt_version is not None:
+        top_ups.mark_credited(order.customer_id, order.attempt_version)
+        top_ups.mark_paid_after_all(order.customer_id, order.attempt_version)
+    top_ups.clear_pause(order.customer_id)
+
+
+def card_attached(pm: Mapping[str, Any], *, top_ups: TopUpStore) -> Outcome:
+    """`payment_method.attached` to our customer's Stripe Customer: the saved card."""
     stripe_customer = pm.get("customer")
     pm_id = pm.get("id")
     if not isinstance(stripe_customer, str) or not isinstance(pm_id, str):
@@ -90,7 +91,8 @@ def _card_attached(pm: Mapping[str, Any], top_ups: TopUpStore) -> Outcome:
     return Outcome("card_saved" if saved else "card_unchanged", detail=customer_id)
 
 
-def _card_detached(pm: Mapping[str, Any], top_ups: TopUpStore) -> Outcome:
+def card_detached(pm: Mapping[str, Any], *, top_ups: TopUpStore) -> Outcome:
+    """`payment_method.detached`: the card is gone, auto top-up off and says why."""
     pm_id = pm.get("id")
     if not isinstance(pm_id, str):
         return Outcome("ignored", detail="payment method without an id")
@@ -159,7 +161,7 @@ def _credit_payment_intent(
         metrics.add_metric(name="CreditRefusedByOrderState", unit=MetricUnit.Count, value=1)
         return Outcome("not_credited", order.order_id, f"order is {current.status}")
     # A successful payment clears a pause (e.g. an attempt that timed out, then went through).
-    top_ups.record_credit(order.customer_id, order, clear_pause=True)
+    record_paid(order, top_ups)
     if posted.replayed:
         return Outcome("already_credited", order.order_id)
     metrics.add_metric(name="TokensCreditedMt", unit=MetricUnit.Count, value=posted.amount_mt)
