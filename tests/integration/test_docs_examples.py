@@ -32,9 +32,9 @@ pytestmark = pytest.mark.integration
 
 MARKER = "<!-- make-dev-example -->"
 MARKED_BLOCK = re.compile(
-    re.escape(MARKER) + r"\n```(?P<language>sh|python)\n(?P<code>.*?)```", re.S
+    re.escape(MARKER) + r"\n\n?```(?P<language>sh|python)\n(?P<code>.*?)```", re.S
 )
-ANY_BLOCK = re.compile(r"(?P<before>[^\n]*)\n```(?P<language>[\w-]*)\n(?P<code>.*?)```", re.S)
+ANY_BLOCK = re.compile(r"^```(?P<language>[\w-]*)\n(?P<code>.*?)```", re.S | re.M)
 DOCS = ("README.md", "web/README.md", "agent/README.md", "docs/debit-invoke-api.md")
 # A block that calls the debit function through the Invoke API: one the docs must mark.
 INVOKES_DEBIT = re.compile(r"2015-03-31/functions/|FunctionName=")
@@ -140,12 +140,13 @@ def marked_blocks(document: str) -> list[tuple[str, str]]:
 
 
 def test_every_debit_example_of_the_docs_is_marked_to_run() -> None:
-    unmarked = [
-        f"{document}: {found['code'][:60]!r}"
-        for document in DOCS
-        for found in ANY_BLOCK.finditer((ROOT / document).read_text())
-        if INVOKES_DEBIT.search(found["code"]) and found["before"] != MARKER
-    ]
+    unmarked = []
+    for document in DOCS:
+        text = (ROOT / document).read_text()
+        for found in ANY_BLOCK.finditer(text):
+            marked = text[: found.start()].rstrip().endswith(MARKER)
+            if INVOKES_DEBIT.search(found["code"]) and not marked:
+                unmarked.append(f"{document}: {found['code'][:60]!r}")
     assert unmarked == []
     assert sum(len(marked_blocks(document)) for document in DOCS) >= 4
 
