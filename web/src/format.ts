@@ -92,6 +92,13 @@ export function formatDate(iso: string | null | undefined): string {
   return date.toLocaleDateString(undefined, { dateStyle: "medium" });
 }
 
+/** What the API's estimated hours assume (its rule: tokens / 100): the platform's typical
+ * mix of VM time, screenshots and AI messages, not a VM alone (60 tokens an hour). */
+export const ESTIMATE_RATE = "~100 tokens/hour";
+export const ESTIMATE_ASSUMPTION =
+  "Estimated hours assume about 100 tokens an hour of typical use (a VM running, with its " +
+  "screenshots, API calls and AI messages); a VM alone uses 60 tokens an hour.";
+
 /** "1 hour", "65 hours". */
 export function formatHours(hours: number): string {
   return `${groupThousands(String(hours))} ${hours === 1 ? "hour" : "hours"}`;
