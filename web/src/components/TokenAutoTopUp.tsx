@@ -339,7 +339,7 @@ function SettingsForm({ data, packages, customerId, onSaved }: FormProps) {
         Buy tokens automatically when they run low
       </label>
       <div className="tb-auto-top-up__fields">
-        <label className="tb-field">
+        <label className="tb-field tb-field--pack">
           <span>Pack</span>
           <select value={packageId} onChange={(event) => setPackageId(event.target.value)}>
             {packages.map((option) => (

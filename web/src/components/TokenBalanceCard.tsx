@@ -4,7 +4,7 @@ import { useEffect, useRef } from "react";
 import type { Balance } from "../api/client";
 import { useApi } from "../api/useApi";
 import { newestBalance, useLiveBalance, type LiveStatus } from "../api/useLiveBalance";
-import { ESTIMATE_RATE, formatHours, formatTokens } from "../format";
+import { ESTIMATE_ASSUMPTION, formatHours, formatTokens } from "../format";
 import { LiveBadge } from "./parts/LiveBadge";
 import { ErrorMessage, Loading } from "./parts/Status";
 
@@ -92,9 +92,16 @@ export interface BalanceSummaryProps {
   live?: LiveStatus;
   /** The low-balance badge (off where a page shows its own warning, as the dashboard does). */
   lowBalanceBadge?: boolean;
+  /** What the estimated hours assume (off where the page says it, as the dashboard does). */
+  estimateNote?: boolean;
 }
 
-export function BalanceSummary({ balance, live, lowBalanceBadge = true }: BalanceSummaryProps) {
+export function BalanceSummary({
+  balance,
+  live,
+  lowBalanceBadge = true,
+  estimateNote = true,
+}: BalanceSummaryProps) {
   const fresh = isNewAccount(balance);
   return (
     <section
@@ -118,10 +125,11 @@ export function BalanceSummary({ balance, live, lowBalanceBadge = true }: Balanc
           <dd>{formatTokens(balance.held)}</dd>
         </div>
         <div>
-          <dt>Time left at {ESTIMATE_RATE}</dt>
+          <dt>Estimated time left</dt>
           <dd>≈ {formatHours(balance.estimated_hours_remaining)}</dd>
         </div>
       </dl>
+      {estimateNote && <p className="tb-muted tb-balance__note">{ESTIMATE_ASSUMPTION}</p>}
       {lowBalanceBadge && fresh && <p className="tb-badge tb-badge--info">No tokens yet</p>}
       {lowBalanceBadge && balance.low_balance && !fresh && (
         <p className="tb-badge tb-badge--warning">

@@ -3,7 +3,7 @@
 import type { Balance, Dashboard, TokenPackage } from "../api/client";
 import { useApi } from "../api/useApi";
 import { newestBalance, useLiveBalance, type BalanceMessage } from "../api/useLiveBalance";
-import { ESTIMATE_ASSUMPTION, formatHours, formatPrice, formatTokens } from "../format";
+import { formatHours, formatPrice, formatTokens } from "../format";
 import { OrderList } from "./parts/OrderList";
 import { ReservedHolds } from "./parts/ReservedHolds";
 import { LiveBadge } from "./parts/LiveBadge";
@@ -109,7 +109,7 @@ function DashboardBody({ data, live, customerId, checkout, historyPageSize }: Da
         balance.low_balance && <LowBalanceWarning balance={balance} />
       )}
       <div className="tb-dashboard__summary">
-        <BalanceSummary balance={balance} lowBalanceBadge={false} />
+        <BalanceSummary balance={balance} lowBalanceBadge={false} estimateNote={false} />
         <HoursCard balance={balance} />
         <ReservedHolds balance={balance} />
       </div>
@@ -165,7 +165,10 @@ function HoursCard({ balance }: { balance: Balance }) {
       <p className="tb-hours__value" data-testid="estimated-hours">
         ≈ {formatHours(balance.estimated_hours_remaining)}
       </p>
-      <p className="tb-muted">with the tokens available now. {ESTIMATE_ASSUMPTION}</p>
+      <p className="tb-muted">
+        with the tokens available now, at about 100 tokens an hour of typical use (a VM alone uses
+        60).
+      </p>
     </section>
   );
 }
