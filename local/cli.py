@@ -22,7 +22,7 @@ from local.environment import (
     DEFAULT_WS_PORT,
     EVENTS_LOG,
 )
-from local.local_pages import SIGN_IN_PATH
+from local.local_pages import AGENT_CREDENTIAL_PATH, SIGN_IN_PATH
 from local.template import ROOT
 
 if TYPE_CHECKING:
@@ -37,10 +37,11 @@ It stands in for `sam local start-api` plus `sam local start-lambda` without Doc
 handlers and environment all come from template.yaml, requests become real payload format
 2.0 events, and the Invoke API answers like Lambda's, so boto3 clients work unchanged.
 """
+EXAMPLE_VM = "vm-1"
 EXAMPLE_DEBIT = {
     "customer_id": "cust_demo",
     "idempotency_key": "k1",
-    "usage": [{"action": "api_call", "quantity": 3}],
+    "usage": [{"action": "api_call", "quantity": 3, "vm_id": EXAMPLE_VM}],
 }
 
 
@@ -52,23 +53,33 @@ def banner(server: DevServer, ddb: dynamodb_local.DynamoDBLocal, data_dir: Path 
         f"HTTP API      {server.url}",
     ]
     lines += [f"  {route.method:<7} {route.path:<32} {route.function}" for route in server.routes]
+    # Lines starting with "$ " run as written from the checkout (a test runs them): the
+    # debit carries the VM's agent credential, as every op must (RequireAgentCredentials).
+    customer, vm = EXAMPLE_DEBIT["customer_id"], EXAMPLE_VM
     example = (
-        f'boto3.client("lambda", endpoint_url="{server.url}", '
+        ".venv/bin/python -c 'import boto3, json; from tools.agent_credential import mint; "
+        f'lam = boto3.client("lambda", endpoint_url="{server.url}", '
         f'region_name="{dynamodb_local.LOCAL_REGION}", aws_access_key_id="x", '
-        'aws_secret_access_key="x").invoke(FunctionName="DebitFunction", '
-        f"Payload=json.dumps({json.dumps(EXAMPLE_DEBIT)}))"
+        'aws_secret_access_key="x"); '
+        f'payload = dict({json.dumps(EXAMPLE_DEBIT)}, credential=mint("{customer}", "{vm}")'
+        '["credential"]); print(lam.invoke(FunctionName="DebitFunction", '
+        'Payload=json.dumps(payload))["Payload"].read().decode())\''
     )
     seed_port = "" if ddb.port == DEFAULT_DDB_PORT else f" --ddb-port {ddb.port}"
     streamed = ", ".join(poller.source.function for poller in server.stream_pollers) or "nothing"
     lines += [
         f"Invoke API    {server.url}/2015-03-31/functions/<name>/invocations",
         f"  functions: {', '.join(server.functions)}",
-        f"  {example}",
+        "  every op carries the VM's agent credential: POST"
+        f' {server.url}{AGENT_CREDENTIAL_PATH} {{"customer_id", "vm_id"}} mints one, or',
+        f"  .venv/bin/python -m tools.agent_credential --customer {customer} --vm {vm}"
+        " [--credential-only]; a debit with one (seed tokens first):",
+        f"  $ {example}",
         f"DynamoDB Local {ddb.endpoint}  data: {shown_path(data_dir)}/",
         f"CORS          {', '.join(server.cors.allow_origins) or 'no origin'} may call the API"
         f" and be Checkout's return origins (--cors-origins or {cors.ORIGINS_ENV})",
-        "Seed tokens   .venv/bin/python -m local.seed --customer cust_demo --tokens 1000"
-        + seed_port,
+        "Seed tokens   through the real ledger, as a grant:",
+        f"  $ .venv/bin/python -m local.seed --customer {customer} --tokens 1000{seed_port}",
         "Sign in       .venv/bin/python -m local.identity --customer cust_demo   (or --admin):"
         " send it as `Authorization: Bearer <token>`; the web app uses"
         f" POST {SIGN_IN_PATH}",

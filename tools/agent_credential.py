@@ -2,6 +2,7 @@
 (or calls `mint_credential` the same way), and hands the credential to that VM's agent.
 
     python -m tools.agent_credential --customer cust_42 --vm vm-7              # make dev
+    CREDENTIAL=$(python -m tools.agent_credential --customer cust_42 --vm vm-7 --credential-only)
     python -m tools.agent_credential --customer cust_42 --vm vm-7 --ttl-s 3600 \
         --secret-arn arn:aws:secretsmanager:...:secret:AgentCredentialKeys-...   # AWS
 
@@ -72,6 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--ttl-s", type=int, default=CREDENTIAL_TTL_DEFAULT_S, help=f"<= {CREDENTIAL_TTL_MAX_S}"
     )
     parser.add_argument("--secret-arn", help="the stack's AgentCredentialKeys secret (AWS)")
+    parser.add_argument(
+        "--credential-only",
+        action="store_true",
+        help="print the credential alone, for `CREDENTIAL=$(...)` in a shell script",
+    )
     args = parser.parse_args(argv)
     document = aws_keys_document(args.secret_arn) if args.secret_arn else None
     try:
@@ -79,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(minted))
+    print(minted["credential"] if args.credential_only else json.dumps(minted))
     return 0
 
 

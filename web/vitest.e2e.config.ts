@@ -9,6 +9,9 @@ export default defineConfig({
     globalSetup: ["e2e/devserver.ts"],
     fileParallelism: false,
     testTimeout: 60_000,
+    // expect.poll's own default is 1 s: too short for a page on a loaded 2-core machine
+    // (a locator's count() does not wait as its textContent() does).
+    expect: { poll: { timeout: 10_000 } },
     hookTimeout: 120_000,
     teardownTimeout: 30_000,
   },

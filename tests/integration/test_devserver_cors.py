@@ -89,6 +89,17 @@ def test_a_preflight_from_an_allowed_origin_gets_the_templates_rules(server: Dev
     assert headers["vary"] == "Origin"
 
 
+def test_a_preflight_for_the_auto_top_up_put_allows_put(server: DevServer) -> None:
+    # The settings' PUT from another origin: refused by the browser while AllowMethods
+    # listed only GET and POST.
+    status, headers, _ = preflight(
+        server, "/api/v1/customers/cust_cors/tokens/auto-top-up", APP_ORIGIN, "PUT"
+    )
+
+    assert status == 204
+    assert "PUT" in headers["access-control-allow-methods"].split(",")
+
+
 def test_a_preflight_needs_no_token_as_api_gateway_answers_it_before_the_authorizer(
     server: DevServer,
 ) -> None:

@@ -1,13 +1,15 @@
-// The web pages against the real dev server, in headless Chromium: buy through the offline
-// checkout, debit and hold through the Lambda Invoke API, and the error states.
+// The web pages against the real dev server, in headless Chromium, the demo app served from
+// another origin than the API (as the hosted app is): buy through the offline checkout,
+// debit and hold through the Lambda Invoke API, the error states, and the layout.
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { DESKTOP, launchChromium, openPage, PHONE, SCREENSHOTS, type TestPage } from "./browser";
 import { invokeDebit as invokeDebitOp } from "./invoke";
 
 const baseUrl = inject("baseUrl");
+const appUrl = inject("appUrl");
 const deadApiUrl = inject("deadApiUrl");
 const run = randomUUID().slice(0, 8);
 const customerA = `e2e_a_${run}`;
@@ -17,7 +19,7 @@ let browser: Browser;
 const opened: TestPage[] = [];
 
 async function open(viewport = DESKTOP): Promise<TestPage> {
-  const opening = await openPage(browser, baseUrl, viewport);
+  const opening = await openPage(browser, appUrl, viewport);
   opened.push(opening);
   return opening;
 }
@@ -89,6 +91,16 @@ async function refreshUntil(
     await page.waitForTimeout(500);
     await reloadDashboard(page);
   }
+}
+
+/** How many lines a (short) element's text takes on screen. */
+async function textLines(locator: Locator): Promise<number> {
+  return locator.evaluate((element) => {
+    const range = document.createRange();
+    range.selectNodeContents(element);
+    const tops = new Set([...range.getClientRects()].map((rect) => Math.round(rect.top)));
+    return tops.size;
+  });
 }
 
 async function screenshot(page: Page, name: string): Promise<void> {
@@ -244,6 +256,9 @@ describe("a customer's tokens, end to end", () => {
     await screenshot(phone.page, "dashboard-phone");
     const width = await phone.page.evaluate(() => document.documentElement.scrollWidth);
     expect(width, "no sideways scrolling on a phone").toBeLessThanOrEqual(PHONE.width);
+    // The header keeps the customer id and "Sign out" whole, each on one line.
+    expect(await textLines(phone.page.getByTestId("signed-in-as"))).toBe(1);
+    expect(await textLines(phone.page.getByRole("button", { name: "Sign out" }))).toBe(1);
     await phone.page.goto("/pricing");
     await expect
       .poll(() => phone.page.getByTestId("package-growth").getAttribute("data-recommended"))
@@ -253,6 +268,26 @@ describe("a customer's tokens, end to end", () => {
       await phone.page.evaluate(() => document.documentElement.scrollWidth),
     ).toBeLessThanOrEqual(PHONE.width);
     expect(phone.pageErrors).toEqual([]);
+  });
+
+  it("lays the dashboard out: cards apart, the pack menu uncut", async () => {
+    const { page } = tab;
+    await page.goto("/dashboard");
+    await expect.poll(() => available(page)).toBe("435");
+    const topUp = await page.getByRole("region", { name: "Top up" }).boundingBox();
+    const autoTopUp = await page.getByRole("region", { name: "Auto top-up" }).boundingBox();
+    expect(topUp && autoTopUp && autoTopUp.y - (topUp.y + topUp.height)).toBeGreaterThanOrEqual(8);
+    const pack = page.getByRole("region", { name: "Auto top-up" }).getByRole("combobox");
+    // The chosen option's text fits the menu (with room for its arrow).
+    const room = await pack.evaluate((select: HTMLSelectElement) => {
+      const context = document.createElement("canvas").getContext("2d");
+      if (!context) return -1;
+      context.font = getComputedStyle(select).font;
+      const text = select.options[select.selectedIndex]?.text ?? "";
+      return select.clientWidth - context.measureText(text).width;
+    });
+    expect(room, "the pack menu shows its whole text").toBeGreaterThan(24);
+    expect(tab.pageErrors).toEqual([]);
   });
 
   it("5. keeps the first customer's data from a second customer", async () => {

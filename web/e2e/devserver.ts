@@ -1,7 +1,9 @@
 // Global setup of the e2e run: a dev server of its own (free ports, a temporary DynamoDB
-// Local data folder) and the Next.js example, built against that server and served by
-// `next start` on another free port (a cross-origin app, as deployed), both stopped at the
-// end. Tests read their URLs with inject("baseUrl") and inject("nextUrl").
+// Local data folder); the demo app served as it is hosted, from an origin of its own
+// (e2e/static-app.ts); and the Next.js example, built against that server and served by
+// `next start` on another free port. Both apps are other origins than the API, as deployed,
+// so every request they make passes the API's CORS. All stopped at the end. Tests read the
+// URLs with inject("baseUrl"), inject("appUrl"), inject("nextUrl") and inject("socketUrl").
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, openSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -9,10 +11,16 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TestProject } from "vitest/node";
+import { serveHostedApp, type HostedApp } from "./static-app";
 
 declare module "vitest" {
   export interface ProvidedContext {
+    /** The dev server: the HTTP API, the Invoke API and its own copy of the demo. */
     baseUrl: string;
+    /** The demo app, hosted on another origin, against baseUrl. */
+    appUrl: string;
+    /** The live balance WebSocket of the dev server. */
+    socketUrl: string;
     deadApiUrl: string;
     nextUrl: string;
   }
@@ -80,6 +88,7 @@ async function waitUntilServing(
  * which fails on any warning), then `next start` on `port`. */
 async function startNextExample(
   apiUrl: string,
+  socketUrl: string,
   port: number,
   logPath: string,
 ): Promise<ChildProcess> {
@@ -91,6 +100,7 @@ async function startNextExample(
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NEXT_PUBLIC_BILLING_API_URL: apiUrl,
+    NEXT_PUBLIC_BILLING_SOCKET_URL: socketUrl,
     NEXT_TELEMETRY_DISABLED: "1",
   };
   const started = Date.now();
@@ -123,14 +133,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const dataDir = join(work, "dynamodb");
   const logPath = join(work, "devserver.log");
   const nextLogPath = join(work, "nextjs.log");
-  const [port, ddbPort, deadPort, nextPort] = [
+  const [port, ddbPort, deadPort, nextPort, appPort] = [
+    await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
   ];
   const nextUrl = `http://127.0.0.1:${nextPort}`;
-  const wsPort = await freePort(); // the WebSocket API; config.json gets its URL from the server
+  const appUrl = `http://127.0.0.1:${appPort}`;
+  const wsPort = await freePort(); // the WebSocket API
+  const socketUrl = `ws://127.0.0.1:${wsPort}`;
   const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: "1" };
   delete env.STRIPE_SECRET_KEY; // offline checkout, whatever the developer's shell holds
   delete env.STRIPE_WEBHOOK_SECRET;
@@ -148,14 +161,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
       String(wsPort),
       "--data-dir",
       dataDir,
-      // The example's origin: browsers there may call the API, and Checkout return there.
+      // The apps' origins: browsers there may call the API, and Checkout return there.
       "--cors-origins",
-      nextUrl,
+      `${appUrl},${nextUrl}`,
     ],
     { cwd: ROOT, env, stdio: ["ignore", log, log] },
   );
   const baseUrl = `http://127.0.0.1:${port}`;
   let next: ChildProcess | undefined;
+  let app: HostedApp | undefined;
 
   async function stopChild(server: ChildProcess | undefined): Promise<void> {
     if (!server || server.exitCode !== null || server.signalCode !== null) return;
@@ -167,7 +181,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
 
   async function stop(): Promise<void> {
-    await Promise.all([stopChild(next), stopChild(child)]);
+    await Promise.all([stopChild(next), stopChild(child), app?.close()]);
     await rm(work, { recursive: true, force: true });
   }
 
@@ -176,17 +190,24 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // The build needs only the dev server's URL, not the server: both start at once.
     const [, nextServer] = await Promise.all([
       waitUntilServing("The dev server", ["/api/v1/token-packages", "/"], baseUrl, child, logPath),
-      startNextExample(baseUrl, nextPort, nextLogPath).then((server) => (next = server)),
+      startNextExample(baseUrl, socketUrl, nextPort, nextLogPath).then((server) => (next = server)),
     ]);
     await waitUntilServing("next start", ["/pricing"], nextUrl, nextServer, nextLogPath);
+    app = await serveHostedApp(join(WEB, "demo-dist"), appPort, {
+      apiBaseUrl: baseUrl,
+      socketUrl,
+      identity: { provider: "local", tokenEndpoint: "/_local/identity/token" },
+    });
   } catch (error) {
     await stop();
     throw error;
   }
   console.log(
-    `e2e: dev server ${baseUrl} (DynamoDB Local :${ddbPort}) and the Next.js example ${nextUrl} up in ${Date.now() - started} ms; logs ${logPath}, ${nextLogPath}`,
+    `e2e: dev server ${baseUrl} (DynamoDB Local :${ddbPort}, socket ${socketUrl}), the demo app ${appUrl} and the Next.js example ${nextUrl} up in ${Date.now() - started} ms; logs ${logPath}, ${nextLogPath}`,
   );
   project.provide("baseUrl", baseUrl);
+  project.provide("appUrl", appUrl);
+  project.provide("socketUrl", socketUrl);
   project.provide("deadApiUrl", `http://127.0.0.1:${deadPort}`);
   project.provide("nextUrl", nextUrl);
   return stop;

@@ -66,7 +66,7 @@ export function kindLabel(kind: string): string {
 }
 
 const ORDER_STATUS_LABELS: Record<string, string> = {
-  pending: "Awaiting payment",
+  pending: "Not paid yet",
   paid: "Paid",
   failed: "Payment failed",
   expired: "Expired",
@@ -91,6 +91,12 @@ export function formatDate(iso: string | null | undefined): string {
   if (Number.isNaN(date.getTime())) return iso;
   return date.toLocaleDateString(undefined, { dateStyle: "medium" });
 }
+
+/** What the API's estimated hours assume (its rule: tokens / 100): the platform's typical
+ * mix of VM time, screenshots and AI messages, not a VM alone (60 tokens an hour). */
+export const ESTIMATE_ASSUMPTION =
+  "Hours assume about 100 tokens an hour of typical use (a VM with its screenshots, API " +
+  "calls and AI messages); a VM alone uses 60 tokens an hour.";
 
 /** "1 hour", "65 hours". */
 export function formatHours(hours: number): string {

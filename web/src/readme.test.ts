@@ -3,10 +3,18 @@
 // file of that name (which `make e2e` builds and drives), and the Vite block is built by Vite
 // against the packed tarball, as an app that installed it would be.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+} from "node:fs";
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 
@@ -16,9 +24,11 @@ const section = readme.slice(
   readme.indexOf("### Use the components in your app"),
   readme.indexOf("### Configuration"),
 );
-const blocks = [...section.matchAll(/```tsx\n\/\/ (\S+)\n([\s\S]*?)```/g)].map(
-  ([, path, code]) => ({ path: path as string, code: code as string }),
-);
+// A file's block names it on its first line: `// app/x.tsx` (or `/* app/x.css */`).
+const blocks = [
+  ...section.matchAll(/```(?:tsx|ts|css)\n(?:\/\/ (\S+)|\/\* (\S+) \*\/)\n([\s\S]*?)```/g),
+].map(([, path, cssPath, code]) => ({ path: (path ?? cssPath) as string, code: code as string }));
+const example = join(web, "examples/nextjs");
 const work: string[] = [];
 
 afterAll(() => {
@@ -38,9 +48,45 @@ describe("web/README's integration section", () => {
       ]),
     );
     for (const { path, code } of nextBlocks) {
-      const file = readFileSync(join(web, "examples/nextjs", path), "utf8");
+      const file = readFileSync(join(example, path), "utf8");
       expect(code, path).toBe(file);
     }
+  });
+
+  it("shows or names every file the example's code imports: the steps are complete", () => {
+    const nextBlocks = blocks.filter((block) => block.path.startsWith("app/"));
+    const shown = new Set(nextBlocks.map((block) => block.path));
+    const imported = new Set<string>();
+    for (const { path, code } of nextBlocks) {
+      for (const [, target] of code.matchAll(/(?:from|import) "(\.{1,2}\/[^"]+)"/g)) {
+        const base = posix.join(posix.dirname(path), target as string);
+        const file = ["", ".ts", ".tsx", ".css"]
+          .map((extension) => base + extension)
+          .find((candidate) => existsSync(join(example, candidate)));
+        expect(file, `${path} imports ${target}, which the example lacks`).toBeDefined();
+        imported.add(file as string);
+      }
+    }
+    expect([...imported].length).toBeGreaterThan(3);
+    for (const file of imported) {
+      // Shown as a block, or named (create-next-app's own files, e.g. app/globals.css).
+      expect(shown.has(file) || section.includes(`\`${file}\``), file).toBe(true);
+    }
+    // The example's code is all on the page but a home page of links and its development
+    // sign-in, which it names.
+    const files = readdirSync(join(example, "app"), { recursive: true })
+      .map((entry) => `app/${String(entry)}`)
+      .filter((entry) => /\.(tsx?|css)$/.test(entry));
+    const notShown = files.filter((file) => !shown.has(file));
+    expect(notShown.sort()).toEqual([
+      "app/checkout/cancel/page.tsx",
+      "app/globals.css",
+      "app/page.tsx",
+      "app/sign-in/page.tsx",
+    ]);
+    for (const file of notShown) expect(section, file).toContain(`\`${file}\``);
+    expect(section).toContain("NEXT_PUBLIC_BILLING_SOCKET_URL");
+    expect(section).toContain("integrity");
   });
 
   it("has a Vite app that builds against the packed tarball, without the unused components", async () => {

@@ -108,6 +108,33 @@ describe("TokenBillingClient", () => {
     expect(error).toMatchObject({ status: 0, code: "network_error", retryable: true });
   });
 
+  it("tells a CORS refusal from an unreachable API: the API answers a no-cors probe", async () => {
+    // The browser refused the PUT (its preflight did not allow it); the API itself is up.
+    const api = fakeApi({
+      "PUT /api/v1/customers/cust_a/tokens/auto-top-up": { fail: true },
+      "GET /api/v1/customers/cust_a/tokens/auto-top-up": (request) =>
+        request.mode === "no-cors" ? { status: 401, json: {} } : { fail: true },
+    });
+    const error = await caught(api.client.updateAutoTopUp("cust_a", { enabled: false }));
+    expect(error).toMatchObject({ status: 0, code: "cors_refused", retryable: false });
+    expect(error.message).toContain("does not allow PUT requests from http://localhost:3000");
+    const probe = api.requests[1];
+    expect([probe?.method, probe?.mode, probe?.headers.get("Authorization")]).toEqual([
+      "GET",
+      "no-cors",
+      null,
+    ]);
+    expect(probe?.body).toBeUndefined(); // the probe sends nothing and changes nothing
+  });
+
+  it("says so when the device is offline, without probing", async () => {
+    vi.spyOn(navigator, "onLine", "get").mockReturnValue(false);
+    const api = fakeApi({ "GET /api/v1/token-rates": { fail: true } });
+    const error = await caught(api.client.listRates());
+    expect(error).toMatchObject({ code: "network_error", message: "This device is offline." });
+    expect(api.requests).toHaveLength(1);
+  });
+
   it("gives up after its timeout", async () => {
     const never = vi.fn(
       (_url: RequestInfo | URL, init?: RequestInit) =>

@@ -55,10 +55,12 @@ interface RequestParts<Op> {
 // ---- errors ---------------------------------------------------------------------------
 
 /** Codes the API sends in `{"error": {"code"}}`, plus the client's own: `network_error`
- * (no reply), `timeout`, `unauthorized` (API Gateway's 401) and `http_error` (a reply in
- * no known shape). */
+ * (no reply), `cors_refused` (the API answered, but the browser kept the reply from this
+ * page: the API's CORS does not allow its origin or the request), `timeout`,
+ * `unauthorized` (API Gateway's 401) and `http_error` (a reply in no known shape). */
 export type ApiErrorCode =
   | "network_error"
+  | "cors_refused"
   | "timeout"
   | "unauthorized"
   | "forbidden"
@@ -154,6 +156,8 @@ export interface PageQuery {
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
+/** How long the reachability probe after a failed request may take. */
+const PROBE_TIMEOUT_MS = 3_000;
 
 export class TokenBillingClient {
   private readonly baseUrl: string;
@@ -296,12 +300,53 @@ export class TokenBillingClient {
       if (timeout.signal.aborted) {
         throw new ApiError(0, "timeout", "The billing API did not answer in time.", true);
       }
-      throw new ApiError(0, "network_error", "Cannot reach the billing API.", true);
+      throw await explainNoReply(url, init.method ?? "GET", fetchImpl);
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     }
   }
+}
+
+/** A request that got no reply failed on the network or was refused by the browser's CORS
+ * check, and the browser does not say which. In a page, one `no-cors` GET of the same URL
+ * tells them apart where the browser lets us: an opaque answer means the API is up, so the
+ * browser kept its reply from this origin (or refused to send the request). A GET reads
+ * nothing and changes nothing; outside a browser there is no CORS to blame. */
+async function explainNoReply(
+  url: string,
+  method: string,
+  fetchImpl: typeof fetch,
+): Promise<ApiError> {
+  const unreachable = new ApiError(0, "network_error", "Cannot reach the billing API.", true);
+  if (typeof document === "undefined") return unreachable;
+  if (typeof navigator !== "undefined" && navigator.onLine === false) {
+    return new ApiError(0, "network_error", "This device is offline.", true);
+  }
+  const probe = new AbortController();
+  const timer = setTimeout(() => probe.abort(), PROBE_TIMEOUT_MS);
+  try {
+    await fetchImpl(url, {
+      method: "GET",
+      mode: "no-cors",
+      credentials: "omit",
+      cache: "no-store",
+      signal: probe.signal,
+    });
+  } catch {
+    return unreachable;
+  } finally {
+    clearTimeout(timer);
+  }
+  const api = new URL(url, window.location.href).origin;
+  return new ApiError(
+    0,
+    "cors_refused",
+    `The billing API (${api}) answered, but the browser refused to give its reply to this ` +
+      `page: the API's CORS configuration does not allow ${method.toUpperCase()} requests ` +
+      `from ${window.location.origin}.`,
+    false,
+  );
 }
 
 function expandPath(template: string, params: Record<string, string> | undefined): string {

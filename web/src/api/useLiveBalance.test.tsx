@@ -1,9 +1,11 @@
 import { act, screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { TokenBalanceCard } from "../components/TokenBalanceCard";
 import { TokenDashboard } from "../components/TokenDashboard";
+import { TokenTransactionHistory } from "../components/TokenTransactionHistory";
 import { fakeApi } from "../test/fakeApi";
-import { balance, dashboard } from "../test/fixtures";
+import { balance, dashboard, transaction } from "../test/fixtures";
 import { renderWithClient } from "../test/render";
 import { BALANCE_SUBPROTOCOL, createClient } from "./client";
 import { newestBalance, reconnectDelayMs, type BalanceMessage } from "./useLiveBalance";
@@ -132,7 +134,118 @@ describe("useLiveBalance", () => {
     );
   });
 
-  it("polls while the socket is closed and reconnects with backoff, then resyncs", async () => {
+  it("polls the balance while the socket is closed, reconnects with backoff, then checks once", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    let version = 5;
+    const api = liveClient({
+      [DASHBOARD]: () => ({ json: dashboard({ balance: balance({ version }) }) }),
+      [BALANCE]: () => ({ json: balance({ version }) }),
+      [HISTORY]: { json: EMPTY_PAGE },
+    });
+    renderWithClient(api.client, <TokenDashboard customerId="cust_a" />);
+    await screen.findByTestId("available-tokens");
+    const count = (suffix: string) => api.requests.filter((r) => r.path.endsWith(suffix)).length;
+    FakeSocket.opened[0]!.accept();
+    FakeSocket.opened[0]!.drop();
+    expect(screen.getByTestId("live-status").dataset.status).toBe("polling");
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(15_000);
+    });
+    expect(count("/tokens")).toBeGreaterThan(0); // polled the balance, not the dashboard
+    expect(count("/dashboard")).toBe(1); // nothing changed: nothing reloaded
+    expect(FakeSocket.opened.length).toBeGreaterThan(1); // reconnected within its backoff
+    const again = FakeSocket.opened.at(-1)!;
+    const polls = count("/tokens");
+    version = 6; // a debit while the socket was closed: never sent over it
+    again.accept();
+    expect(screen.getByTestId("live-status").textContent).toBe("Live");
+    await waitFor(() => expect(count("/tokens")).toBe(polls + 1)); // one check after the gap
+    await waitFor(() => expect(count("/dashboard")).toBe(2)); // it changed: one reload
+  });
+
+  it("shares one socket among the components of a customer, and the history follows it", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    const changes: number[] = [];
+    const api = liveClient({
+      [BALANCE]: { json: balance({ version: 5, available: "1000", available_mt: 1_000_000 }) },
+      [HISTORY]: { json: EMPTY_PAGE },
+    });
+    renderWithClient(
+      api.client,
+      <>
+        <TokenBalanceCard customerId="cust_a" onBalanceChange={(b) => changes.push(b.version)} />
+        <TokenTransactionHistory customerId="cust_a" />
+      </>,
+    );
+    await screen.findByTestId("available-tokens");
+    await screen.findByText("No transactions yet.");
+    expect(FakeSocket.opened).toHaveLength(1);
+    const socket = FakeSocket.opened[0]!;
+    socket.accept();
+    const history = () => api.requests.filter((r) => r.path.endsWith("/transactions")).length;
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(120_000);
+    });
+    expect(history()).toBe(1); // a quiet account: no request at all
+    expect(api.requests.filter((r) => r.path.endsWith("/tokens"))).toHaveLength(1);
+
+    socket.deliver(message(6, 950_000));
+    expect(screen.getByTestId("available-tokens").textContent).toBe("950");
+    await waitFor(() => expect(history()).toBe(2)); // the history asked for its first page
+    expect(changes).toEqual([6]);
+    socket.deliver(message(6, 950_000)); // the same change again (a retried stream batch)
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(5_000);
+    });
+    expect(history()).toBe(2);
+  });
+
+  it("puts a new history entry on top and keeps the pages loaded with Load more", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    let firstPage = [transaction("txn_2"), transaction("txn_1")];
+    const api = liveClient({
+      [HISTORY]: (request) =>
+        request.query.get("cursor")
+          ? { json: { ...EMPTY_PAGE, data: [transaction("txn_0")] } }
+          : { json: { ...EMPTY_PAGE, data: firstPage, has_more: true, next_cursor: "c1" } },
+    });
+    const user = userEvent.setup({ advanceTimers: vi.advanceTimersByTime });
+    renderWithClient(api.client, <TokenTransactionHistory customerId="cust_a" pageSize={2} />);
+    await user.click(await screen.findByRole("button", { name: "Load more" }));
+    await waitFor(() => expect(screen.getAllByRole("listitem")).toHaveLength(3));
+    FakeSocket.opened[0]!.accept();
+    firstPage = [transaction("txn_3"), transaction("txn_2")];
+    FakeSocket.opened[0]!.deliver(message(9, 1_000));
+    await waitFor(() => expect(screen.getAllByRole("listitem")).toHaveLength(4));
+    const ids = screen.getAllByRole("listitem").map((item) => item.dataset.id);
+    expect(ids).toEqual(["txn_3", "txn_2", "txn_1", "txn_0"]);
+  });
+
+  it("without a socket, reloads the history only when the polled balance moved", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    let version = 5;
+    const api = liveClient(
+      {
+        [BALANCE]: () => ({ json: balance({ version }) }),
+        [HISTORY]: { json: EMPTY_PAGE },
+      },
+      "",
+    );
+    renderWithClient(api.client, <TokenTransactionHistory customerId="cust_a" />);
+    await screen.findByText("No transactions yet.");
+    const history = () => api.requests.filter((r) => r.path.endsWith("/transactions")).length;
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(45_000);
+    });
+    expect(history()).toBe(1);
+    version = 6;
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(15_000);
+    });
+    await waitFor(() => expect(history()).toBe(2));
+  });
+
+  it("does not reload the dashboard for a change it already shows", async () => {
     vi.useFakeTimers({ shouldAdvanceTime: true });
     const api = liveClient({
       [DASHBOARD]: { json: dashboard({ balance: balance({ version: 5 }) }) },
@@ -140,21 +253,12 @@ describe("useLiveBalance", () => {
     });
     renderWithClient(api.client, <TokenDashboard customerId="cust_a" />);
     await screen.findByTestId("available-tokens");
-    const loads = () => api.requests.filter((r) => r.path.endsWith("/dashboard")).length;
     FakeSocket.opened[0]!.accept();
-    FakeSocket.opened[0]!.drop();
-    expect(screen.getByTestId("live-status").dataset.status).toBe("polling");
-    const before = loads();
+    FakeSocket.opened[0]!.deliver(message(5, 1)); // sent for the change the reply holds
     await act(async () => {
-      await vi.advanceTimersByTimeAsync(15_000);
+      await vi.advanceTimersByTimeAsync(5_000);
     });
-    expect(loads()).toBeGreaterThan(before); // polled
-    expect(FakeSocket.opened.length).toBeGreaterThan(1); // reconnected within its backoff
-    const again = FakeSocket.opened.at(-1)!;
-    const beforeOpen = loads();
-    again.accept();
-    expect(screen.getByTestId("live-status").textContent).toBe("Live");
-    await waitFor(() => expect(loads()).toBe(beforeOpen + 1)); // one resync after the gap
+    expect(api.requests.filter((r) => r.path.endsWith("/dashboard"))).toHaveLength(1);
   });
 
   it("polls when no socket is configured", async () => {

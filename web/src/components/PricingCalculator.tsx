@@ -40,7 +40,7 @@ export function PricingCalculator({
 }: PricingCalculatorProps) {
   const rates = useApi((client, signal) => client.listRates(signal), []);
   return (
-    <section className="tb-card tb-calculator" aria-labelledby="tb-calculator-title">
+    <section className="tb-root tb-card tb-calculator" aria-labelledby="tb-calculator-title">
       <h2 id="tb-calculator-title">How many tokens do you need?</h2>
       {rates.state.status === "loading" && <Loading label="Loading usage rates…" />}
       {rates.state.status === "error" && (

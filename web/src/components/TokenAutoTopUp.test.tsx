@@ -55,6 +55,83 @@ describe("TokenAutoTopUp", () => {
     });
   });
 
+  it("after saving, shows the saved settings as they are: on, nothing to agree to again", async () => {
+    let current = autoTopUp({ card: VISA });
+    const api = fakeApi({
+      ...PACKS,
+      [`GET ${ROUTE}`]: () => ({ json: current }),
+      [`PUT ${ROUTE}`]: (request) => {
+        const body = request.body as { max_charges_per_day: number; max_cents_per_month: number };
+        current = autoTopUp({
+          card: VISA,
+          enabled: true,
+          state: "active",
+          package_id: "starter",
+          threshold: "1500",
+          max_charges_per_day: body.max_charges_per_day,
+          max_cents_per_month: body.max_cents_per_month,
+        });
+        return { json: current };
+      },
+    });
+    const user = userEvent.setup();
+    renderWithClient(api.client, <TokenAutoTopUp customerId="cust_a" />);
+    await user.click(await screen.findByRole("switch"));
+    await user.clear(screen.getByRole("textbox", { name: "Threshold in tokens" }));
+    await user.type(screen.getByRole("textbox", { name: "Threshold in tokens" }), "1500");
+    await user.clear(screen.getByRole("textbox", { name: "Charges a day at most" }));
+    await user.type(screen.getByRole("textbox", { name: "Charges a day at most" }), "3");
+    await user.type(screen.getByRole("textbox", { name: "Monthly limit in dollars" }), "100");
+    // The consent comes first, then what is missing: "above", where it is.
+    expect(screen.getByText("Agree to the terms above to turn it on.")).toBeTruthy();
+    expect(screen.getByTestId("auto-top-up-terms").textContent).toBe(
+      "Your terms: Starter packs (2,000 tokens for $19 each) whenever available tokens fall " +
+        "below 1,500; at most 3 charges a day and $100 a month.",
+    );
+    await user.click(screen.getByRole("checkbox", { name: "I agree" }));
+    await user.click(screen.getByRole("button", { name: "Save auto top-up" }));
+
+    await waitFor(() => expect(screen.getByTestId("auto-top-up-state").textContent).toBe("On"));
+    expect(api.requests.find((r) => r.method === "PUT")?.body).toMatchObject({
+      max_charges_per_day: 3,
+      max_cents_per_month: 10000,
+    });
+    expect(screen.getByTestId("auto-top-up-saved").textContent).toBe("Saved: auto top-up is on.");
+    expect(screen.queryByTestId("auto-top-up-consent")).toBeNull();
+    expect(screen.queryByText(/to turn it on/)).toBeNull();
+    expect(screen.getByRole("switch")).toHaveProperty("checked", true);
+    expect(screen.getByRole("button", { name: "Save auto top-up" })).toHaveProperty(
+      "disabled",
+      true,
+    );
+
+    // A change while on asks for the consent again, for these terms.
+    await user.clear(screen.getByRole("textbox", { name: "Monthly limit in dollars" }));
+    await user.type(screen.getByRole("textbox", { name: "Monthly limit in dollars" }), "200");
+    expect(screen.getByTestId("auto-top-up-consent")).toBeTruthy();
+    expect(screen.getByText("Agree to the terms above to save these changes.")).toBeTruthy();
+  });
+
+  it("says the API refused this page's origin, not the connection, when CORS blocks the save", async () => {
+    const api = fakeApi({
+      ...PACKS,
+      [`GET ${ROUTE}`]: { json: autoTopUp({ card: VISA }) },
+      [`PUT ${ROUTE}`]: { fail: true }, // the browser refused the preflight
+    });
+    const user = userEvent.setup();
+    renderWithClient(api.client, <TokenAutoTopUp customerId="cust_a" />);
+    await user.click(await screen.findByRole("switch"));
+    await user.type(screen.getByRole("textbox", { name: "Monthly limit in dollars" }), "100");
+    await user.click(screen.getByRole("checkbox", { name: "I agree" }));
+    await user.click(screen.getByRole("button", { name: "Save auto top-up" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert.textContent).toContain(
+      "Could not save auto top-up: The billing service does not accept requests from this page",
+    );
+    expect(alert.textContent).toContain("does not allow PUT requests from http://localhost:3000");
+    expect(alert.textContent).not.toContain("Check your connection");
+  });
+
   it("shows the needs-authentication state with its recovery button and the attempts", async () => {
     const followed: string[] = [];
     const api = fakeApi({

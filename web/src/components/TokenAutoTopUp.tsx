@@ -4,6 +4,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import type { AutoTopUp, AutoTopUpAttempt, TokenPackage } from "../api/client";
 import { useTokenBillingClient } from "../api/context";
 import { useApi } from "../api/useApi";
+import { useLiveBalance } from "../api/useLiveBalance";
 import { formatDateTime, formatPrice, formatTokens } from "../format";
 import { ErrorMessage, Loading } from "./parts/Status";
 import { TokenCheckout } from "./TokenCheckout";
@@ -15,12 +16,16 @@ export interface TokenAutoTopUpProps {
   cancelUrl?: string;
   /** Follows the recovery or checkout URL; default `window.location.assign`. */
   redirect?: (url: string) => void;
+  /** Follow the live balance: attempts and state reload when the balance moves (default
+   * true). Off when a parent reloads it through `refreshKey`, as the dashboard does. */
+  live?: boolean;
   /** Load again when this changes (e.g. the dashboard's data). */
   refreshKey?: unknown;
 }
 
 const TOKENS = /^\d{1,9}(\.\d{1,3})?$/;
 const WHOLE_DOLLARS = /^\d{1,5}$/;
+const CHARGES_PER_DAY = /^(10|[1-9])$/;
 
 const STATE_LABELS: Record<AutoTopUp["state"], string> = {
   disabled: "Off",
@@ -62,6 +67,7 @@ export function TokenAutoTopUp({
   successUrl,
   cancelUrl,
   redirect,
+  live = true,
   refreshKey,
 }: TokenAutoTopUpProps) {
   const settings = useApi(
@@ -70,6 +76,8 @@ export function TokenAutoTopUp({
   );
   const packages = useApi((client, signal) => client.listPackages(signal), []);
   const { state, reload } = settings;
+  // A top-up, a refused charge or a pause follows a balance change: reload on one.
+  useLiveBalance(customerId, { enabled: live, onResync: reload });
   // A new refreshKey reloads over the data on screen (a new customer starts from loading).
   const firstKey = useRef(true);
   useEffect(() => {
@@ -80,7 +88,7 @@ export function TokenAutoTopUp({
     reload();
   }, [refreshKey, reload]);
   return (
-    <section className="tb-card tb-auto-top-up" aria-labelledby="tb-auto-top-up-title">
+    <section className="tb-root tb-card tb-auto-top-up" aria-labelledby="tb-auto-top-up-title">
       <h2 id="tb-auto-top-up-title">Auto top-up</h2>
       {(state.status === "loading" || packages.state.status === "loading") && (
         <Loading label="Loading auto top-up…" />
@@ -169,7 +177,13 @@ function AutoTopUpBody({
         cancelUrl={cancelUrl}
         redirect={redirect}
       />
-      <SettingsForm data={data} packages={packages} customerId={customerId} onSaved={onSaved} />
+      <SettingsForm
+        key={settingsKey(data)}
+        data={data}
+        packages={packages}
+        customerId={customerId}
+        onSaved={onSaved}
+      />
       <AttemptList attempts={data.attempts} packages={packages} />
     </>
   );
@@ -218,45 +232,96 @@ interface FormProps {
 
 type SaveState = { step: "idle" } | { step: "saving" } | { step: "error"; error: unknown };
 
+/** The saved settings as the form shows them: a form is dirty when any field differs. */
+function savedFields(data: AutoTopUp, packages: TokenPackage[]) {
+  return {
+    enabled: data.enabled,
+    packageId: data.package_id ?? packages[0]?.id ?? "starter",
+    threshold: data.threshold,
+    capDollars:
+      data.max_cents_per_month === null ? "" : String(Math.floor(data.max_cents_per_month / 100)),
+    perDay: String(data.max_charges_per_day),
+  };
+}
+
+/** Remounts the form (fresh fields, consent unticked) when the saved settings change. */
+export function settingsKey(data: AutoTopUp): string {
+  return JSON.stringify([
+    data.enabled,
+    data.package_id,
+    data.threshold,
+    data.max_cents_per_month,
+    data.max_charges_per_day,
+  ]);
+}
+
+/** The terms the customer agrees to, in figures: what the consent text says in words. */
+function termsSummary(
+  pack: TokenPackage | undefined,
+  threshold: string,
+  perDay: string,
+  capDollars: string,
+): string {
+  const what = pack
+    ? `${pack.name} packs (${formatTokens(pack.total_tokens)} tokens for ${formatPrice(pack.price_cents, pack.currency)} each)`
+    : "the pack above";
+  const cap = WHOLE_DOLLARS.test(capDollars) ? `$${capDollars}` : "the monthly limit";
+  return `Your terms: ${what} whenever available tokens fall below ${formatTokens(threshold)}; at most ${perDay} charges a day and ${cap} a month.`;
+}
+
 function SettingsForm({ data, packages, customerId, onSaved }: FormProps) {
   const client = useTokenBillingClient();
-  const [enabled, setEnabled] = useState(data.enabled);
-  const [packageId, setPackageId] = useState(data.package_id ?? packages[0]?.id ?? "starter");
-  const [threshold, setThreshold] = useState(data.threshold);
-  const [capDollars, setCapDollars] = useState(
-    data.max_cents_per_month === null ? "" : String(Math.floor(data.max_cents_per_month / 100)),
-  );
+  const saved = savedFields(data, packages);
+  const [enabled, setEnabled] = useState(saved.enabled);
+  const [packageId, setPackageId] = useState(saved.packageId);
+  const [threshold, setThreshold] = useState(saved.threshold);
+  const [capDollars, setCapDollars] = useState(saved.capDollars);
+  const [perDay, setPerDay] = useState(saved.perDay);
   const [consented, setConsented] = useState(false);
   const [save, setSave] = useState<SaveState>({ step: "idle" });
-  useEffect(() => setEnabled(data.enabled), [data.enabled]);
 
-  const enabling = enabled;
+  const dirty =
+    enabled !== saved.enabled ||
+    packageId !== saved.packageId ||
+    threshold !== saved.threshold ||
+    capDollars !== saved.capDollars ||
+    perDay !== saved.perDay;
+  // Turning it on, or changing what it may charge while on: the customer agrees again (the
+  // API records the consent with every setting that enables it).
+  const needsConsent = enabled && dirty;
   const problems: string[] = [];
   if (!TOKENS.test(threshold)) problems.push("The threshold must be a number of tokens.");
   if (enabled && !WHOLE_DOLLARS.test(capDollars)) {
     problems.push("Set a monthly limit in whole dollars.");
   }
+  if (!CHARGES_PER_DAY.test(perDay)) problems.push("Allow 1 to 10 charges a day.");
   if (enabled && !data.card) problems.push("Save a card first.");
-  if (enabling && !consented) problems.push("Agree to the terms below to turn it on.");
+  if (needsConsent && !consented) {
+    problems.push(
+      data.enabled
+        ? "Agree to the terms above to save these changes."
+        : "Agree to the terms above to turn it on.",
+    );
+  }
+  const pack = packages.find((candidate) => candidate.id === packageId);
 
   async function submit(event: FormEvent): Promise<void> {
     event.preventDefault();
-    if (problems.length > 0) return;
+    if (problems.length > 0 || !dirty) return;
     setSave({ step: "saving" });
     try {
       await client.updateAutoTopUp(customerId, {
         enabled,
         package_id: packageId,
         threshold,
-        max_charges_per_day: data.max_charges_per_day,
+        max_charges_per_day: Number(perDay),
         ...(WHOLE_DOLLARS.test(capDollars)
           ? { max_cents_per_month: Number(capDollars) * 100 }
           : {}),
         ...(enabled ? { consent_text_version: data.consent_text_version } : {}),
       });
       setSave({ step: "idle" });
-      setConsented(false);
-      onSaved();
+      onSaved(); // the saved settings come back: the form starts again from them
     } catch (error) {
       setSave({ step: "error", error });
     }
@@ -264,72 +329,92 @@ function SettingsForm({ data, packages, customerId, onSaved }: FormProps) {
 
   return (
     <form className="tb-auto-top-up__form" onSubmit={(event) => void submit(event)}>
-      <label className="tb-auto-top-up__toggle">
+      <label className="tb-check">
         <input
           type="checkbox"
           role="switch"
           checked={enabled}
           onChange={(event) => setEnabled(event.target.checked)}
-        />{" "}
+        />
         Buy tokens automatically when they run low
       </label>
-      <label>
-        Pack{" "}
-        <select value={packageId} onChange={(event) => setPackageId(event.target.value)}>
-          {packages.map((pack) => (
-            <option key={pack.id} value={pack.id}>
-              {pack.name}: {formatTokens(pack.total_tokens)} tokens for{" "}
-              {formatPrice(pack.price_cents, pack.currency)}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label>
-        When available tokens fall below{" "}
-        <input
-          inputMode="decimal"
-          value={threshold}
-          onChange={(event) => setThreshold(event.target.value.trim())}
-          aria-label="Threshold in tokens"
-        />
-      </label>
-      <label>
-        Spend at most ${" "}
-        <input
-          inputMode="numeric"
-          value={capDollars}
-          onChange={(event) => setCapDollars(event.target.value.trim())}
-          aria-label="Monthly limit in dollars"
-        />{" "}
-        a month
-      </label>
-      {enabling && (
+      <div className="tb-auto-top-up__fields">
+        <label className="tb-field tb-field--pack">
+          <span>Pack</span>
+          <select value={packageId} onChange={(event) => setPackageId(event.target.value)}>
+            {packages.map((option) => (
+              <option key={option.id} value={option.id}>
+                {option.name}: {formatTokens(option.total_tokens)} tokens for{" "}
+                {formatPrice(option.price_cents, option.currency)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="tb-field">
+          <span>When available tokens fall below</span>
+          <input
+            inputMode="decimal"
+            value={threshold}
+            onChange={(event) => setThreshold(event.target.value.trim())}
+            aria-label="Threshold in tokens"
+          />
+        </label>
+        <label className="tb-field">
+          <span>At most this many charges a day</span>
+          <input
+            inputMode="numeric"
+            value={perDay}
+            onChange={(event) => setPerDay(event.target.value.trim())}
+            aria-label="Charges a day at most"
+          />
+        </label>
+        <label className="tb-field">
+          <span>Spend at most, in dollars a month</span>
+          <input
+            inputMode="numeric"
+            value={capDollars}
+            onChange={(event) => setCapDollars(event.target.value.trim())}
+            aria-label="Monthly limit in dollars"
+          />
+        </label>
+      </div>
+      {needsConsent && (
         <div className="tb-auto-top-up__consent" data-testid="auto-top-up-consent">
           <p>{data.consent_text}</p>
-          <label>
+          <p className="tb-muted" data-testid="auto-top-up-terms">
+            {termsSummary(pack, threshold, perDay, capDollars)}
+          </p>
+          <label className="tb-check">
             <input
               type="checkbox"
               checked={consented}
               onChange={(event) => setConsented(event.target.checked)}
-            />{" "}
+            />
             I agree
           </label>
         </div>
       )}
-      {problems.length > 0 && save.step !== "saving" && (
-        <ul className="tb-muted" aria-live="polite">
+      {dirty && problems.length > 0 && save.step !== "saving" && (
+        <ul className="tb-problems" aria-live="polite">
           {problems.map((problem) => (
             <li key={problem}>{problem}</li>
           ))}
         </ul>
       )}
-      <button
-        type="submit"
-        className="tb-button tb-button--primary"
-        disabled={problems.length > 0 || save.step === "saving"}
-      >
-        {save.step === "saving" ? "Saving…" : "Save auto top-up"}
-      </button>
+      <div className="tb-auto-top-up__actions">
+        <button
+          type="submit"
+          className="tb-button tb-button--primary"
+          disabled={!dirty || problems.length > 0 || save.step === "saving"}
+        >
+          {save.step === "saving" ? "Saving…" : "Save auto top-up"}
+        </button>
+        {!dirty && save.step === "idle" && (
+          <span className="tb-muted" data-testid="auto-top-up-saved">
+            {data.enabled ? "Saved: auto top-up is on." : "Auto top-up is off."}
+          </span>
+        )}
+      </div>
       {save.step === "error" && (
         <ErrorMessage error={save.error} context="Could not save auto top-up" />
       )}

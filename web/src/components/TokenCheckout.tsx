@@ -76,7 +76,7 @@ export function TokenCheckout({
   }
 
   return (
-    <div className="tb-checkout">
+    <div className="tb-root tb-checkout">
       <button
         type="button"
         className={`tb-button tb-button--${variant}`}
@@ -152,7 +152,9 @@ export function TokenCheckoutStatus({
         // A cancelled checkout leaves the order pending: nothing more will happen to wait for.
         const waiting = !settled && !(outcome === "cancel" && order !== undefined);
         if (!waiting) return;
-        if (polledMs >= giveUpAfterMs) {
+        // An order is written before its checkout starts: one missing after the slow mark
+        // is not coming (a wrong link, or an order older than the 20 newest).
+        if (polledMs >= (order ? giveUpAfterMs : slowAfterMs)) {
           setStopped(true);
           return;
         }
@@ -167,13 +169,16 @@ export function TokenCheckoutStatus({
       controller.abort();
       clearTimeout(timer);
     };
-  }, [client, customerId, orderId, outcome, pollIntervalMs, giveUpAfterMs, round]);
+  }, [client, customerId, orderId, outcome, pollIntervalMs, slowAfterMs, giveUpAfterMs, round]);
 
   const again = (): void => setRound((value) => value + 1);
   const title = outcome === "success" ? "Thank you for your purchase" : "Checkout cancelled";
 
   return (
-    <section className="tb-card tb-checkout-status" aria-labelledby="tb-checkout-status-title">
+    <section
+      className="tb-root tb-card tb-checkout-status"
+      aria-labelledby="tb-checkout-status-title"
+    >
       <h2 id="tb-checkout-status-title">{title}</h2>
       {!orderId ? (
         <p role="alert">
@@ -182,6 +187,7 @@ export function TokenCheckoutStatus({
         </p>
       ) : (
         <WatchView
+          orderId={orderId}
           watch={watch}
           outcome={outcome}
           slow={
@@ -196,6 +202,7 @@ export function TokenCheckoutStatus({
 }
 
 interface WatchViewProps {
+  orderId: string;
   watch: Watch;
   outcome: "success" | "cancel";
   slow: boolean;
@@ -203,7 +210,7 @@ interface WatchViewProps {
   onRetry: () => void;
 }
 
-function WatchView({ watch, outcome, slow, stopped, onRetry }: WatchViewProps) {
+function WatchView({ orderId, watch, outcome, slow, stopped, onRetry }: WatchViewProps) {
   if (watch.phase === "loading") return <Loading label="Checking your order…" />;
   if (watch.phase === "error") {
     return (
@@ -225,11 +232,19 @@ function WatchView({ watch, outcome, slow, stopped, onRetry }: WatchViewProps) {
     </div>
   );
   if (watch.phase === "missing") {
+    if (!slow && !stopped) return <Loading label="Looking for your order…" />;
     return (
-      <>
-        <Loading label="Looking for your order…" />
-        {slowNote}
-      </>
+      <div className="tb-notice tb-notice--warning" role="alert" data-testid="order-not-found">
+        <p>
+          We could not find order <code>{orderId}</code> among your recent orders. Check the link,
+          or see your orders on your dashboard.
+        </p>
+        {stopped && (
+          <button type="button" className="tb-button tb-button--secondary" onClick={onRetry}>
+            Check again
+          </button>
+        )}
+      </div>
     );
   }
   return (
@@ -256,7 +271,9 @@ function OrderOutcome({ order, outcome }: { order: Order; outcome: "success" | "
         <div>
           <dt>Status</dt>
           <dd data-testid="order-status" data-status={order.status}>
-            {orderStatusLabel(order.status)}
+            {order.status === "pending" && outcome === "cancel"
+              ? "Not paid: checkout cancelled"
+              : orderStatusLabel(order.status)}
           </dd>
         </div>
       </dl>

@@ -81,8 +81,29 @@ describe("TokenCheckoutStatus", () => {
     await advance(0);
     expect(screen.getByRole("heading", { name: "Checkout cancelled" })).toBeTruthy();
     expect(screen.getByText(/You were not charged/)).toBeTruthy();
+    expect(screen.getByTestId("order-status").textContent).toBe("Not paid: checkout cancelled");
+    expect(screen.queryByText("Awaiting payment")).toBeNull();
     await advance(5000);
     expect(api.requests).toHaveLength(1);
+  });
+
+  it("says an unknown order is not found, not that a payment may still be processing", async () => {
+    const api = fakeApi({ [ORDERS]: page(order("paid", { id: "ord_0" })) });
+    renderWithClient(
+      api.client,
+      <TokenCheckoutStatus customerId="cust_a" orderId="ord_nope" outcome="success" />,
+    );
+    await advance(0);
+    expect(screen.getByText("Looking for your order…")).toBeTruthy();
+    await advance(21_000);
+    expect(screen.getByTestId("order-not-found").textContent).toContain(
+      "We could not find order ord_nope among your recent orders.",
+    );
+    expect(screen.queryByText(/payment may still be processing/)).toBeNull();
+    const requests = api.requests.length;
+    await advance(10_000);
+    expect(api.requests.length).toBe(requests); // stopped looking
+    expect(screen.getByRole("button", { name: "Check again" })).toBeTruthy();
   });
 
   it("shows an error when the orders cannot be read", async () => {

@@ -69,6 +69,38 @@ describe("TokenDashboard", () => {
     const warning = await screen.findByTestId("low-balance-warning");
     expect(warning.textContent).toContain("Low balance: 450 tokens available, under 500");
     expect(warning.getAttribute("role")).toBe("alert");
+    expect(warning.textContent).not.toContain("VMs"); // no VM is running
+    expect(screen.getAllByText(/Low balance/)).toHaveLength(1); // one warning, not two
+  });
+
+  it("greets a new customer once, with no low-balance warning and no word of VMs", async () => {
+    const api = fakeApi({
+      [DASHBOARD]: {
+        json: dashboard({
+          balance: balance({
+            balance: "0",
+            balance_mt: 0,
+            available: "0",
+            available_mt: 0,
+            lifetime_purchased: "0",
+            lifetime_purchased_mt: 0,
+            lifetime_bonus: "0",
+            lifetime_bonus_mt: 0,
+            lifetime_used: "0",
+            lifetime_used_mt: 0,
+            low_balance: true,
+            estimated_hours_remaining: 0,
+          }),
+        }),
+      },
+      [HISTORY]: { json: { object: "list", data: [], has_more: false, next_cursor: null } },
+    });
+    renderWithClient(api.client, <TokenDashboard customerId="cust_a" />);
+    const notice = await screen.findByTestId("new-account-notice");
+    expect(notice.textContent).toContain("No tokens yet.");
+    expect(screen.queryByTestId("low-balance-warning")).toBeNull();
+    expect(screen.queryByText(/Low balance/)).toBeNull();
+    expect(screen.queryByText(/VMs running/)).toBeNull();
   });
 
   it("shows a refused account as an error and none of its data", async () => {
@@ -86,7 +118,9 @@ describe("TokenDashboard", () => {
       "Could not load your dashboard: You don't have access to this account",
     );
     expect(screen.queryByTestId("available-tokens")).toBeNull();
-    expect(api.requests.map((request) => request.path)).toEqual([
+    // Nothing but the dashboard (and the live balance's poll, refused alike).
+    const asked = api.requests.map((request) => request.path);
+    expect(asked.filter((path) => !path.endsWith("/tokens"))).toEqual([
       "/api/v1/customers/cust_a/dashboard",
     ]);
   });

@@ -10,7 +10,7 @@ import { LiveBadge } from "./parts/LiveBadge";
 import { ErrorMessage, Loading } from "./parts/Status";
 import { UsageChart } from "./parts/UsageChart";
 import { TokenAutoTopUp } from "./TokenAutoTopUp";
-import { TokenBalanceCard } from "./TokenBalanceCard";
+import { BalanceSummary, isNewAccount } from "./TokenBalanceCard";
 import { TokenCheckout } from "./TokenCheckout";
 import { TokenTransactionHistory } from "./TokenTransactionHistory";
 
@@ -38,10 +38,19 @@ export function TokenDashboard({
     [customerId],
   );
   const { state, reload, refreshing } = dashboard;
-  const live = useLiveBalance(customerId, { onResync: reload });
+  const loadedVersion = state.status === "ready" ? state.data.balance.version : null;
+  const live = useLiveBalance(customerId, {
+    loadedVersion,
+    // The balance moved: history, holds, orders and usage follow with one reload, unless
+    // what is on screen already has that version.
+    onResync: (latest) => {
+      if (latest && loadedVersion !== null && latest.version <= loadedVersion) return;
+      reload();
+    },
+  });
 
   return (
-    <div className="tb-dashboard">
+    <div className="tb-root tb-dashboard">
       <header className="tb-dashboard__header">
         <h1>Your tokens</h1>
         <LiveBadge status={live.status} />
@@ -94,18 +103,23 @@ function DashboardBody({ data, live, customerId, checkout, historyPageSize }: Da
   const balance = newestBalance(data.balance, live); // never an older version over a newer
   return (
     <>
-      {balance.low_balance && <LowBalanceWarning balance={balance} />}
+      {isNewAccount(balance) ? (
+        <NewAccountNotice />
+      ) : (
+        balance.low_balance && <LowBalanceWarning balance={balance} />
+      )}
       <div className="tb-dashboard__summary">
-        <TokenBalanceCard balance={balance} />
+        <BalanceSummary balance={balance} lowBalanceBadge={false} estimateNote={false} />
         <HoursCard balance={balance} />
         <ReservedHolds balance={balance} />
       </div>
       <QuickPurchase packages={data.quick_purchase} customerId={customerId} checkout={checkout} />
-      <TokenAutoTopUp customerId={customerId} refreshKey={data} {...checkout} />
+      <TokenAutoTopUp customerId={customerId} live={false} refreshKey={data} {...checkout} />
       <div className="tb-dashboard__columns">
         <TokenTransactionHistory
           customerId={customerId}
           pageSize={historyPageSize}
+          live={false}
           refreshKey={data}
         />
         <div className="tb-dashboard__side">
@@ -121,12 +135,24 @@ function DashboardBody({ data, live, customerId, checkout, historyPageSize }: Da
   );
 }
 
+function NewAccountNotice() {
+  return (
+    <div className="tb-notice tb-notice--info" role="status" data-testid="new-account-notice">
+      <p>
+        <strong>No tokens yet.</strong> Buy a pack below to start: tokens never expire.
+      </p>
+    </div>
+  );
+}
+
 function LowBalanceWarning({ balance }: { balance: Balance }) {
+  const running = balance.active_holds.length > 0;
   return (
     <div className="tb-notice tb-notice--warning" role="alert" data-testid="low-balance-warning">
       <p>
         <strong>Low balance:</strong> {formatTokens(balance.available)} tokens available, under{" "}
-        {formatTokens(balance.low_balance_threshold)}. Top up to keep your VMs running.
+        {formatTokens(balance.low_balance_threshold)}.{" "}
+        {running ? "Top up to keep your running VMs going." : "Top up before you start more work."}
       </p>
     </div>
   );
@@ -139,7 +165,10 @@ function HoursCard({ balance }: { balance: Balance }) {
       <p className="tb-hours__value" data-testid="estimated-hours">
         ≈ {formatHours(balance.estimated_hours_remaining)}
       </p>
-      <p className="tb-muted">of platform use with the tokens available now</p>
+      <p className="tb-muted">
+        with the tokens available now, at about 100 tokens an hour of typical use (a VM alone uses
+        60).
+      </p>
     </section>
   );
 }

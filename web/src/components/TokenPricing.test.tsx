@@ -25,6 +25,10 @@ describe("TokenPricing", () => {
     expect(within(growth).getByText("≈ 65 hours")).toBeTruthy();
     expect(screen.getByTestId("package-starter").textContent).toContain("$19");
     expect(screen.getByTestId("package-pro").textContent).toContain("16,500 tokens");
+    // Beside "VM runtime: 1 token a minute", the hours say what they assume.
+    expect(screen.getByTestId("estimate-assumption").textContent).toContain(
+      "about 100 tokens an hour of typical use",
+    );
   });
 
   it("highlights the calculator's recommendation", async () => {

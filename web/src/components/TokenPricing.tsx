@@ -3,7 +3,7 @@
 import { useState, type ReactNode } from "react";
 import type { TokenPackage } from "../api/client";
 import { useApi } from "../api/useApi";
-import { formatHours, formatPrice, formatTokens } from "../format";
+import { ESTIMATE_ASSUMPTION, formatHours, formatPrice, formatTokens } from "../format";
 import { PricingCalculator } from "./PricingCalculator";
 import { ErrorMessage, Loading } from "./parts/Status";
 import { TokenCheckout } from "./TokenCheckout";
@@ -33,7 +33,7 @@ export function TokenPricing({
   const [recommended, setRecommended] = useState<string | null>(null);
 
   return (
-    <div className="tb-pricing">
+    <div className="tb-root tb-pricing">
       <header className="tb-pricing__header">
         <h1>Token packs</h1>
         <p>Pay once, use tokens as you go. Tokens never expire; there is no monthly fee.</p>
@@ -75,6 +75,11 @@ export function TokenPricing({
             />
           ))}
         </ul>
+      )}
+      {packages.state.status === "ready" && (
+        <p className="tb-muted tb-pricing__note" data-testid="estimate-assumption">
+          {ESTIMATE_ASSUMPTION}
+        </p>
       )}
       {showCalculator && (
         <PricingCalculator

@@ -1,8 +1,9 @@
 "use client";
 
 import { useEffect, useRef, useState } from "react";
-import type { Transaction } from "../api/client";
+import type { Transaction, TransactionPage } from "../api/client";
 import { useTokenBillingClient } from "../api/context";
+import { useLiveBalance } from "../api/useLiveBalance";
 import {
   actionLabel,
   formatDateTime,
@@ -16,7 +17,11 @@ export interface TokenTransactionHistoryProps {
   customerId: string;
   /** Entries per page (1..100, default 10). */
   pageSize?: number;
-  /** Change it to load the first page again (e.g. after the dashboard refreshes). */
+  /** Follow the live balance: a debit, hold or credit shows here as it happens (default
+   * true; the first page is asked again only when the balance moved). Off when a parent
+   * refreshes the history itself through `refreshKey`, as the dashboard does. */
+  live?: boolean;
+  /** Change it to ask for the first page again (e.g. after the dashboard refreshes). */
   refreshKey?: unknown;
   title?: string;
 }
@@ -29,11 +34,29 @@ interface History {
 type Fetch =
   { step: "idle" } | { step: "loading"; more: boolean } | { step: "error"; error: unknown };
 
+/** A new first page over the entries shown: the new entries go on top and the pages loaded
+ * with "Load more" stay, unless so much happened that the new page does not reach them. */
+export function mergeFirstPage(shown: History | null, page: TransactionPage): History {
+  const fresh: History = {
+    entries: page.data,
+    nextCursor: page.has_more ? page.next_cursor : null,
+  };
+  const newestShown = shown?.entries[0];
+  if (!shown || !newestShown) return fresh;
+  const overlap = page.data.findIndex((entry) => entry.id === newestShown.id);
+  if (overlap < 0) return fresh;
+  return {
+    entries: [...page.data.slice(0, overlap), ...shown.entries],
+    nextCursor: shown.nextCursor,
+  };
+}
+
 /** The ledger, newest first: `GET .../tokens/transactions?limit&cursor`, "Load more"
- * follows `next_cursor`. */
+ * follows `next_cursor`; new entries appear as the live balance moves. */
 export function TokenTransactionHistory({
   customerId,
   pageSize = 10,
+  live = true,
   refreshKey,
   title = "Transactions",
 }: TokenTransactionHistoryProps) {
@@ -41,25 +64,34 @@ export function TokenTransactionHistory({
   const [history, setHistory] = useState<History | null>(null);
   const [fetching, setFetching] = useState<Fetch>({ step: "loading", more: false });
   const [firstPage, setFirstPage] = useState(0);
-  const shownCustomer = useRef(customerId);
+  const [liveChanges, setLiveChanges] = useState(0);
+  useLiveBalance(customerId, {
+    enabled: live,
+    onResync: () => setLiveChanges((count) => count + 1),
+  });
+  const shown = useRef<{ customerId: string; pageSize: number } | null>(null);
 
   useEffect(() => {
     const controller = new AbortController();
-    if (shownCustomer.current !== customerId) setHistory(null); // never another's entries
-    shownCustomer.current = customerId;
-    setFetching({ step: "loading", more: false });
+    const same = shown.current?.customerId === customerId && shown.current.pageSize === pageSize;
+    if (!same) setHistory(null); // never another customer's entries
+    shown.current = { customerId, pageSize };
+    // A refresh over entries on screen keeps them there, quietly, until the page arrives.
+    if (!same) setFetching({ step: "loading", more: false });
     client
       .listTransactions(customerId, { limit: pageSize }, controller.signal)
       .then((page) => {
         if (controller.signal.aborted) return;
-        setHistory({ entries: page.data, nextCursor: page.has_more ? page.next_cursor : null });
+        setHistory((current) =>
+          same ? mergeFirstPage(current, page) : mergeFirstPage(null, page),
+        );
         setFetching({ step: "idle" });
       })
       .catch((error: unknown) => {
         if (!controller.signal.aborted) setFetching({ step: "error", error });
       });
     return () => controller.abort();
-  }, [client, customerId, pageSize, refreshKey, firstPage]);
+  }, [client, customerId, pageSize, refreshKey, firstPage, liveChanges]);
 
   async function loadMore(cursor: string): Promise<void> {
     setFetching({ step: "loading", more: true });
@@ -77,11 +109,14 @@ export function TokenTransactionHistory({
 
   const retry = (): void => {
     if (history?.nextCursor) void loadMore(history.nextCursor);
-    else setFirstPage((value) => value + 1);
+    else {
+      setFetching({ step: "loading", more: false });
+      setFirstPage((value) => value + 1);
+    }
   };
 
   return (
-    <section className="tb-card tb-history" aria-labelledby="tb-history-title">
+    <section className="tb-root tb-card tb-history" aria-labelledby="tb-history-title">
       <h2 id="tb-history-title">{title}</h2>
       {history && history.entries.length === 0 && <p>No transactions yet.</p>}
       {history && history.entries.length > 0 && (
@@ -127,7 +162,7 @@ function describe(entry: Transaction): string {
 function TransactionRow({ entry }: { entry: Transaction }) {
   const credit = entry.amount_mt > 0;
   return (
-    <li className="tb-history__row" data-kind={entry.kind}>
+    <li className="tb-history__row" data-kind={entry.kind} data-id={entry.id}>
       <span className="tb-history__what">
         <span className="tb-history__kind">{kindLabel(entry.kind)}</span>
         <span className="tb-history__detail">{describe(entry)}</span>

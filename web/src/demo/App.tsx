@@ -109,7 +109,11 @@ function Header({ session, onSignOut }: { session: Session | null; onSignOut: ()
       <div className="demo-account">
         {session ? (
           <>
-            <span className="demo-account__who" data-testid="signed-in-as">
+            <span
+              className="demo-account__who"
+              data-testid="signed-in-as"
+              title={session.customerId ?? "Support (admin)"}
+            >
               {session.customerId ?? "Support (admin)"}
             </span>
             <button type="button" className="tb-button tb-button--secondary" onClick={onSignOut}>

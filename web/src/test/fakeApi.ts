@@ -9,6 +9,8 @@ export interface Recorded {
   query: URLSearchParams;
   headers: Headers;
   body: unknown;
+  /** The request's mode: "no-cors" for the client's reachability probe. */
+  mode: RequestMode | undefined;
 }
 
 export type Answer = { status?: number; json?: unknown; fail?: true };
@@ -26,6 +28,7 @@ export function fakeApi(routes: Record<string, Route | Answer>) {
         query: url.searchParams,
         headers: new Headers(init?.headers),
         body: typeof init?.body === "string" ? JSON.parse(init.body) : undefined,
+        mode: init?.mode,
       };
       requests.push(recorded);
       const route = routes[`${method} ${url.pathname}`];

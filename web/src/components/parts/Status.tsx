@@ -28,6 +28,11 @@ export function explainError(error: unknown): Explained {
         title: "Cannot reach the billing service",
         detail: `${error.message} Check your connection, then try again.`,
       };
+    case "cors_refused":
+      return {
+        title: "The billing service does not accept requests from this page",
+        detail: `${error.message} This is a setup problem of the site, not of your connection.`,
+      };
     case "unauthorized":
       return { title: "Please sign in again", detail: "Your session is missing or has expired." };
     case "forbidden":

@@ -21,17 +21,20 @@ export default function SignInPage() {
   }
 
   return (
-    <form className="example-sign-in" onSubmit={(event) => void submit(event)}>
-      <h1>Sign in</h1>
-      <label>
+    <form className="grid max-w-xs gap-3" onSubmit={(event) => void submit(event)}>
+      <h1 className="text-2xl font-bold">Sign in</h1>
+      <label className="grid gap-1">
         Customer id
         <input
+          className="rounded border border-gray-300 px-2 py-1"
           value={customerId}
           onChange={(event) => setCustomerId(event.target.value)}
           required
         />
       </label>
-      <button type="submit">Sign in</button>
+      <button type="submit" className="rounded bg-blue-700 px-3 py-2 font-semibold text-white">
+        Sign in
+      </button>
       {error && <p role="alert">{error}</p>}
     </form>
   );
