@@ -98,6 +98,9 @@ class LocalFunction:
         self.log_stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         self._handler: Handler | None = None
         self._lock = threading.Lock()
+        # Lambda runs one event at a time in an execution environment; its module state
+        # (Powertools' resolver keeps the current request on the app) assumes as much.
+        self._running = threading.Lock()
 
     def handler(self) -> Handler:
         """The handler function, imported once; concurrent first calls wait for one import."""
@@ -120,7 +123,12 @@ class LocalFunction:
         return self.spec.environment.get("POWERTOOLS_SERVICE_NAME", self.spec.logical_id)
 
     def invoke(self, event: Any) -> Any:
-        """Run the handler on `event`; its exceptions propagate to the caller."""
+        """Run the handler on `event`, one at a time as in one execution environment; its
+        exceptions propagate to the caller."""
+        with self._running:
+            return self._run(event)
+
+    def _run(self, event: Any) -> Any:
         handler = self.handler()
         # All functions share one process here, and so one Powertools Logger: this thread's
         # records carry this function's service name, as its own process would on AWS.

@@ -266,3 +266,23 @@ def test_http_api_event_base64_encodes_binary_bodies(content_type: str, body: by
 
     assert event["isBase64Encoded"] is True
     assert base64.b64decode(event["body"]) == body
+
+
+def test_one_function_runs_one_event_at_a_time_as_one_execution_environment(
+    server: DevServer,
+) -> None:
+    """Concurrent requests to one function: Powertools' resolver keeps the current request
+    on its app, which Lambda never shares between two events (no `_route_args` 500s)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {"usage": [{"action": "vm_runtime", "quantity": 60}]}
+
+    def estimate(_: int) -> int:
+        status, _reply = request(
+            server, "POST", "/api/v1/usage-estimate", json.dumps(body).encode()
+        )
+        return status
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(estimate, range(80)))
+    assert statuses == [200] * 80
