@@ -620,3 +620,55 @@ def test_a_charge_whose_every_answer_was_lost_is_credited_once_by_its_webhook(
     )
     assert recorded.status == "succeeded"
     assert top_ups.get_state(customer_id).consecutive_failures == 0
+
+
+def test_only_the_cardholder_consents_support_may_only_stop_or_lower(
+    server: DevServer, customer_id: str, top_ups: TopUpStore
+) -> None:
+    """Issue 21: an admin token for another customer cannot turn on, raise or redirect
+    off-session charges of their card (403, nothing written); it may turn them off or
+    lower the caps, recorded under the admin's subject. The cardholder works as before."""
+    admin = identity.mint(admin=True)
+    path = ROUTE.format(customer_id)
+
+    def as_admin(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return http_json(server.url, "PUT", path, body, token=admin)
+
+    save_card(server, customer_id)
+    consent = {"enabled": True, "package_id": "starter", "max_cents_per_month": 10_000}
+    consent["consent_text_version"] = CONSENT_VERSION
+    status, body = as_admin(consent)  # enabling for a customer: the consent is theirs
+    assert (status, body["error"]["code"]) == (403, "cardholder_only"), body
+    assert top_ups.get_state(customer_id).settings_version == 0
+
+    enabled = enable(server, customer_id, max_charges_per_day=3, max_cents_per_month=20_000)
+    assert enabled["updated_by"] == enabled["consent"]["accepted_by"]
+    before = top_ups.get_state(customer_id)
+    for raise_or_redirect in (
+        {"max_charges_per_day": 4},
+        {"max_cents_per_month": 20_001},
+        {"package_id": "growth"},
+        {"target": "99999"},
+        {"threshold": "1"},
+    ):
+        status, body = as_admin({"enabled": True, **raise_or_redirect})
+        assert (status, body["error"]["code"]) == (403, "cardholder_only"), raise_or_redirect
+    assert top_ups.get_state(customer_id) == before  # nothing written by any of them
+
+    status, body = as_admin(
+        {"enabled": True, "max_charges_per_day": 1, "max_cents_per_month": 5_000}
+    )
+    assert status == 200, body
+    assert (body["max_charges_per_day"], body["max_cents_per_month"]) == (1, 5_000)
+    assert body["consent"] == enabled["consent"]  # still the cardholder's
+    assert body["updated_by"] != enabled["updated_by"]  # the admin's subject
+
+    status, body = as_admin({"enabled": False})
+    assert status == 200, body
+    assert body["state"] == "disabled"
+    status, body = as_admin({"enabled": True})  # and never back on
+    assert (status, body["error"]["code"]) == (403, "cardholder_only")
+
+    again = enable(server, customer_id, max_charges_per_day=5)  # the cardholder, as before
+    assert (again["state"], again["max_charges_per_day"]) == ("active", 5)
+    assert again["updated_by"] == again["consent"]["accepted_by"]

@@ -83,6 +83,7 @@ class TopUpState:
     consent_version: str | None = None
     consent_at: str | None = None
     consent_by: str | None = None
+    updated_by: str | None = None
     stripe_customer_id: str | None = None
     card: SavedCard | None = None
     disabled_reason: str | None = None
@@ -137,6 +138,7 @@ def state_from_item(customer_id: str, item: Mapping[str, AttributeValue] | None)
         consent_version=item_str(item, "consent_version"),
         consent_at=item_str(item, "consent_at"),
         consent_by=item_str(item, "consent_by"),
+        updated_by=item_str(item, "updated_by"),
         stripe_customer_id=item_str(item, "stripe_customer_id"),
         card=card,
         disabled_reason=item_str(item, "disabled_reason"),
@@ -234,6 +236,10 @@ class SettingsWrite:
     consent_version: str | None
     consent_at: str | None
     consent_by: str | None
+    changed_by: str  # the subject whose request this is (the cardholder's, or support's)
+    # A write built from the settings as read (support's) is conditional on them being
+    # unchanged, so it never writes back what the cardholder changed meanwhile.
+    expected_settings_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,6 +119,10 @@ class AutoTopUpOut(BaseModel):
     consent: ConsentOut | None
     consent_text: str
     consent_text_version: str
+    updated_by: str | None = Field(
+        description="The JWT subject of the last settings change: the cardholder, or "
+        "support when an admin turned auto top-up off or lowered its caps."
+    )
     attempts: list[AttemptOut]
 
     @classmethod
@@ -161,5 +165,6 @@ class AutoTopUpOut(BaseModel):
             consent=consent,
             consent_text=CONSENT_TEXT,
             consent_text_version=CONSENT_VERSION,
+            updated_by=state.updated_by,
             attempts=[AttemptOut.of(attempt) for attempt in view.attempts],
         )
