@@ -8,6 +8,7 @@ and its fake EventBridge.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -434,7 +435,7 @@ def test_a_gap_of_two_and_a_half_packs_is_one_payment_intent_for_three(
     assert request["params"]["metadata"]["packs"] == "3"
     assert request["params"]["off_session"] == "true"
     assert request["params"]["confirm"] == "true"
-    assert request["idempotency_key"] == attempt.attempt_id
+    assert request["idempotency_key"] == f"local:{attempt.attempt_id}"  # scoped to the stack
     assert attempt.order_id
     credited(orders, customer_id, attempt.order_id)
     assert assert_consistent(ledger, customer_id).available_mt == 900_000 + 3 * STARTER_MT
@@ -529,7 +530,7 @@ def test_a_timeout_then_a_500_then_success_is_one_charge_under_one_key(
     assert attempt.stripe_requests == 3
     requests = payment_intent_requests(server, customer_id)
     assert len(requests) == 3
-    assert {request["idempotency_key"] for request in requests} == {attempt.attempt_id}
+    assert {request["idempotency_key"] for request in requests} == {f"local:{attempt.attempt_id}"}
     assert len(charges(server, customer_id)) == 1
     assert attempt.order_id
     credited(orders, customer_id, attempt.order_id)
@@ -672,3 +673,25 @@ def test_only_the_cardholder_consents_support_may_only_stop_or_lower(
     again = enable(server, customer_id, max_charges_per_day=5)  # the cardholder, as before
     assert (again["state"], again["max_charges_per_day"]) == ("active", 5)
     assert again["updated_by"] == again["consent"]["accepted_by"]
+
+
+def test_a_revoked_stripe_key_is_the_operators_alarm_never_the_cards_decline(
+    server: DevServer, customer_id: str, top_ups: TopUpStore, orders: OrderStore
+) -> None:
+    """Issue 21: the key is rolled or revoked in Stripe before the secret is updated; the
+    fake Stripe answers the charger's key with Stripe's 401."""
+    save_card(server, customer_id)
+    enable(server, customer_id, threshold="1500")
+    server.fake_stripe.revoked_keys = {os.environ["STRIPE_SECRET_KEY"]}
+    try:
+        debit(customer_id, "cross", 600)
+        (attempt,) = ended(top_ups, customer_id)
+    finally:
+        server.fake_stripe.revoked_keys = set()
+    assert attempt.status == "provider_auth_failed", attempt
+    assert attempt.order_id
+    assert orders.get(customer_id, attempt.order_id).status == "pending"  # not failed
+    state = top_ups.get_state(customer_id)
+    assert (state.consecutive_failures, state.paused_reason, state.in_flight) == (0, None, None)
+    assert len(charges(server, customer_id)) == 0
+    assert not bus_events(server, customer_id, "AutoTopUpFailed")  # nothing for the customer

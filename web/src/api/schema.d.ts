@@ -228,7 +228,7 @@ export interface components {
             id: string;
             /**
              * Status
-             * @description admitted | succeeded | processing | declined | authentication_required | recovered | provider_unavailable | error | cap_reached | monthly_cap_reached | in_flight | paused | disabled | no_card | card_expired
+             * @description admitted | succeeded | processing | declined | authentication_required | recovered | provider_unavailable | provider_auth_failed | expired | error | cap_reached | monthly_cap_reached | in_flight | paused | disabled | no_card | card_expired
              */
             status: string;
             /** Order Id */
@@ -254,6 +254,11 @@ export interface components {
             payment_intent_id: string | null;
             /** Credited */
             credited: boolean;
+            /**
+             * Recovery Error
+             * @description Why no recovery link could be made for an authentication_required attempt (the pause stands; support is alerted).
+             */
+            recovery_error: string | null;
             /** Created At */
             created_at: string;
             /** Ended At */

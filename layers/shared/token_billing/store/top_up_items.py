@@ -332,6 +332,7 @@ def _end_attempt_update(table: str, attempt: Attempt, write: EndWrite, now: str)
         ("payment_intent_id", write.payment_intent_id),
         ("decline_code", write.decline_code),
         ("message", write.message),
+        ("recovery_error", write.recovery_error),
     ):
         if text:
             values[f":{name}"] = {"S": text[:ATTEMPT_TEXT_MAX_CHARS]}

@@ -173,6 +173,7 @@ class Attempt:
     payment_intent_id: str | None = None
     stripe_requests: int = 0
     credited: bool = False
+    recovery_error: str | None = None
 
 
 def attempt_from_item(item: Mapping[str, AttributeValue]) -> Attempt:
@@ -195,6 +196,7 @@ def attempt_from_item(item: Mapping[str, AttributeValue]) -> Attempt:
         payment_intent_id=item_str(item, "payment_intent_id"),
         stripe_requests=item_int(item, "stripe_requests"),
         credited=bool(item.get("credited", {}).get("BOOL", False)),
+        recovery_error=item_str(item, "recovery_error"),
     )
 
 
@@ -253,6 +255,7 @@ class EndWrite:
     consecutive_failures: int
     paused_reason: str | None = None
     recovery_url: str | None = None
+    recovery_error: str | None = None
     disabled_reason: str | None = None
     payment_intent_id: str | None = None
     decline_code: str | None = None
