@@ -1,16 +1,20 @@
 """Usage debits from VM agents: a priced batch (checked by `edge.agent_requests`) posted
-as one ledger entry."""
+as one ledger entry, under the daily limit of the VM it bills when there is one
+(`domain.vm_limits`)."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, NamedTuple
 
+from token_billing.domain.vm_limits import MultipleLimitedVms, spend_by_vm, usage_limit
 from token_billing.store.ledger import Ledger
+from token_billing.store.records import PostedEntry, VmDayLimit
 
 if TYPE_CHECKING:
-    # The type only: a debit is priced before it gets here (edge.agent_requests).
+    # The types only: a debit is priced before it gets here (edge.agent_requests).
     from token_billing.domain.usage import PricedUsage
+    from token_billing.store.vm_limits import VmLimitSettings
 
 
 class DebitRequest(NamedTuple):
@@ -19,6 +23,7 @@ class DebitRequest(NamedTuple):
     usage: PricedUsage  # its cause records `occurred_at` when the agent sent one
     occurred_at: str | None
     return_balance: bool
+    credential_vm_id: str | None = None  # the VM the caller's credential names, when required
 
     @property
     def amount_mt(self) -> int:
@@ -33,19 +38,28 @@ class DebitResult(NamedTuple):
     available_mt: int | None = None
 
 
-def debit_usage(ledger: Ledger, request: DebitRequest) -> DebitResult:
-    """Post the batch as one atomic debit; a repeated key returns the first result."""
+def debit_usage(
+    ledger: Ledger, request: DebitRequest, limits: VmLimitSettings | None = None
+) -> DebitResult:
+    """Post the batch as one atomic debit, under the daily limit of the VM it bills (from
+    `limits`, the customer's); a repeated key returns the first result."""
     canonical = json.dumps(
         {"usage": request.usage.records, "occurred_at": request.occurred_at},
         separators=(",", ":"),
     )
-    posted = ledger.debit(
-        customer_id=request.customer_id,
-        idempotency_key=request.idempotency_key,
-        amount_mt=request.amount_mt,
-        canonical_request=canonical,
-        usage=request.usage.cause,
-    )
+    try:
+        vm_limit = _limit_of(request, limits)
+    except MultipleLimitedVms as refusal:
+        posted = _first_result_or(refusal, ledger, request, canonical)
+    else:
+        posted = ledger.debit(
+            customer_id=request.customer_id,
+            idempotency_key=request.idempotency_key,
+            amount_mt=request.amount_mt,
+            canonical_request=canonical,
+            usage=request.usage.cause,
+            vm_limit=vm_limit,
+        )
     result = DebitResult(posted.txn_id, -posted.amount_mt, posted.replayed)
     if request.return_balance:
         # TransactWriteItems returns no item values: the balance after costs one more read.
@@ -59,3 +73,26 @@ def debit_usage(ledger: Ledger, request: DebitRequest) -> DebitResult:
             account.available_mt,
         )
     return result
+
+
+def _limit_of(request: DebitRequest, limits: VmLimitSettings | None) -> VmDayLimit | None:
+    if limits is None:
+        return None
+    lines = ((line.vm_id, line.cost_mt) for line in request.usage.lines)
+    return usage_limit(limits, spend_by_vm(lines, request.credential_vm_id))
+
+
+def _first_result_or(
+    refusal: MultipleLimitedVms, ledger: Ledger, request: DebitRequest, canonical: str
+) -> PostedEntry:
+    """A batch refused before any write still answers its first result when it is a replay
+    (it was billed before the limits were set): the refusal stands only for a new key."""
+    first = ledger.first_result(
+        customer_id=request.customer_id,
+        scope="usage",
+        idempotency_key=request.idempotency_key,
+        canonical_request=canonical,
+    )
+    if first is None:
+        raise refusal
+    return first

@@ -6,6 +6,9 @@ Every balance change is ONE `TransactWriteItems` of (at least) two items:
   1. Put of the immutable ledger entry at a key derived from the idempotency key, under
      `attribute_not_exists`: a retry collides with the first write instead of reading first.
  2+. Items a caller adds (an order moving pending -> paid), each with its own condition.
+last. For a VM under a daily limit (issue 25), its counter of the day, under its own
+     condition: spent <= limit - amount (conditions cannot add). Customers without limits
+     send no such item.
 A cancelled transaction names the failed item and returns its current state for free
 (`ReturnValuesOnConditionCheckFailure: ALL_OLD`), which is how a replay returns the first
 result and a refusal carries the current balance, without a read on the write path.
@@ -31,15 +34,22 @@ from token_billing.store.codecs import (
     usage_cause_attributes,
     usage_counter,
 )
-from token_billing.store.records import Account, CauseValue, PostedEntry, UsageCause
+from token_billing.store.records import Account, CauseValue, PostedEntry, UsageCause, VmDayLimit
 from token_billing.store.table_layout import (
     ACCOUNT_SK,
     ENTRY_PREFIX,
     customer_pk,
     entry_sk,
     transaction_id,
+    vm_day_sk,
 )
-from token_billing.store.transactions import retryable_reads, run_transaction
+from token_billing.store.transactions import (
+    LimitItem,
+    replay_of,
+    retryable_reads,
+    run_transaction,
+    vm_day_counter,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -77,8 +87,10 @@ class Ledger:
         usage: UsageCause,
         kind: str = "usage",
         scope: str | None = None,
+        vm_limit: VmDayLimit | None = None,
     ) -> PostedEntry:
-        """Take `amount_mt` from available tokens; refused whole if they do not cover it.
+        """Take `amount_mt` from available tokens; refused whole if they do not cover it,
+        or if `vm_limit` says the VM's spending today would pass its daily limit.
 
         The usage's cost per action also moves the account's lifetime per-action counters,
         from whose stream images the daily usage aggregates are derived idempotently.
@@ -100,6 +112,7 @@ class Ledger:
             condition_values={":spend": attr_n(amount_mt)},
             canonical_request=canonical_request,
             cause=usage_cause_attributes(usage),
+            vm_limit=vm_limit,
         )
 
     def credit(
@@ -227,10 +240,12 @@ class Ledger:
         extra_items: Sequence[Mapping[str, Any]] = (),
         held_delta_mt: int = 0,
         record_index: int | None = None,
+        vm_limit: VmDayLimit | None = None,
     ) -> PostedEntry:
-        """One transaction: the account update, the entry, then `extra_items`."""
+        """One transaction: the account update, the entry, then `extra_items`, then the VM's
+        day counter when a limit applies."""
         assert amount_mt != 0
-        assert 2 + len(extra_items) <= 100  # DynamoDB's transaction limit
+        assert 3 + len(extra_items) <= 100  # DynamoDB's transaction limit
         now = self._clock()
         account = self._account_update(
             customer_id,
@@ -265,14 +280,20 @@ class Ledger:
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
+        items: list[Mapping[str, Any]] = [account, put_entry, *extra_items]
+        limit = None
+        if vm_limit is not None:
+            limit = LimitItem.of(vm_limit, now, position=len(items))
+            items.append(self._vm_day_counter(customer_id, limit, now))
         replayed = run_transaction(
             self._client,
             customer_id,
-            [account, put_entry, *extra_items],
+            items,
             sleep=self._sleep,
             entry_index=1,
             fingerprint=fingerprint,
             record_index=record_index,
+            limit=limit,
         )
         return replayed or PostedEntry(txn_id, customer_id, kind, amount_mt, now, replayed=False)
 
@@ -328,6 +349,14 @@ class Ledger:
             update["ConditionExpression"] = condition
         return {"Update": update}
 
+    def _vm_day_counter(self, customer_id: str, limit: LimitItem, now: str) -> dict[str, Any]:
+        """The VM's counter of the write's UTC day (`transactions.vm_day_counter`)."""
+        key = {
+            "PK": attr_s(customer_pk(customer_id)),
+            "SK": attr_s(vm_day_sk(limit.day, limit.limit.vm_id)),
+        }
+        return vm_day_counter(self._table, key, customer_id, limit, now)
+
     def _transact(
         self,
         customer_id: str,
@@ -336,6 +365,7 @@ class Ledger:
         entry_index: int | None,
         fingerprint: str,
         record_index: int | None = None,
+        limit: LimitItem | None = None,
     ) -> PostedEntry | None:
         """One transaction of this ledger's (see `transactions.run_transaction`)."""
         return run_transaction(
@@ -346,6 +376,7 @@ class Ledger:
             entry_index=entry_index,
             fingerprint=fingerprint,
             record_index=record_index,
+            limit=limit,
         )
 
     # ---- reads -----------------------------------------------------------------------
@@ -360,6 +391,22 @@ class Ledger:
             )
         item = response.get("Item")
         return account_from_item(item) if item else None  # type: ignore[arg-type]
+
+    def first_result(
+        self, *, customer_id: str, scope: str, idempotency_key: str, canonical_request: str
+    ) -> PostedEntry | None:
+        """What an operation already posted under this key answered (1 strongly consistent
+        GetItem of its entry), or None. For a refusal decided before any write, so that a
+        replay still answers its first result."""
+        txn_id = transaction_id(customer_id, scope, idempotency_key)
+        with retryable_reads():
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"PK": attr_s(customer_pk(customer_id)), "SK": attr_s(entry_sk(txn_id))},
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return replay_of(item, request_hash(canonical_request)) if item else None  # type: ignore[arg-type]
 
     def iter_entries(self, customer_id: str, *, projection: str | None = None) -> Iterator[Item]:
         """Every ledger entry of a customer, oldest key first (strongly consistent)."""

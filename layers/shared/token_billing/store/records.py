@@ -25,6 +25,23 @@ class UsageCause(NamedTuple):
     reply: str | None = None  # JSON of what the first call answered
 
 
+class VmDayLimit(NamedTuple):
+    """A VM's daily limit as one write checks it, in the same transaction as the balance:
+    the write adds `spend_mt` to the VM's captured spending of the UTC day (the day of the
+    write itself, from the ledger's clock), and `reserve_mt` (a hold, a renew's next hold)
+    must still fit after it. Conditions cannot add, so the counter's condition compares its
+    spending with `room_mt` = limit - spend - reserve."""
+
+    vm_id: str
+    limit_mt: int
+    spend_mt: int = 0
+    reserve_mt: int = 0
+
+    @property
+    def room_mt(self) -> int:
+        return self.limit_mt - self.spend_mt - self.reserve_mt
+
+
 @dataclass(frozen=True, slots=True)
 class PostedEntry:
     """The result of a balance change; `replayed` when the key had already been used."""

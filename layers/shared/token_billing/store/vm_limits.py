@@ -1,0 +1,163 @@
+"""A customer's per-VM daily limits (issue 25): one settings item, and the mark a limited
+VM's day counter gets when the VM is first refused that day.
+
+    PK          SK                    item
+    CUST#<id>   LIMITS#VM             default_daily_limit_mt (absent: none), limits_mt (M:
+                                      vm_id -> N, or NULL: no limit for that VM), version,
+                                      updated_at, updated_by
+    CUST#<id>   VMDAY#<day>#<vm_id>   spent_mt (moved by the ledger's transactions), and
+                                      limit_reached_at once a write was refused that day
+
+On the debit function's import path (it reads the settings once per customer per refresh
+period): NamedTuples, no dataclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, NamedTuple
+
+from botocore.exceptions import ClientError
+
+from token_billing.core.errors import Conflict
+from token_billing.store.codecs import AttributeValue, Item, attr_n, attr_s, item_int, item_str
+from token_billing.store.conditions import condition_failed
+from token_billing.store.table_layout import VM_LIMITS_SK, customer_pk, vm_day_sk
+from token_billing.store.transactions import retryable_reads, vm_day_expiry_epoch
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+
+class VmLimitSettings(NamedTuple):
+    """A customer's limits: the default for every VM, and per-VM overrides (None: that VM
+    has no limit, whatever the default). Milli-tokens a UTC day."""
+
+    default_daily_limit_mt: int | None
+    limits_mt: Mapping[str, int | None]
+    version: int = 0
+    updated_at: str | None = None
+    updated_by: str | None = None
+
+    @property
+    def limits_anything(self) -> bool:
+        return self.default_daily_limit_mt is not None or any(
+            limit is not None for limit in self.limits_mt.values()
+        )
+
+    def limit_for(self, vm_id: str) -> int | None:
+        """The VM's daily limit in milli-tokens, or None when it has none."""
+        if vm_id in self.limits_mt:
+            return self.limits_mt[vm_id]
+        return self.default_daily_limit_mt
+
+
+NO_LIMITS = VmLimitSettings(None, {})
+
+
+def settings_key(customer_id: str) -> Item:
+    return {"PK": attr_s(customer_pk(customer_id)), "SK": attr_s(VM_LIMITS_SK)}
+
+
+def settings_from_item(item: Mapping[str, AttributeValue]) -> VmLimitSettings:
+    default = item.get("default_daily_limit_mt")
+    limits: dict[str, int | None] = {
+        vm_id: None if "NULL" in value else int(value["N"])
+        for vm_id, value in item.get("limits_mt", {}).get("M", {}).items()
+    }
+    return VmLimitSettings(
+        default_daily_limit_mt=int(default["N"]) if default else None,
+        limits_mt=limits,
+        version=item_int(item, "version"),
+        updated_at=item_str(item, "updated_at"),
+        updated_by=item_str(item, "updated_by"),
+    )
+
+
+class VmLimitStore:
+    """The limits settings item and the limit-reached mark of the VMs' day counters."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def get(self, customer_id: str, *, consistent: bool = False) -> VmLimitSettings | None:
+        """The customer's limits, or None when they never set any. Eventually consistent by
+        default (0.5 RRU): the debit function re-reads it every refresh period anyway."""
+        with retryable_reads():
+            response = self._client.get_item(
+                TableName=self._table, Key=settings_key(customer_id), ConsistentRead=consistent
+            )
+        item = response.get("Item")
+        return settings_from_item(item) if item else None  # type: ignore[arg-type]
+
+    def put(
+        self, customer_id: str, settings: VmLimitSettings, *, expected_version: int
+    ) -> VmLimitSettings:
+        """Replace the limits if nobody changed them since `expected_version` was read (0:
+        never set); Conflict otherwise, nothing written. The stored version is one more."""
+        limits: Item = {
+            vm_id: {"NULL": True} if limit is None else attr_n(limit)
+            for vm_id, limit in sorted(settings.limits_mt.items())
+        }
+        item: Item = {
+            **settings_key(customer_id),
+            "customer_id": attr_s(customer_id),
+            "limits_mt": {"M": limits},
+            "version": attr_n(expected_version + 1),
+        }
+        if settings.default_daily_limit_mt is not None:
+            item["default_daily_limit_mt"] = attr_n(settings.default_daily_limit_mt)
+        for name in ("updated_at", "updated_by"):
+            value = getattr(settings, name)
+            if value is not None:
+                item[name] = attr_s(value)
+        condition = (
+            "attribute_not_exists(version)" if expected_version == 0 else "version = :expected"
+        )
+        values = {} if expected_version == 0 else {":expected": attr_n(expected_version)}
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": values} if values else {}),  # type: ignore[arg-type]
+            )
+        except ClientError as error:
+            if condition_failed(error):
+                raise Conflict(
+                    "the VM limits changed while this request was decided; read them again"
+                ) from None
+            raise
+        return settings._replace(version=expected_version + 1)
+
+    def mark_limit_reached(
+        self, *, customer_id: str, vm_id: str, day: str, limit_mt: int, reached_at: str
+    ) -> bool:
+        """Mark the VM's counter of `day` refused (1 conditional UpdateItem); False when it
+        was marked before. The first mark of a VM and day is what the ledger stream turns
+        into one `VmLimitReached` event."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"PK": attr_s(customer_pk(customer_id)), "SK": attr_s(vm_day_sk(day, vm_id))},
+                UpdateExpression=(
+                    "SET limit_reached_at = :at, customer_id = :cid, vm_id = :vm, #day = :day, "
+                    "limit_mt = :limit, ttl_epoch = if_not_exists(ttl_epoch, :ttl)"
+                ),
+                ConditionExpression="attribute_not_exists(limit_reached_at)",
+                ExpressionAttributeNames={"#day": "day"},
+                ExpressionAttributeValues={
+                    ":at": attr_s(reached_at),
+                    ":cid": attr_s(customer_id),
+                    ":vm": attr_s(vm_id),
+                    ":day": attr_s(day),
+                    ":limit": attr_n(limit_mt),
+                    ":ttl": attr_n(vm_day_expiry_epoch(day)),
+                },
+            )
+        except ClientError as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
