@@ -55,6 +55,7 @@ def test_debit_loads_no_module_it_does_not_use() -> None:
         ("holds_sweeper_handler", "holds_sweeper"),
         ("reconcile_handler", "reconcile"),
         ("auto_top_up_handler", "auto_top_up"),
+        ("vm_limits_handler", "vm_limits"),
     ],
 )
 def test_only_purchase_and_webhook_import_stripe(module: str, folder: str) -> None:

@@ -15,18 +15,21 @@ period): NamedTuples, no dataclasses.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
 from token_billing.core.errors import Conflict
 from token_billing.store.codecs import AttributeValue, Item, attr_n, attr_s, item_int, item_str
 from token_billing.store.conditions import condition_failed
-from token_billing.store.table_layout import VM_LIMITS_SK, customer_pk, vm_day_sk
+from token_billing.store.table_layout import VM_DAY_PREFIX, VM_LIMITS_SK, customer_pk, vm_day_sk
 from token_billing.store.transactions import retryable_reads, vm_day_expiry_epoch
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+
+# A day's counters of 1,000 limited VMs are ~0.2 MB: one page; the bound stops a runaway.
+MAX_COUNTER_PAGES = 10
 
 
 class VmLimitSettings(NamedTuple):
@@ -52,7 +55,11 @@ class VmLimitSettings(NamedTuple):
         return self.default_daily_limit_mt
 
 
-NO_LIMITS = VmLimitSettings(None, {})
+class DayCounter(NamedTuple):
+    """A limited VM's counter of one day, as the ledger's transactions keep it."""
+
+    spent_mt: int
+    limit_reached: bool
 
 
 def settings_key(customer_id: str) -> Item:
@@ -130,6 +137,51 @@ class VmLimitStore:
                 ) from None
             raise
         return settings._replace(version=expected_version + 1)
+
+    def counters_of_day(self, customer_id: str, day: str) -> dict[str, DayCounter]:
+        """The counters of the customer's limited VMs for `day` (`YYYY-MM-DD`): one Query
+        (eventually consistent, ~0.2 KB a VM), only VMs that spent or were refused."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": attr_s(customer_pk(customer_id)),
+                ":prefix": attr_s(f"{VM_DAY_PREFIX}{day}#"),
+            },
+        }
+        found: dict[str, DayCounter] = {}
+        for _ in range(MAX_COUNTER_PAGES):
+            response = self._client.query(**kwargs)
+            for item in response.get("Items", []):
+                vm_id = item_str(item, "vm_id")  # type: ignore[arg-type]
+                if vm_id is not None:
+                    found[vm_id] = DayCounter(
+                        item_int(item, "spent_mt"),  # type: ignore[arg-type]
+                        "limit_reached_at" in item,
+                    )
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found
+
+    def limit_event_put(self, customer_id: str, vm_id: str, day: str) -> bool:
+        """Whether the VM's `VmLimitReached` of `day` was put (1 strongly consistent GetItem)."""
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={"PK": attr_s(customer_pk(customer_id)), "SK": attr_s(vm_day_sk(day, vm_id))},
+            ConsistentRead=True,
+            ProjectionExpression="event_put_at",
+        )
+        return "event_put_at" in response.get("Item", {})
+
+    def mark_limit_event_put(self, customer_id: str, vm_id: str, day: str, at: str) -> None:
+        """Note on the counter that its event was put (1 UpdateItem)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"PK": attr_s(customer_pk(customer_id)), "SK": attr_s(vm_day_sk(day, vm_id))},
+            UpdateExpression="SET event_put_at = if_not_exists(event_put_at, :at)",
+            ExpressionAttributeValues={":at": attr_s(at)},
+        )
 
     def mark_limit_reached(
         self, *, customer_id: str, vm_id: str, day: str, limit_mt: int, reached_at: str
