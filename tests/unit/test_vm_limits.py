@@ -8,17 +8,14 @@ from datetime import date
 import pytest
 
 from token_billing.core.errors import Forbidden, InvalidRequest, ServiceUnavailable
+from token_billing.domain.debits import MultipleLimitedVms, spend_by_vm, usage_limit
+from token_billing.domain.holds import capture_limit, hold_limit
 from token_billing.domain.vm_limits import (
     MAX_NAMED_VM_LIMITS,
     LimitsUpdate,
-    MultipleLimitedVms,
     VmLimitsCache,
-    capture_limit,
-    hold_limit,
     raises_any_limit,
-    spend_by_vm,
     update_limits,
-    usage_limit,
 )
 from token_billing.domain.vm_usage import usage_by_vm
 from token_billing.store.records import VmDayLimit
@@ -43,7 +40,6 @@ def test_the_credential_vm_takes_every_line_and_without_one_each_line_its_own() 
 
 
 def test_a_write_answers_to_the_one_limited_vm_it_bills() -> None:
-    assert usage_limit(None, {"vm-7": 10}) is None
     assert usage_limit(SETTINGS, {"vm-7": 10, None: 3, "vm-free": 9}) == VmDayLimit(
         "vm-7", 100, spend_mt=10
     )

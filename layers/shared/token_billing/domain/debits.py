@@ -1,20 +1,27 @@
 """Usage debits from VM agents: a priced batch (checked by `edge.agent_requests`) posted
-as one ledger entry, under the daily limit of the VM it bills when there is one
-(`domain.vm_limits`)."""
+as one ledger entry, under the daily limit of the VM it bills when there is one (the
+rules: `domain.vm_limits`)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
-from token_billing.domain.vm_limits import MultipleLimitedVms, spend_by_vm, usage_limit
+from token_billing.core.errors import InvalidRequest
 from token_billing.store.ledger import Ledger
 from token_billing.store.records import PostedEntry, VmDayLimit
 
 if TYPE_CHECKING:
-    # The types only: a debit is priced before it gets here (edge.agent_requests).
+    # The types only: a debit is priced before it gets here (edge.agent_requests), and the
+    # customer's limits come from the debit function's copy (domain.vm_limits).
     from token_billing.domain.usage import PricedUsage
     from token_billing.store.vm_limits import VmLimitSettings
+
+
+class MultipleLimitedVms(InvalidRequest):
+    """A batch bills several VMs that are under a limit: each VM's spending is checked in
+    the write by its own counter, and a write carries one."""
 
 
 class DebitRequest(NamedTuple):
@@ -80,6 +87,35 @@ def _limit_of(request: DebitRequest, limits: VmLimitSettings | None) -> VmDayLim
         return None
     lines = ((line.vm_id, line.cost_mt) for line in request.usage.lines)
     return usage_limit(limits, spend_by_vm(lines, request.credential_vm_id))
+
+
+def spend_by_vm(
+    lines: Iterable[tuple[str | None, int]], credential_vm_id: str | None
+) -> dict[str | None, int]:
+    """Milli-tokens per VM of (vm_id, cost_mt) lines: the credential's VM takes every line
+    when there is one (a line cannot name another VM then), each line's own otherwise."""
+    totals: dict[str | None, int] = {}
+    for vm_id, cost_mt in lines:
+        owner = credential_vm_id or vm_id
+        totals[owner] = totals.get(owner, 0) + cost_mt
+    return totals
+
+
+def usage_limit(settings: VmLimitSettings, spend: Mapping[str | None, int]) -> VmDayLimit | None:
+    """The limit a debit answers to: that of the one limited VM it bills, with what it adds
+    to that VM's day; None when it bills no limited VM; MultipleLimitedVms for several."""
+    limited = [
+        VmDayLimit(vm_id, limit_mt, spend_mt=spend_mt)
+        for vm_id, spend_mt in spend.items()
+        if vm_id is not None and (limit_mt := settings.limit_for(vm_id)) is not None
+    ]
+    if len(limited) > 1:
+        names = ", ".join(sorted(limit.vm_id for limit in limited)[:5])
+        raise MultipleLimitedVms(
+            f"this batch bills several VMs under a daily limit ({names}); send one batch per "
+            "VM: each VM's limit is checked in its own write"
+        )
+    return limited[0] if limited else None
 
 
 def _first_result_or(

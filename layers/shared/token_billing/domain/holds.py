@@ -31,9 +31,8 @@ from token_billing.core.errors import (
 )
 from token_billing.domain.agent_credentials import check_hold_vm
 from token_billing.domain.usage import PricedUsage
-from token_billing.domain.vm_limits import capture_limit, hold_limit
 from token_billing.store.holds import HoldChanged, HoldLedger
-from token_billing.store.records import Hold, NewHold, PostedEntry, UsageCause
+from token_billing.store.records import Hold, NewHold, PostedEntry, UsageCause, VmDayLimit
 from token_billing.store.vm_limits import VmLimitSettings
 
 # A hold read and then changed by a racing settle, release or sweep is read again.
@@ -130,6 +129,30 @@ class _Capture(NamedTuple):
     @property
     def cause(self) -> UsageCause:
         return self.request.usage.cause
+
+
+def hold_limit(
+    settings: VmLimitSettings | None, vm_id: str | None, amount_mt: int
+) -> VmDayLimit | None:
+    """A hold of `amount_mt` for `vm_id` must fit in what the VM may still spend today."""
+    limit_mt = settings.limit_for(vm_id) if settings is not None and vm_id else None
+    return (
+        None
+        if limit_mt is None or vm_id is None
+        else VmDayLimit(vm_id, limit_mt, reserve_mt=amount_mt)
+    )
+
+
+def capture_limit(
+    settings: VmLimitSettings | None, hold_vm_id: str | None, cost_mt: int, next_hold_mt: int = 0
+) -> VmDayLimit | None:
+    """What a settle or renew of a VM's hold adds to the VM's day: its whole cost (usage
+    past the hold included); a renew's next hold must fit after it. A hold placed for no VM
+    answers to no limit."""
+    limit_mt = settings.limit_for(hold_vm_id) if settings is not None and hold_vm_id else None
+    if limit_mt is None or hold_vm_id is None:
+        return None
+    return VmDayLimit(hold_vm_id, limit_mt, spend_mt=cost_mt, reserve_mt=next_hold_mt)
 
 
 def _canonical(**parts: object) -> str:

@@ -12,7 +12,9 @@ per-container copy of each customer's limits, and who may change them.
   is no VM's spending.
 - A debit may bill at most one VM that is under a limit (one counter item per write):
   a batch naming several is refused whole, `invalid_request`, unless it is the replay of a
-  batch that was billed before the limits were set.
+  batch that was billed before the limits were set (`domain.debits`).
+- Which limit a write answers to is decided beside the write it guards: `domain.debits`
+  for a debit's lines, `domain.holds` for a hold and what a settle or renew captures.
 - The debit function learns a customer's limits with one read per refresh period
   (`LIMITS_REFRESH_S`), never one per debit: a lowered limit binds every container within
   that period. Customers without limits send the same one transaction as ever.
@@ -24,12 +26,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple, Protocol
 
 from token_billing.core.errors import Forbidden, InvalidRequest, ServiceUnavailable
 from token_billing.core.observability import logger
-from token_billing.store.records import VmDayLimit
 from token_billing.store.vm_limits import VmLimitSettings
 
 # The debit function re-reads a customer's limits at most this often (per container).
@@ -40,11 +41,6 @@ CACHED_CUSTOMERS_MAX = 10_000
 MAX_NAMED_VM_LIMITS = 1_000
 # A day's limit in milli-tokens: up to a billion tokens, like every amount we accept.
 MAX_DAILY_LIMIT_MT = 10**9 * 1_000
-
-
-class MultipleLimitedVms(InvalidRequest):
-    """A batch names several VMs that are under a limit: each VM's spending is checked in
-    the write by its own counter, and a write carries one."""
 
 
 class LimitsReader(Protocol):
@@ -121,69 +117,6 @@ class VmLimitsCache:
         return marker.mark_limit_reached(
             customer_id=customer_id, vm_id=vm_id, day=day, limit_mt=limit_mt, reached_at=at
         )
-
-
-# ---- which limit a write answers to ----------------------------------------------------
-
-
-def usage_limit(
-    settings: VmLimitSettings | None,
-    spend_by_vm: Mapping[str | None, int],
-) -> VmDayLimit | None:
-    """The limit a usage write answers to: that of the one limited VM it bills, with what it
-    adds to that VM's day; None when it bills no limited VM. MultipleLimitedVms when it
-    bills several."""
-    if settings is None:
-        return None
-    limited = [
-        VmDayLimit(vm_id, limit_mt, spend_mt=spend_mt)
-        for vm_id, spend_mt in spend_by_vm.items()
-        if vm_id is not None and (limit_mt := settings.limit_for(vm_id)) is not None
-    ]
-    if len(limited) > 1:
-        names = ", ".join(sorted(limit.vm_id for limit in limited)[:5])
-        raise MultipleLimitedVms(
-            f"this batch bills several VMs under a daily limit ({names}); send one batch per "
-            "VM: each VM's limit is checked in its own write"
-        )
-    return limited[0] if limited else None
-
-
-def spend_by_vm(
-    lines: Iterable[tuple[str | None, int]], credential_vm_id: str | None
-) -> dict[str | None, int]:
-    """Milli-tokens per VM of (vm_id, cost_mt) lines: the credential's VM takes every line
-    when there is one (a line cannot name another VM then), each line's own otherwise."""
-    totals: dict[str | None, int] = {}
-    for vm_id, cost_mt in lines:
-        owner = credential_vm_id or vm_id
-        totals[owner] = totals.get(owner, 0) + cost_mt
-    return totals
-
-
-def hold_limit(
-    settings: VmLimitSettings | None, vm_id: str | None, amount_mt: int
-) -> VmDayLimit | None:
-    """A hold of `amount_mt` for `vm_id` must fit in what the VM may still spend today."""
-    if settings is None or vm_id is None:
-        return None
-    limit_mt = settings.limit_for(vm_id)
-    if limit_mt is None:
-        return None
-    return VmDayLimit(vm_id, limit_mt, reserve_mt=amount_mt)
-
-
-def capture_limit(
-    settings: VmLimitSettings | None, hold_vm_id: str | None, cost_mt: int, next_hold_mt: int = 0
-) -> VmDayLimit | None:
-    """What a settle or renew of a VM's hold adds to the VM's day: its whole cost (usage
-    past the hold included); a renew's next hold must fit after it."""
-    if settings is None or hold_vm_id is None:
-        return None
-    limit_mt = settings.limit_for(hold_vm_id)
-    if limit_mt is None:
-        return None
-    return VmDayLimit(hold_vm_id, limit_mt, spend_mt=cost_mt, reserve_mt=next_hold_mt)
 
 
 # ---- changing the limits (the vm-limits function) ---------------------------------------
