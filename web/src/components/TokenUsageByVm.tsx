@@ -107,11 +107,6 @@ function TopVms({ vms, colors }: { vms: VmUsage[]; colors: Map<string | null, st
               }}
             />
             {vmName(vm.vm_id)}
-            {vm.at_limit && (
-              <span className="tb-badge tb-badge--warning" style={{ marginLeft: "0.4em" }}>
-                At its daily limit
-              </span>
-            )}
           </span>
           <span className="tb-bars__track" aria-hidden="true">
             <span
@@ -125,6 +120,11 @@ function TopVms({ vms, colors }: { vms: VmUsage[]; colors: Map<string | null, st
               <span className="tb-muted">
                 {" "}
                 · today {formatTokens(vm.used_today)} of {formatTokens(vm.daily_limit)}
+              </span>
+            )}
+            {vm.at_limit && (
+              <span className="tb-badge tb-badge--warning" style={{ marginLeft: "0.4em" }}>
+                At its daily limit
               </span>
             )}
           </span>
