@@ -89,13 +89,14 @@ def test_usage_by_vm_equals_the_ledger_lines_for_a_month_across_50_vms(
             clock.now = datetime.combine(
                 today - timedelta(days=29 - day), datetime.min.time(), UTC
             ) + timedelta(hours=3 * n, minutes=rng.randint(0, 170))
-            lines = [
+            tenths = [rng.randint(1, 400) for _ in range(rng.randint(1, 4))]
+            lines: list[dict[str, Any]] = [
                 {
                     "action": rng.choice(["vm_runtime", "api_call", "screenshot"]),
-                    "quantity": str(rng.randint(1, 400) / 10),
+                    "quantity": f"{quantity // 10}.{quantity % 10}",
                     "vm_id": rng.choice(vms),
                 }
-                for _ in range(rng.randint(1, 4))
+                for quantity in tenths
             ]
             if n == 0:
                 lines.append({"action": "ai_message", "quantity": 3})  # names no VM
