@@ -6,7 +6,7 @@ DynamoDB request (RequireAgentCredentials). Replies {ok: true, ...} or {ok: fals
 
 Each op is one small entry below, found by name in `OPS`: parse the payload into the
 domain's request (`edge.agent_requests`), run it (`domain.debits`, `domain.holds`) under
-the customer's VM limits (this container's copy, `domain.vm_limits`), shape the reply."""
+the customer's VM limits (this container's copy, `store.vm_limits`), shape the reply."""
 
 from __future__ import annotations
 

@@ -453,7 +453,7 @@ def test_a_lowered_limit_binds_once_the_container_refreshes(
     assert current is not None
     store.put(
         customer_id,
-        current._replace(default_daily_limit_mt=40 * TOKEN_MT),
+        VmLimitSettings(40 * TOKEN_MT, current.limits_mt),
         expected_version=current.version,
     )
     assert debit(customer_id, "k2", 30)["ok"]  # this container still has 100

@@ -13,13 +13,12 @@ from token_billing.domain.holds import capture_limit, hold_limit
 from token_billing.domain.vm_limits import (
     MAX_NAMED_VM_LIMITS,
     LimitsUpdate,
-    VmLimitsCache,
     raises_any_limit,
     update_limits,
 )
 from token_billing.domain.vm_usage import usage_by_vm
 from token_billing.store.records import VmDayLimit
-from token_billing.store.vm_limits import DayCounter, VmLimitSettings
+from token_billing.store.vm_limits import DayCounter, VmLimitsCache, VmLimitSettings
 from token_billing.store.vm_usage import months_between
 
 SETTINGS = VmLimitSettings(500, {"vm-7": 100, "vm-free": None})
@@ -76,7 +75,7 @@ class FakeStore:
         self, customer_id: str, settings: VmLimitSettings, *, expected_version: int
     ) -> VmLimitSettings:
         self.written.append((settings, expected_version))
-        return settings._replace(version=expected_version + 1)
+        return settings.at_version(expected_version + 1)
 
 
 def test_the_cache_reads_a_customer_once_per_refresh_period() -> None:
@@ -152,7 +151,7 @@ def test_what_a_change_raises(new: VmLimitSettings, raised: list[str]) -> None:
 
 
 def test_an_admin_may_lower_but_not_raise_and_the_customer_may_do_both() -> None:
-    store = FakeStore(SETTINGS._replace(version=3))
+    store = FakeStore(SETTINGS.at_version(3))
     lower = LimitsUpdate(400, {"vm-7": 100, "vm-free": None})
     written = update_limits(store, "c1", lower, caller="admin", may_raise=False, now="t")
     assert (written.version, store.written[-1][1]) == (4, 3)  # under the version read

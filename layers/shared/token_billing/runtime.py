@@ -16,12 +16,11 @@ from token_billing.store.holds import HoldLedger
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from token_billing.domain.vm_limits import VmLimitsCache
     from token_billing.store.history import History
     from token_billing.store.orders import OrderStore
     from token_billing.store.top_up_state import TopUpStore
     from token_billing.store.usage_aggregates import UsageAggregates
-    from token_billing.store.vm_limits import VmLimitStore
+    from token_billing.store.vm_limits import VmLimitsCache, VmLimitStore
     from token_billing.store.vm_usage import VmUsageAggregates
 
 # Each store is imported where it is first asked for: the debit function, whose cold start
@@ -94,7 +93,7 @@ def default_vm_limit_store() -> VmLimitStore:
 def default_vm_limits() -> VmLimitsCache:
     """This container's copy of customers' VM limits (the debit function's), read through
     the store at most once per customer per refresh period."""
-    from token_billing.domain.vm_limits import VmLimitsCache
+    from token_billing.store.vm_limits import VmLimitsCache
 
     return VmLimitsCache(default_vm_limit_store())
 

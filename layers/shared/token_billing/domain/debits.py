@@ -14,7 +14,7 @@ from token_billing.store.records import PostedEntry, VmDayLimit
 
 if TYPE_CHECKING:
     # The types only: a debit is priced before it gets here (edge.agent_requests), and the
-    # customer's limits come from the debit function's copy (domain.vm_limits).
+    # customer's limits come from the debit function's copy (store.vm_limits).
     from token_billing.domain.usage import PricedUsage
     from token_billing.store.vm_limits import VmLimitSettings
 

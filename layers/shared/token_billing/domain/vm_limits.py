@@ -1,5 +1,5 @@
-"""Per-VM daily limits (issue 25): which limit a write answers to, the debit function's
-per-container copy of each customer's limits, and who may change them.
+"""Per-VM daily limits (issue 25): the rules, and who may change the limits (the vm-limits
+function; the debit function never imports this module).
 
 - A VM's **captured spending** in a UTC day is what the ledger billed for it that day: the
   usage lines of its debits, the whole cost of a settle or renew of its hold (usage past the
@@ -16,110 +16,22 @@ per-container copy of each customer's limits, and who may change them.
 - Which limit a write answers to is decided beside the write it guards: `domain.debits`
   for a debit's lines, `domain.holds` for a hold and what a settle or renew captures.
 - The debit function learns a customer's limits with one read per refresh period
-  (`LIMITS_REFRESH_S`), never one per debit: a lowered limit binds every container within
-  that period. Customers without limits send the same one transaction as ever.
-
-On the debit function's import path: NamedTuples and plain classes, no dataclasses.
+  (`store.vm_limits.LIMITS_REFRESH_S`, a read-through copy per container), never one per
+  debit: a lowered limit binds every container within that period. Customers without
+  limits send the same one transaction as ever.
+- Only the customer may raise or remove a limit; an admin may only lower them (below).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import NamedTuple, Protocol
 
-from token_billing.core.errors import Forbidden, InvalidRequest, ServiceUnavailable
-from token_billing.core.observability import logger
+from token_billing.core.errors import Forbidden, InvalidRequest
 from token_billing.store.vm_limits import VmLimitSettings
 
-# The debit function re-reads a customer's limits at most this often (per container).
-LIMITS_REFRESH_S = 60.0
-# Customers whose limits one container keeps; the oldest are forgotten first.
-CACHED_CUSTOMERS_MAX = 10_000
 # Named VMs per customer: the settings item stays under ~80 KB, one read of <= 10 RRU.
 MAX_NAMED_VM_LIMITS = 1_000
-# A day's limit in milli-tokens: up to a billion tokens, like every amount we accept.
-MAX_DAILY_LIMIT_MT = 10**9 * 1_000
-
-
-class LimitsReader(Protocol):
-    def get(self, customer_id: str) -> VmLimitSettings | None: ...
-
-
-class ReachedMarker(Protocol):
-    def mark_limit_reached(
-        self, *, customer_id: str, vm_id: str, day: str, limit_mt: int, reached_at: str
-    ) -> bool: ...
-
-
-class VmLimitsCache:
-    """One container's copy of customers' limits: read once, then again only after
-    `refresh_s`. A refresh that fails keeps the last limits read (a limit is safer stale
-    than gone); a first read that fails is a retryable refusal."""
-
-    def __init__(
-        self,
-        store: LimitsReader,
-        *,
-        refresh_s: float = LIMITS_REFRESH_S,
-        clock: Callable[[], float] = time.monotonic,
-        max_customers: int = CACHED_CUSTOMERS_MAX,
-    ) -> None:
-        self._store = store
-        self._refresh_s = refresh_s
-        self._clock = clock
-        self._max = max_customers
-        self._entries: dict[str, tuple[float, VmLimitSettings | None]] = {}
-        self._reached: set[tuple[str, str, str]] = set()
-        self._lock = threading.Lock()  # the dev server and tests run ops in threads
-
-    def get(self, customer_id: str) -> VmLimitSettings | None:
-        """The customer's limits (None: none at all), from this container's copy when it
-        is younger than the refresh period."""
-        now = self._clock()
-        cached = self._entries.get(customer_id)
-        if cached is not None and now - cached[0] < self._refresh_s:
-            return cached[1]
-        try:
-            settings = self._store.get(customer_id)
-        except ServiceUnavailable:
-            if cached is None:
-                raise
-            logger.warning(
-                "VM limits refresh failed; keeping the last read",
-                extra={"customer_id": customer_id},
-            )
-            settings = cached[1]
-        if settings is not None and not settings.limits_anything:
-            settings = None
-        with self._lock:
-            self._entries.pop(customer_id, None)
-            if len(self._entries) >= self._max:
-                del self._entries[next(iter(self._entries))]
-            self._entries[customer_id] = (now, settings)
-        return settings
-
-    def note_reached(
-        self, marker: ReachedMarker, *, customer_id: str, refusal: Mapping[str, object], at: str
-    ) -> bool:
-        """Mark the VM's day refused, once per container per VM and day (the store's
-        condition makes it once across containers); True when this call marked it."""
-        vm_id, day, limit_mt = refusal["vm_id"], refusal["day"], refusal["limit_mt"]
-        assert isinstance(vm_id, str) and isinstance(day, str) and isinstance(limit_mt, int)
-        key = (customer_id, vm_id, day)
-        with self._lock:
-            if key in self._reached:
-                return False
-            if len(self._reached) >= self._max:
-                self._reached.clear()
-            self._reached.add(key)
-        return marker.mark_limit_reached(
-            customer_id=customer_id, vm_id=vm_id, day=day, limit_mt=limit_mt, reached_at=at
-        )
-
-
-# ---- changing the limits (the vm-limits function) ---------------------------------------
 
 
 class LimitsUpdate(NamedTuple):

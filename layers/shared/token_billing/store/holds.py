@@ -84,7 +84,7 @@ class HoldLedger(Ledger):
         items: list[Mapping[str, Any]] = [account, put]
         limit = None
         if vm_limit is not None:
-            limit = LimitItem.of(vm_limit, now, position=len(items))
+            limit = LimitItem(vm_limit, now, position=len(items))
             items.append(self._vm_day_counter(customer_id, limit, now))
         try:
             self._transact(

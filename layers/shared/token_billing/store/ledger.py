@@ -283,7 +283,7 @@ class Ledger:
         items: list[Mapping[str, Any]] = [account, put_entry, *extra_items]
         limit = None
         if vm_limit is not None:
-            limit = LimitItem.of(vm_limit, now, position=len(items))
+            limit = LimitItem(vm_limit, now, position=len(items))
             items.append(self._vm_day_counter(customer_id, limit, now))
         replayed = run_transaction(
             self._client,

@@ -8,7 +8,7 @@ import contextlib
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
@@ -61,19 +61,18 @@ def retryable_reads() -> Iterator[None]:
         raise ServiceUnavailable("could not reach the ledger; retry with the same ids") from error
 
 
-class LimitItem(NamedTuple):
-    """Where a transaction carries a VM's day counter, and what it checked (issue 25)."""
+class LimitItem:
+    """Where a transaction carries a VM's day counter, and what it checks (issue 25). A
+    plain class: this module is on the debit function's import path."""
 
-    position: int
-    limit: VmDayLimit
-    day: str  # the UTC day of the write, from the ledger's clock
-    resets_at: str
+    __slots__ = ("day", "limit", "position", "resets_at")
 
-    @classmethod
-    def of(cls, limit: VmDayLimit, now: str, position: int) -> LimitItem:
-        day = now[:10]  # the ledger writes moments as ISO 8601 UTC: YYYY-MM-DDT...Z
-        next_day = date.fromisoformat(day) + timedelta(days=1)
-        return cls(position, limit, day, f"{next_day.isoformat()}T00:00:00Z")
+    def __init__(self, limit: VmDayLimit, now: str, position: int) -> None:
+        self.limit = limit
+        self.position = position
+        self.day = now[:10]  # the ledger writes moments as ISO 8601 UTC: YYYY-MM-DDT...Z
+        next_day = date.fromisoformat(self.day) + timedelta(days=1)
+        self.resets_at = f"{next_day.isoformat()}T00:00:00Z"
 
 
 # A VM's day counter is read only on the day it counts; kept a few days more, then TTL.

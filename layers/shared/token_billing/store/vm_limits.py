@@ -9,38 +9,67 @@ VM's day counter gets when the VM is first refused that day.
                                       limit_reached_at once a write was refused that day
 
 On the debit function's import path (it reads the settings once per customer per refresh
-period): NamedTuples, no dataclasses.
+period, through `VmLimitsCache` below): no dataclasses, Protocols for the type checker only.
+The rules the limits follow are `domain.vm_limits`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from token_billing.core.errors import Conflict
+from token_billing.core.errors import Conflict, ServiceUnavailable
+from token_billing.core.observability import logger
 from token_billing.store.codecs import AttributeValue, Item, attr_n, attr_s, item_int, item_str
 from token_billing.store.conditions import condition_failed
 from token_billing.store.table_layout import VM_DAY_PREFIX, VM_LIMITS_SK, customer_pk, vm_day_sk
 from token_billing.store.transactions import retryable_reads, vm_day_expiry_epoch
 
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 # A day's counters of 1,000 limited VMs are ~0.2 MB: one page; the bound stops a runaway.
 MAX_COUNTER_PAGES = 10
 
 
-class VmLimitSettings(NamedTuple):
+class VmLimitSettings:
     """A customer's limits: the default for every VM, and per-VM overrides (None: that VM
-    has no limit, whatever the default). Milli-tokens a UTC day."""
+    has no limit, whatever the default). Milli-tokens a UTC day. A plain slotted class:
+    this module is on the debit function's import path."""
 
-    default_daily_limit_mt: int | None
-    limits_mt: Mapping[str, int | None]
-    version: int = 0
-    updated_at: str | None = None
-    updated_by: str | None = None
+    __slots__ = (
+        "default_daily_limit_mt",
+        "limits_mt",
+        "updated_at",
+        "updated_by",
+        "version",
+    )
+
+    def __init__(
+        self,
+        default_daily_limit_mt: int | None,
+        limits_mt: Mapping[str, int | None],
+        version: int = 0,
+        updated_at: str | None = None,
+        updated_by: str | None = None,
+    ) -> None:
+        self.default_daily_limit_mt = default_daily_limit_mt
+        self.limits_mt = limits_mt
+        self.version = version
+        self.updated_at = updated_at
+        self.updated_by = updated_by
+
+    def __repr__(self) -> str:
+        return (
+            f"VmLimitSettings({self.default_daily_limit_mt!r}, {dict(self.limits_mt)!r}, "
+            f"version={self.version})"
+        )
 
     @property
     def limits_anything(self) -> bool:
@@ -54,12 +83,26 @@ class VmLimitSettings(NamedTuple):
             return self.limits_mt[vm_id]
         return self.default_daily_limit_mt
 
+    def at_version(self, version: int) -> VmLimitSettings:
+        """The same limits, as stored under `version`."""
+        return VmLimitSettings(
+            self.default_daily_limit_mt,
+            self.limits_mt,
+            version,
+            self.updated_at,
+            self.updated_by,
+        )
 
-class DayCounter(NamedTuple):
-    """A limited VM's counter of one day, as the ledger's transactions keep it."""
 
-    spent_mt: int
-    limit_reached: bool
+class DayCounter:
+    """A limited VM's counter of one day, as the ledger's transactions keep it. A plain
+    class: this module is on the debit function's import path."""
+
+    __slots__ = ("limit_reached", "spent_mt")
+
+    def __init__(self, spent_mt: int, limit_reached: bool) -> None:
+        self.spent_mt = spent_mt
+        self.limit_reached = limit_reached
 
 
 def settings_key(customer_id: str) -> Item:
@@ -136,7 +179,7 @@ class VmLimitStore:
                     "the VM limits changed while this request was decided; read them again"
                 ) from None
             raise
-        return settings._replace(version=expected_version + 1)
+        return settings.at_version(expected_version + 1)
 
     def counters_of_day(self, customer_id: str, day: str) -> dict[str, DayCounter]:
         """The counters of the customer's limited VMs for `day` (`YYYY-MM-DD`): one Query
@@ -213,3 +256,88 @@ class VmLimitStore:
                 return False
             raise
         return True
+
+
+# The debit function re-reads a customer's limits at most this often (per container).
+LIMITS_REFRESH_S = 60.0
+# Customers whose limits one container keeps; the oldest are forgotten first.
+CACHED_CUSTOMERS_MAX = 10_000
+
+
+# ---- the debit function's copy of the limits -----------------------------------------
+
+if TYPE_CHECKING:  # for the type checker only: a Protocol class costs the cold start
+
+    class LimitsReader(Protocol):
+        def get(self, customer_id: str) -> VmLimitSettings | None: ...
+
+    class ReachedMarker(Protocol):
+        def mark_limit_reached(
+            self, *, customer_id: str, vm_id: str, day: str, limit_mt: int, reached_at: str
+        ) -> bool: ...
+
+
+class VmLimitsCache:
+    """One container's copy of customers' limits: read once, then again only after
+    `refresh_s`. A refresh that fails keeps the last limits read (a limit is safer stale
+    than gone); a first read that fails is a retryable refusal."""
+
+    def __init__(
+        self,
+        store: LimitsReader,
+        *,
+        refresh_s: float = LIMITS_REFRESH_S,
+        clock: Callable[[], float] = time.monotonic,
+        max_customers: int = CACHED_CUSTOMERS_MAX,
+    ) -> None:
+        self._store = store
+        self._refresh_s = refresh_s
+        self._clock = clock
+        self._max = max_customers
+        self._entries: dict[str, tuple[float, VmLimitSettings | None]] = {}
+        self._reached: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()  # the dev server and tests run ops in threads
+
+    def get(self, customer_id: str) -> VmLimitSettings | None:
+        """The customer's limits (None: none at all), from this container's copy when it
+        is younger than the refresh period."""
+        now = self._clock()
+        cached = self._entries.get(customer_id)
+        if cached is not None and now - cached[0] < self._refresh_s:
+            return cached[1]
+        try:
+            settings = self._store.get(customer_id)
+        except ServiceUnavailable:
+            if cached is None:
+                raise
+            logger.warning(
+                "VM limits refresh failed; keeping the last read",
+                extra={"customer_id": customer_id},
+            )
+            settings = cached[1]
+        if settings is not None and not settings.limits_anything:
+            settings = None
+        with self._lock:
+            self._entries.pop(customer_id, None)
+            if len(self._entries) >= self._max:
+                del self._entries[next(iter(self._entries))]
+            self._entries[customer_id] = (now, settings)
+        return settings
+
+    def note_reached(
+        self, marker: ReachedMarker, *, customer_id: str, refusal: Mapping[str, object], at: str
+    ) -> bool:
+        """Mark the VM's day refused, once per container per VM and day (the store's
+        condition makes it once across containers); True when this call marked it."""
+        vm_id, day, limit_mt = refusal["vm_id"], refusal["day"], refusal["limit_mt"]
+        assert isinstance(vm_id, str) and isinstance(day, str) and isinstance(limit_mt, int)
+        key = (customer_id, vm_id, day)
+        with self._lock:
+            if key in self._reached:
+                return False
+            if len(self._reached) >= self._max:
+                self._reached.clear()
+            self._reached.add(key)
+        return marker.mark_limit_reached(
+            customer_id=customer_id, vm_id=vm_id, day=day, limit_mt=limit_mt, reached_at=at
+        )

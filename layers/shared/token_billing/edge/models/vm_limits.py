@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from token_billing.core.units import format_tokens, tokens_to_mt
-from token_billing.domain.vm_limits import LIMITS_REFRESH_S, MAX_NAMED_VM_LIMITS, LimitsUpdate
+from token_billing.domain.vm_limits import MAX_NAMED_VM_LIMITS, LimitsUpdate
 from token_billing.domain.vm_usage import UsageByVm, VmPeriodUsage
 from token_billing.edge.models.catalog import TOKENS_DESCRIPTION
-from token_billing.store.vm_limits import VmLimitSettings
+from token_billing.store.vm_limits import LIMITS_REFRESH_S, VmLimitSettings
 
 TOKENS_PATTERN = r"^\d{1,9}(\.\d{1,3})?$"
 # What a usage line's vm_id or a credential's VM may be: letters, digits and _.:/+=-.
