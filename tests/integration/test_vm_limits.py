@@ -459,3 +459,41 @@ def test_a_lowered_limit_binds_once_the_container_refreshes(
     assert debit(customer_id, "k2", 30)["ok"]  # this container still has 100
     seconds[0] += 60
     assert debit(customer_id, "k3", 30)["error"]["limit"] == "40"
+
+
+def test_with_credentials_every_line_of_an_op_counts_for_the_credentials_vm(
+    ledger: Ledger, customer_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import time
+
+    from token_billing.domain.agent_credentials import CredentialKeys, mint_credential
+    from token_billing.integrations.agent_credential_keys import forget_keys
+
+    keys = {"current": "k1", "k1": "k" * 40}
+    monkeypatch.setenv("REQUIRE_AGENT_CREDENTIALS", "true")
+    monkeypatch.setenv("STAGE", "local")
+    monkeypatch.setenv("AGENT_CREDENTIAL_KEYS", json.dumps(keys))
+    forget_keys()
+    credential = mint_credential(
+        CredentialKeys.from_json(json.dumps(keys)),
+        customer_id=customer_id,
+        vm_id="vm-1",
+        now_s=int(time.time()),
+        ttl_s=600,
+    )
+    fund(ledger, customer_id, 1_000 * TOKEN_MT)
+    set_limits(ledger, customer_id, None, vm_1=10)
+    try:
+        # Lines that name no VM are still this VM's spending: a limit cannot be dodged.
+        unlabeled = {
+            "customer_id": customer_id,
+            "usage": minutes(6, None),
+            "credential": credential,
+        }
+        assert call({**unlabeled, "idempotency_key": "u1"})["ok"]
+        refused = call({**unlabeled, "idempotency_key": "u2"})
+        assert (refused["error"]["code"], refused["error"]["vm_id"]) == ("vm_limit_reached", "vm-1")
+    finally:
+        forget_keys()
+    assert assert_consistent(ledger, customer_id).balance_mt == 994 * TOKEN_MT
