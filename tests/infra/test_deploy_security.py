@@ -317,6 +317,8 @@ def test_only_the_grants_function_writes_among_the_read_and_grant_routes() -> No
         # Auto top-up: its settings item (UpdateItem); the charger ends attempts (UpdateItem).
         "AutoTopUpFunction",
         "TopUpChargerFunction",
+        # Per-VM limits (issue 25): its settings item only (PutItem under its version).
+        "VmLimitsFunction",
     }
 
 

@@ -118,6 +118,19 @@ def test_routes_match_the_design() -> None:
     assert routes[("POST", "/api/v1/usage-estimate")] == "PackagesFunction"
     auto_top_up = "/api/v1/customers/{id}/tokens/auto-top-up"
     assert routes[("GET", auto_top_up)] == routes[("PUT", auto_top_up)] == "AutoTopUpFunction"
+    vm_limits = "/api/v1/customers/{id}/tokens/vm-limits"
+    assert routes[("GET", vm_limits)] == routes[("PUT", vm_limits)] == "VmLimitsFunction"
+    # Usage by VM is a read: the read-only balances function serves it.
+    assert routes[("GET", "/api/v1/customers/{id}/tokens/usage")] == "BalancesFunction"
+
+
+def test_vm_limits_may_only_read_and_replace_their_settings_item() -> None:
+    actions = {
+        action for statement in statements("VmLimitsFunction") for action in statement["Action"]
+    }
+    assert actions == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    (statement,) = statements("VmLimitsFunction")
+    assert statement["Resource"] == {"Fn::GetAtt": ["LedgerTable", "Arn"]}
 
 
 def test_only_purchase_webhook_and_the_top_up_charger_may_read_the_stripe_secret() -> None:
