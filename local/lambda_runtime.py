@@ -24,6 +24,7 @@ from typing import Any
 
 from local import dynamodb_local
 from local.apigw import JSON_HEADERS, LOCAL_ACCOUNT_ID, HttpResponse
+from local.iam_check import acting_as, as_function
 from local.template import FunctionSpec, Template, load_template
 
 Handler = Callable[[Any, Any], Any]
@@ -120,7 +121,8 @@ class LocalFunction:
         return self.spec.environment.get("POWERTOOLS_SERVICE_NAME", self.spec.logical_id)
 
     def invoke(self, event: Any) -> Any:
-        """Run the handler on `event`; its exceptions propagate to the caller."""
+        """Run the handler on `event` as this function (its AWS calls are held to its IAM
+        role); its exceptions propagate to the caller."""
         handler = self.handler()
         # All functions share one process here, and so one Powertools Logger: this thread's
         # records carry this function's service name, as its own process would on AWS.
@@ -135,7 +137,8 @@ class LocalFunction:
             deadline=started + self.timeout_s,
         )
         try:
-            return handler(event, context)
+            with acting_as(self.spec.logical_id):
+                return handler(event, context)
         finally:
             _INVOKED_SERVICE.reset(service_token)
             elapsed = time.monotonic() - started
@@ -145,6 +148,17 @@ class LocalFunction:
                     f"{self.timeout_s} s timeout: Lambda would have stopped it",
                     file=sys.stderr,
                 )
+
+
+def hold_handlers_to_their_roles(template: Template) -> None:
+    """Replace every template function's handler in its module by one that runs as that
+    function, for callers that import the handler themselves (the integration tests'
+    `import debit_handler`): their AWS calls are held to the role, as in the dev server."""
+    for spec in template.functions().values():
+        ensure_on_path(spec.code_uri)
+        module = importlib.import_module(spec.module_name)
+        handler = getattr(module, spec.function_name)
+        setattr(module, spec.function_name, as_function(spec.logical_id, handler))
 
 
 def lambda_error(status: int, error_type: str, message: str) -> HttpResponse:
