@@ -44,7 +44,8 @@ from botocore.parsers import create_parser
 from local.apigw import LOCAL_ACCOUNT_ID
 from local.dynamodb_local import LOCAL_REGION
 from local.iam_actions import ApiCall, LocalWebSocketApi, required_permissions
-from local.iam_roles import LOCAL_STREAM_LABEL, FunctionRole, function_roles, local_parameters
+from local.iam_roles import FunctionRole, function_roles, local_parameters
+from local.intrinsics import LOCAL_STREAM_LABEL
 from local.template import TEMPLATE_PATH, Template, load_template
 
 IAM_TEMPLATE_ENV = "LOCAL_IAM_TEMPLATE"

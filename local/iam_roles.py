@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from moto.iam.access_control import IAMPolicy, PermissionResult
 
 from local.apigw import LOCAL_ACCOUNT_ID
 from local.dynamodb_local import LOCAL_REGION
+from local.intrinsics import LocalNames
 from local.template import ROOT, Template, load_template
 
 SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
@@ -32,21 +32,11 @@ TRANSLATOR = Path(__file__).with_name("sam_translate.py")
 TRANSLATED_CACHE = ROOT / ".local" / "sam-translated"
 # A template's translation depends on it and on the translator's version (requirements/sam.txt).
 TRANSLATION_INPUTS = (ROOT / "requirements" / "sam.txt", TRANSLATOR)
-# A stream's label is the time DynamoDB made it; locally every table has this one stream.
-LOCAL_STREAM_LABEL = "local"
 # Parameters without a default that a deploy must be given: local stand-ins.
 LOCAL_PARAMETERS = {
     "StripeSecretArn": (
         f"arn:aws:secretsmanager:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:secret:token-billing/local/stripe"
     ),
-}
-PSEUDO_PARAMETERS = {
-    "AWS::Region": LOCAL_REGION,
-    "AWS::AccountId": LOCAL_ACCOUNT_ID,
-    "AWS::Partition": "aws",
-    "AWS::URLSuffix": "amazonaws.com",
-    "AWS::StackName": "token-billing-local",
-    "AWS::NoValue": "",
 }
 
 # The AWS managed policies SAM attaches, as AWS publishes them (they cannot be read offline).
@@ -173,85 +163,3 @@ def translated_template(template_path: Path) -> dict[str, Any]:
     partial.write_text(completed.stdout)
     partial.replace(cached)  # atomic: test sessions and `make dev` may translate at once
     return translated
-
-
-class LocalNames:
-    """CloudFormation's intrinsic functions, answered with the local names."""
-
-    def __init__(self, template: Template, parameters: dict[str, str]) -> None:
-        self.template = template
-        self.parameters = parameters
-
-    def resolve(self, value: Any) -> Any:
-        """`value` with every intrinsic function replaced by its local value."""
-        if isinstance(value, list):
-            return [self.resolve(item) for item in value]
-        if not isinstance(value, dict):
-            return value
-        if len(value) != 1 or not next(iter(value)).startswith(("Fn::", "Ref")):
-            return {key: self.resolve(item) for key, item in value.items()}
-        ((function, argument),) = value.items()
-        if function == "Ref":
-            return self.ref(argument)
-        if function == "Fn::GetAtt":
-            name, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
-            return self.get_att(name, attribute)
-        if function == "Fn::Sub":
-            return self.sub(argument)
-        if function == "Fn::If":
-            condition, when_true, when_false = argument
-            chosen = self.template.evaluate({"Condition": condition}, self.parameters)
-            return self.resolve(when_true if chosen else when_false)
-        if function == "Fn::Join":
-            separator, parts = argument
-            return separator.join(str(part) for part in self.resolve(parts))
-        raise ValueError(f"{function} is not resolved locally (local/iam_roles.py)")
-
-    def sub(self, argument: Any) -> str:
-        text, variables = (argument, {}) if isinstance(argument, str) else argument
-        values = {name: str(self.resolve(value)) for name, value in variables.items()}
-
-        def replace(name: str) -> str:
-            if name in values:
-                return values[name]
-            if "." in name and not name.startswith("AWS::"):
-                resource, attribute = name.split(".", 1)
-                return str(self.get_att(resource, attribute))
-            return str(self.ref(name))
-
-        return re.sub(r"\$\{([\w:.]+)\}", lambda found: replace(found.group(1)), text)
-
-    def ref(self, name: str) -> str:
-        if name in PSEUDO_PARAMETERS:
-            return PSEUDO_PARAMETERS[name]
-        if name in self.parameters:
-            return self.parameters[name]
-        resource_type = self.template.resources[name]["Type"]
-        if resource_type == "AWS::SecretsManager::Secret":
-            return f"arn:aws:secretsmanager:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:secret:{name}"
-        if resource_type == "AWS::SQS::Queue":
-            return f"https://sqs.{LOCAL_REGION}.amazonaws.com/{LOCAL_ACCOUNT_ID}/{name}"
-        # Tables, buses, APIs, functions, stages: their name (or id) is the logical id.
-        return name
-
-    def get_att(self, name: str, attribute: str) -> str:
-        resource_type = self.template.resources[name]["Type"]
-        region, account = LOCAL_REGION, LOCAL_ACCOUNT_ID
-        arns = {
-            ("AWS::DynamoDB::Table", "Arn"): f"arn:aws:dynamodb:{region}:{account}:table/{name}",
-            ("AWS::DynamoDB::Table", "StreamArn"): (
-                f"arn:aws:dynamodb:{region}:{account}:table/{name}/stream/{LOCAL_STREAM_LABEL}"
-            ),
-            ("AWS::Events::EventBus", "Arn"): f"arn:aws:events:{region}:{account}:event-bus/{name}",
-            ("AWS::Events::EventBus", "Name"): name,
-            ("AWS::SQS::Queue", "Arn"): f"arn:aws:sqs:{region}:{account}:{name}",
-            ("AWS::SQS::Queue", "QueueName"): name,
-            ("AWS::Lambda::Function", "Arn"): f"arn:aws:lambda:{region}:{account}:function:{name}",
-            ("AWS::IAM::Role", "Arn"): f"arn:aws:iam::{account}:role/{name}",
-            ("AWS::S3::Bucket", "Arn"): f"arn:aws:s3:::{name}",
-        }
-        if (resource_type, attribute) not in arns:
-            raise ValueError(
-                f"!GetAtt {name}.{attribute} ({resource_type}) is not resolved locally"
-            )
-        return arns[(resource_type, attribute)]
