@@ -44,8 +44,8 @@ from botocore.parsers import create_parser
 from local.apigw import LOCAL_ACCOUNT_ID
 from local.dynamodb_local import LOCAL_REGION
 from local.iam_actions import ApiCall, LocalWebSocketApi, required_permissions
-from local.iam_roles import FunctionRole, function_roles, local_parameters
-from local.intrinsics import LOCAL_STREAM_LABEL
+from local.iam_roles import FunctionRole, function_roles
+from local.intrinsics import LOCAL_STREAM_LABEL, local_parameters
 from local.template import TEMPLATE_PATH, Template, load_template
 
 IAM_TEMPLATE_ENV = "LOCAL_IAM_TEMPLATE"

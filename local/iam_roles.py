@@ -24,7 +24,7 @@ from moto.iam.access_control import IAMPolicy, PermissionResult
 
 from local.apigw import LOCAL_ACCOUNT_ID
 from local.dynamodb_local import LOCAL_REGION
-from local.intrinsics import LocalNames
+from local.intrinsics import LocalNames, local_parameters
 from local.template import ROOT, Template, load_template
 
 SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
@@ -32,12 +32,6 @@ TRANSLATOR = Path(__file__).with_name("sam_translate.py")
 TRANSLATED_CACHE = ROOT / ".local" / "sam-translated"
 # A template's translation depends on it and on the translator's version (requirements/sam.txt).
 TRANSLATION_INPUTS = (ROOT / "requirements" / "sam.txt", TRANSLATOR)
-# Parameters without a default that a deploy must be given: local stand-ins.
-LOCAL_PARAMETERS = {
-    "StripeSecretArn": (
-        f"arn:aws:secretsmanager:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:secret:token-billing/local/stripe"
-    ),
-}
 
 # The AWS managed policies SAM attaches, as AWS publishes them (they cannot be read offline).
 MANAGED_POLICIES: dict[str, dict[str, Any]] = {
@@ -122,11 +116,6 @@ def function_roles(template_path: Path) -> dict[str, FunctionRole]:
             policies.append(MANAGED_POLICIES[arn])
         roles[function] = FunctionRole(function, role, tuple(policies))
     return roles
-
-
-def local_parameters(template: Template) -> dict[str, str]:
-    """Every parameter at its default, the ones without a default at a local stand-in."""
-    return {**template.parameter_defaults(), **LOCAL_PARAMETERS}
 
 
 def translated_template(template_path: Path) -> dict[str, Any]:

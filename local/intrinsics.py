@@ -13,6 +13,12 @@ from local.template import Template
 
 # A stream's label is the time DynamoDB made it; locally every table has this one stream.
 LOCAL_STREAM_LABEL = "local"
+# Parameters without a default that a deploy must be given: local stand-ins.
+LOCAL_PARAMETERS = {
+    "StripeSecretArn": (
+        f"arn:aws:secretsmanager:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:secret:token-billing/local/stripe"
+    ),
+}
 PSEUDO_PARAMETERS = {
     "AWS::Region": LOCAL_REGION,
     "AWS::AccountId": LOCAL_ACCOUNT_ID,
@@ -21,6 +27,11 @@ PSEUDO_PARAMETERS = {
     "AWS::StackName": "token-billing-local",
     "AWS::NoValue": "",
 }
+
+
+def local_parameters(template: Template) -> dict[str, str]:
+    """Every parameter at its default, the ones without a default at a local stand-in."""
+    return {**template.parameter_defaults(), **LOCAL_PARAMETERS}
 
 
 class LocalNames:
