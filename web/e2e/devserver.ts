@@ -15,6 +15,7 @@ declare module "vitest" {
     baseUrl: string;
     deadApiUrl: string;
     nextUrl: string;
+    hostedAppUrl: string;
   }
 }
 
@@ -130,6 +131,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await freePort(),
   ];
   const nextUrl = `http://127.0.0.1:${nextPort}`;
+  // The app as the stack hosts it, under the template's headers (hosted-app.e2e.ts starts it).
+  const hostedAppUrl = `http://127.0.0.1:${await freePort()}`;
   const wsPort = await freePort(); // the WebSocket API; config.json gets its URL from the server
   const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: "1" };
   delete env.STRIPE_SECRET_KEY; // offline checkout, whatever the developer's shell holds
@@ -148,9 +151,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       String(wsPort),
       "--data-dir",
       dataDir,
-      // The example's origin: browsers there may call the API, and Checkout return there.
+      // The example's and the hosted app's origins: browsers there may call the API, and
+      // Checkout return there.
       "--cors-origins",
-      nextUrl,
+      `${nextUrl},${hostedAppUrl}`,
     ],
     { cwd: ROOT, env, stdio: ["ignore", log, log] },
   );
@@ -189,5 +193,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("baseUrl", baseUrl);
   project.provide("deadApiUrl", `http://127.0.0.1:${deadPort}`);
   project.provide("nextUrl", nextUrl);
+  project.provide("hostedAppUrl", hostedAppUrl);
   return stop;
 }
