@@ -56,6 +56,7 @@ def ledger(ddb_local: dynamodb_local.DynamoDBLocal) -> Ledger:
 def dev_server() -> Iterator[DevServer]:
     """The dev server on a free port, serving the template's routes in-process."""
     server = build_server("127.0.0.1", 0)
+    server.fake_events.log_path = None  # never into a running `make dev`'s .local/events.jsonl
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
     thread.start()
     yield server
