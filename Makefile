@@ -130,10 +130,11 @@ chromium: $(CHROMIUM)
 # Starts and stops its own dev server (free ports, temporary DynamoDB Local data) and the
 # Next.js example (`next build` against that server, then `next start`); screenshots go to
 # web/screenshots/.
-e2e: bootstrap web $(NEXT_STAMP) $(CHROMIUM)
+e2e: bootstrap $(SAM_VENV)/.installed web $(NEXT_STAMP) $(CHROMIUM)
 	cd $(WEB) && timeout --kill-after=15 $(E2E_TIMEOUT_S) node_modules/.bin/vitest run --config vitest.e2e.config.ts
 
-dev: bootstrap web
+# The SAM CLI's venv: SAM's translator makes the roles the local IAM check holds functions to.
+dev: bootstrap $(SAM_VENV)/.installed web
 	$(PY) -m local.devserver
 
 test: bootstrap $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed

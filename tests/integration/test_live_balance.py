@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from types import MappingProxyType
 from typing import Any
 
-import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -457,35 +457,13 @@ def refused_status(server: DevServer, token: str | None, *, query: str = "") -> 
 
 
 def forged(customer_id: str, **claims: Any) -> str:
-    now = int(time.time())
-    body = {
-        "iss": identity.ISSUER,
-        "aud": identity.AUDIENCE,
-        "sub": "user-x",
-        "iat": now,
-        "exp": now + 600,
-        "customer_id": customer_id,
-        **claims,
-    }
-    return jwt.encode(
-        body, b"not-the-dev-key-" * 2, algorithm="HS256", headers={"kid": "local-dev"}
-    )
+    """Signed by another key under the dev key's `kid`."""
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return identity.mint(customer_id=customer_id, claims=claims, key=other)
 
 
 def signed(customer_id: str, **claims: Any) -> str:
-    now = int(time.time())
-    body = {
-        "iss": identity.ISSUER,
-        "aud": identity.AUDIENCE,
-        "sub": "user-x",
-        "iat": now,
-        "exp": now + 600,
-        "customer_id": customer_id,
-        **claims,
-    }
-    return jwt.encode(
-        body, identity.signing_key(), algorithm="HS256", headers={"kid": identity.KEY_ID}
-    )
+    return identity.mint(customer_id=customer_id, claims=claims)
 
 
 @pytest.mark.parametrize(
