@@ -33,6 +33,9 @@ from token_billing.store.records import Account, PostedEntry
 from token_billing.store.table_layout import (
     ACCOUNT_SK,
     ENTRY_PREFIX,
+    LAST_BALANCE_DELTA,
+    LAST_CHANGE_ID,
+    LAST_HELD_DELTA,
     customer_pk,
     entry_sk,
     transaction_id,
@@ -250,6 +253,7 @@ class Ledger:
         account = self._account_update(
             customer_id,
             now,
+            change_id=txn_id,
             balance_delta_mt=amount_mt,
             held_delta_mt=held_delta_mt,
             counters=counters,
@@ -278,6 +282,7 @@ class Ledger:
         customer_id: str,
         now: str,
         *,
+        change_id: str,
         balance_delta_mt: int,
         held_delta_mt: int,
         counters: Mapping[str, int],
@@ -285,19 +290,31 @@ class Ledger:
         condition_values: Mapping[str, AttributeValue],
     ) -> dict[str, Any]:
         """The account's part of a transaction: balance, held and available move together
-        (available = balance - held), with the version and lifetime counters."""
+        (available = balance - held), with the version and lifetime counters.
+
+        The item also records what this write meant to change (`last_change_id`, the
+        balance and held deltas): the ledger stream compares each old/new image pair with
+        it (`domain.ledger_drift`), so a write that bypassed the ledger shows at once,
+        with no request beyond the stream's own."""
         assert all(name in ACCOUNT_COUNTERS or USAGE_COUNTER.match(name) for name in counters)
+        assert change_id
         available_delta_mt = balance_delta_mt - held_delta_mt
         values: dict[str, AttributeValue] = {
             ":one": attr_n(1),
             ":now": attr_s(now),
             ":cid": attr_s(customer_id),
+            ":change": attr_s(change_id),
+            ":balance_change": attr_n(balance_delta_mt),
+            ":held_change": attr_n(held_delta_mt),
             **condition_values,
         }
         sets = [
             "updated_at = :now",
             "customer_id = :cid",
             "created_at = if_not_exists(created_at, :now)",
+            f"{LAST_CHANGE_ID} = :change",
+            f"{LAST_BALANCE_DELTA} = :balance_change",
+            f"{LAST_HELD_DELTA} = :held_change",
         ]
         adds = ["version :one"]
         for name, delta in (

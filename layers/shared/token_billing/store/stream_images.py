@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import MappingProxyType
 
-from token_billing.store.codecs import AttributeValue, account_from_item, usage_by_action
+from token_billing.store.codecs import (
+    AttributeValue,
+    account_from_item,
+    item_int,
+    usage_by_action,
+)
+from token_billing.store.table_layout import LAST_BALANCE_DELTA, LAST_CHANGE_ID, LAST_HELD_DELTA
 
 Image = Mapping[str, AttributeValue]
 
@@ -77,4 +83,52 @@ def account_change(old_image: Image | None, new_image: Image) -> AccountChange:
         old_available_mt=old.available_mt if old else None,
         clawed_back_delta_mt=new.clawed_back_mt - (old.clawed_back_mt if old else 0),
         held_mt=new.held_mt,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFigures:
+    """The figures of one ACCOUNT image that the ledger's own writes keep consistent."""
+
+    version: int
+    balance_mt: int
+    held_mt: int
+    available_mt: int
+    last_change_id: str | None  # None: no ledger write recorded its change on this item
+    last_balance_delta_mt: int | None
+    last_held_delta_mt: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedChange:
+    """An ACCOUNT write's images side by side: what `domain.ledger_drift` checks."""
+
+    customer_id: str
+    old: AccountFigures | None  # None: the item's first write (INSERT)
+    new: AccountFigures
+
+
+def _figures(image: Image) -> AccountFigures:
+    def optional_int(name: str) -> int | None:
+        value = image.get(name)
+        return int(value["N"]) if value else None
+
+    change = image.get(LAST_CHANGE_ID)
+    return AccountFigures(
+        version=item_int(image, "version"),
+        balance_mt=item_int(image, "balance_mt"),
+        held_mt=item_int(image, "held_mt"),
+        available_mt=item_int(image, "available_mt"),
+        last_change_id=change["S"] if change else None,
+        last_balance_delta_mt=optional_int(LAST_BALANCE_DELTA),
+        last_held_delta_mt=optional_int(LAST_HELD_DELTA),
+    )
+
+
+def recorded_change(old_image: Image | None, new_image: Image) -> RecordedChange:
+    """The figures of both images of one INSERT or MODIFY of an ACCOUNT item."""
+    return RecordedChange(
+        customer_id=new_image["customer_id"]["S"],
+        old=_figures(old_image) if old_image else None,
+        new=_figures(new_image),
     )
