@@ -1,10 +1,12 @@
 """LedgerDrift on DynamoDB Local's real stream: every ledger write (credit, debit, hold,
 settle, release, clawback) passes; an ACCOUNT update that bypasses the ledger is counted
-and logged in the batch that carries it."""
+and logged in the batch that carries it, and the full reconciliation over the table's
+export names that customer."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import ledger_stream_handler
@@ -17,6 +19,8 @@ from tests.integration.helpers import fund
 from tests.integration.test_ledger_stream import stream_records
 from token_billing.store.ledger import Ledger
 from token_billing.store.table_layout import customer_pk
+from tools.reconcile import export_findings
+from tools.table_export import export_local_table
 
 pytestmark = pytest.mark.integration
 
@@ -105,6 +109,7 @@ def test_every_kind_of_ledger_write_passes_the_drift_check(
 
 def test_an_account_update_that_bypasses_the_ledger_raises_ledger_drift_in_its_batch(
     ddb_local: dynamodb_local.DynamoDBLocal,
+    tmp_path: Path,
     ledger: Ledger,
     customer_id: str,
     capfd: pytest.CaptureFixture[str],
@@ -143,3 +148,9 @@ def test_an_account_update_that_bypasses_the_ledger_raises_ledger_drift_in_its_b
     assert entry.customer_id == customer_id
     assert entry.version == 3
     assert "balance moved by 1000000 mt, the write recorded -100 mt" in entry.reasons
+
+    # and the full reconciliation over the table's export names the customer
+    export = export_local_table(client, TABLE, tmp_path)
+    (finding,) = [f for f in export_findings(export) if f.customer_id == customer_id]
+    assert finding.check == "balance = sum of entries"
+    assert (finding.expected, finding.actual) == ("49800", "1049800")
