@@ -41,7 +41,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.info(
             "planned", extra={"export_arn": export.get("ExportArn"), "queries": len(queries)}
         )
-        return {"queries": queries}
+        return {"export_arn": export.get("ExportArn"), "queries": queries}
     if action == "publish":
         executions = event.get("executions")
         if not isinstance(executions, list):
