@@ -41,8 +41,11 @@ ANOMALY_CHECK = {
     "orphan_credit": "credit has a paid order",
 }
 CUSTOMERS_PER_FILE = 20_000
+# Histories start within the first START_DAYS days and, at up to 3 days between writes,
+# end before FIRST_DAY + DAYS, the generated export's time: every write is settled.
 FIRST_DAY = datetime(2026, 1, 1, tzinfo=UTC)
 DAYS = 330
+START_DAYS = 240
 
 Item = dict[str, Any]
 
@@ -115,7 +118,7 @@ def customer_items(
     """Every item of one customer's partition (and their PAYMENT items), consistent
     unless `anomaly` names a difference to plant."""
     customer_id = f"cust_{index:08d}"
-    history = History(customer_id, [], FIRST_DAY + timedelta(days=rng.randrange(DAYS)))
+    history = History(customer_id, [], FIRST_DAY + timedelta(days=rng.randrange(START_DAYS)))
     totals = dict.fromkeys(("purchased_mt", "bonus_mt", "granted_mt", "clawed_back_mt"), 0)
     used_by_action: dict[str, int] = {}
     purchases = 1 + (entries >= 8 and rng.random() < 0.3)
@@ -209,15 +212,15 @@ def customer_items(
     )
     if index % 3 == 0:
         history.account_moved(f"hold:vm-{index}-hold", 0, hold_mt)
-    for day, by_action in days.items():
+    for usage_day, day_usage in days.items():
         history.items.append(
             {
                 "PK": history.pk,
-                "SK": s(f"USAGE#{day}"),
+                "SK": s(f"USAGE#{usage_day}"),
                 "customer_id": s(customer_id),
-                "day": s(day),
+                "day": s(usage_day),
                 "last_version": n(history.version),
-                **{usage_counter(a): n(mt) for a, mt in by_action.items()},
+                **{usage_counter(a): n(mt) for a, mt in day_usage.items()},
             }
         )
     yield from history.items
@@ -347,7 +350,7 @@ def generate(
     root: Path, *, customers: int, entries: int, anomaly_every: int, seed: int, workers: int
 ) -> tuple[int, list[dict[str, str]]]:
     """Write the export under `root` (and planted.json); items written and what was planted."""
-    export_time = FIRST_DAY + timedelta(days=DAYS + 30)
+    export_time = FIRST_DAY + timedelta(days=DAYS)
     export_id = new_export_id(export_time)
     data = data_folder(root, export_id)
     chunks = [
