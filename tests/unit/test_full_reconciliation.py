@@ -103,22 +103,31 @@ def test_publish_counts_and_meters_each_check_and_names_the_customers(
         ),
         {"QueryExecutionId": accounts, "MaxResults": 1000},
     )
+    # no row statistics for this one: its rows are read and counted instead
     athena.add_response(
-        "get_query_runtime_statistics",
-        {"QueryRuntimeStatistics": {"Rows": {"OutputRows": 0}}},
-        {"QueryExecutionId": orders},
+        "get_query_runtime_statistics", {"QueryRuntimeStatistics": {}}, {"QueryExecutionId": orders}
+    )
+    athena.add_response(
+        "get_query_results",
+        result_page(columns, [["cust_c", "credit has a paid order", "0", "2000000", "order o"]]),
+        {"QueryExecutionId": orders, "MaxResults": 1000},
     )
 
     reply = reconcile_handler.lambda_handler(event, fake_context())
 
-    assert reply["differences"] == 2
-    assert reply["by_check"] == {"balance = sum of entries": 1, "held = sum of active holds": 1}
+    assert reply["differences"] == 3
+    assert reply["by_check"] == {
+        "balance = sum of entries": 1,
+        "held = sum of active holds": 1,
+        "credit has a paid order": 1,
+    }
     assert set(reply["reports"]) == {"report_outstanding", "report_sales", "report_usage"}
     assert reply["bytes_scanned"] == 5 * 171234567
     metrics = emf(capsys.readouterr().out)
-    assert metrics["ReconciliationDifferences"] == 2.0
+    assert metrics["ReconciliationDifferences"] == 3.0
     assert metrics["BalanceMismatches"] == 1.0
     assert metrics["HeldMismatches"] == 1.0
+    assert metrics["CreditsWithoutPaidOrder"] == 1.0
     assert "PaidOrdersNotCreditedOnce" not in metrics  # nothing counted, nothing published
 
 
@@ -189,6 +198,7 @@ def test_export_arns_and_times() -> None:
     with pytest.raises(InvalidRun):
         export_id_of("arn:aws:dynamodb:us-east-1:1:table/t")
     assert settled_before(parse_export_time(1795604400)) == "2026-11-25T10:55:00.000000Z"
+    assert settled_before(parse_export_time(1795604400_000)) == "2026-11-25T10:55:00.000000Z"
     assert (
         settled_before(parse_export_time("2026-11-25T11:00:00.000Z"))
         == "2026-11-25T10:55:00.000000Z"

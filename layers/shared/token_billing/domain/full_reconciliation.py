@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from token_billing.store.export_queries import CHECK, QUERIES, athena_statement
 
 SETTLE_MARGIN = timedelta(minutes=5)
+EPOCH_MS_ABOVE = 100_000_000_000  # epoch seconds reach this in the year 5138
 FINDINGS_READ_MAX = 10_000  # rows read back per check query; the total count is exact
 FINDINGS_LOGGED_MAX = 100
 # One metric per check (the check_name column of check_accounts.sql / check_orders.sql).
@@ -49,9 +50,11 @@ def export_id_of(export_arn: str) -> str:
 
 
 def parse_export_time(value: object) -> datetime:
-    """ExportTime as Step Functions passes it on: an ISO 8601 string or epoch seconds."""
+    """ExportTime as Step Functions passes it on: an ISO 8601 string, or epoch seconds or
+    milliseconds."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        seconds = value / 1000 if value > EPOCH_MS_ABOVE else value
+        return datetime.fromtimestamp(seconds, UTC)
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -91,7 +94,7 @@ def plan_queries(export: Mapping[str, Any]) -> list[dict[str, str]]:
 class QueryResults(Protocol):
     """Reads a finished Athena query's results (`integrations.athena_results`)."""
 
-    def row_count(self, query_execution_id: str) -> int: ...
+    def row_count(self, query_execution_id: str) -> int | None: ...
 
     def rows(self, query_execution_id: str, *, limit: int) -> list[dict[str, str]]: ...
 
@@ -122,10 +125,13 @@ def publish_outcome(executions: Sequence[Mapping[str, Any]], results: QueryResul
             outcome.reports[name] = execution_id
             continue
         total = results.row_count(execution_id)
-        outcome.differences += total
-        if not total:
+        if total == 0:
             continue
         rows = results.rows(execution_id, limit=FINDINGS_READ_MAX)
+        if total is None:  # no statistics: count what was read, never report fewer as none
+            total = len(rows)
+            outcome.lower_bound |= total == FINDINGS_READ_MAX
+        outcome.differences += total
         outcome.lower_bound |= len(rows) < total
         outcome.by_check.update(row["check_name"] for row in rows)
         outcome.findings.extend(rows[: FINDINGS_LOGGED_MAX - len(outcome.findings)])

@@ -27,11 +27,12 @@ class AthenaResults:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def row_count(self, query_execution_id: str) -> int:
-        """How many rows the query returned (its runtime statistics)."""
+    def row_count(self, query_execution_id: str) -> int | None:
+        """How many rows the query returned (its runtime statistics), or None when Athena
+        has no row statistics for it."""
         reply = self._client.get_query_runtime_statistics(QueryExecutionId=query_execution_id)
         rows = reply.get("QueryRuntimeStatistics", {}).get("Rows", {})
-        return int(rows.get("OutputRows", 0))
+        return int(rows["OutputRows"]) if "OutputRows" in rows else None
 
     def rows(self, query_execution_id: str, *, limit: int) -> list[dict[str, str]]:
         """The first `limit` rows, each as column -> value (NULL as "")."""
