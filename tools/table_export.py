@@ -39,15 +39,14 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def export_json(value: Any) -> Any:
-    """A low-level attribute value as DynamoDB's export writes it (binary as base64)."""
+def export_json_default(value: Any) -> Any:
+    """What json.dumps cannot write, as DynamoDB's export writes it: binary as base64, sets
+    as lists (json's C encoder walks the rest, far faster than a walk of our own)."""
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(bytes(value)).decode()
-    if isinstance(value, Mapping):
-        return {key: export_json(inner) for key, inner in value.items()}
-    if isinstance(value, list | set | tuple):
-        return [export_json(inner) for inner in value]
-    return value
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not an attribute value")
 
 
 def write_data_file(path: Path, items: Iterable[Mapping[str, Any]]) -> int:
@@ -55,7 +54,8 @@ def write_data_file(path: Path, items: Iterable[Mapping[str, Any]]) -> int:
     count = 0
     with gzip.open(path, "wt", compresslevel=6) as handle:
         for item in items:
-            handle.write(json.dumps({"Item": export_json(item)}, separators=(",", ":")) + "\n")
+            line = json.dumps({"Item": item}, separators=(",", ":"), default=export_json_default)
+            handle.write(line + "\n")
             count += 1
     return count
 
