@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -282,7 +283,7 @@ class Ledger:
         customer_id: str,
         now: str,
         *,
-        change_id: str,
+        change_id: str | None = None,
         balance_delta_mt: int,
         held_delta_mt: int,
         counters: Mapping[str, int],
@@ -295,9 +296,11 @@ class Ledger:
         The item also records what this write meant to change (`last_change_id`, the
         balance and held deltas): the ledger stream compares each old/new image pair with
         it (`domain.ledger_drift`), so a write that bypassed the ledger shows at once,
-        with no request beyond the stream's own."""
+        with no request beyond the stream's own. `change_id` names the write (the entry's
+        `txn_id`, `hold:<id>`); a write without a name of its own gets a random one, which is
+        all the check needs: a new value on every write."""
         assert all(name in ACCOUNT_COUNTERS or USAGE_COUNTER.match(name) for name in counters)
-        assert change_id
+        change_id = change_id or f"write:{uuid.uuid4().hex}"
         available_delta_mt = balance_delta_mt - held_delta_mt
         values: dict[str, AttributeValue] = {
             ":one": attr_n(1),
