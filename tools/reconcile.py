@@ -130,9 +130,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             export = export_local_table(local_client(args.endpoint), args.table, Path(scratch))
             print(f"exported {export.item_count} items of {args.table} ({args.endpoint})")
         connection = open_export(export, memory_limit=args.memory_limit)
+        loaded_s = time.monotonic() - started
+        print(f"read {export.item_count} items into ledger_items in {loaded_s:.1f} s")
         findings: list[Finding] = []
         for query in QUERIES:
+            query_started = time.monotonic()
             result = run_query(connection, query, settled_before=export.export_time)
+            print(
+                f"{query.name}: {len(result.rows)} rows in {time.monotonic() - query_started:.1f} s"
+            )
             if query.purpose == CHECK:
                 findings.extend(finding_of(row) for row in result.as_dicts())
             elif args.report and query.purpose == REPORT:
