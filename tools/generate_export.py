@@ -182,7 +182,9 @@ def customer_items(
         totals["clawed_back_mt"] += amount_mt
         mark_refunded(history.items, order_id, price_cents // 2, amount_mt)
     days: dict[str, dict[str, int]] = {}
-    for number in range(entries - purchases - grants - clawbacks):
+    # a planted uncredited order lacks its credit: one more usage entry keeps the count
+    usages = entries - purchases - grants - clawbacks + (anomaly == "uncredited_order")
+    for number in range(usages):
         at = history.tick(rng)
         budget_mt = max(history.balance_mt - history.held_mt, 0) // 4
         lines, by_action = usage_lines(rng, budget_mt)
