@@ -1,6 +1,7 @@
 """ledger-stream: the table's DynamoDB stream, off the debit path.
 
-For every INSERT/MODIFY of an ACCOUNT item: the usage it added goes into the customer's
+For every INSERT/MODIFY of an ACCOUNT item: the write is checked against the change it
+recorded (`LedgerDrift`, issue 27), the usage it added goes into the customer's
 daily aggregate, and a balance that crossed below the low-balance line puts one
 `TokenBalanceLow` event on EventBridge. Both are idempotent, so a redelivered record is
 skipped (metric `StreamRecordsSkipped`), not an error.
@@ -37,6 +38,7 @@ from token_billing.core.clock import utc_now_iso
 from token_billing.core.observability import count, logger, publish_metrics
 from token_billing.domain.account_changes import apply_account_change
 from token_billing.domain.auto_top_up.admission import TopUpTrigger
+from token_billing.domain.ledger_drift import ledger_drift
 from token_billing.domain.live_balance import push_account_changes
 from token_billing.domain.low_balance import LowBalanceAlerts
 from token_billing.domain.vm_limit_events import VmLimitAlerts
@@ -53,6 +55,7 @@ from token_billing.store.connections import Connections
 from token_billing.store.stream_images import (
     AccountChange,
     account_change,
+    recorded_change,
     usage_entry_inserted,
     vm_limit_reached_mark,
 )
@@ -95,6 +98,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
             return
         change = account_change(stream.get("OldImage"), stream["NewImage"])
         live_changes.append(change)
+        check_drift(stream, tally)
         outcome = apply_account_change(change, aggregates=aggregates, alerts=alerts)
         tally["UsageAggregatesApplied"] += outcome.aggregate_applied
         tally["LowBalanceEvents"] += outcome.alert_sent
@@ -117,7 +121,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         )
     finally:
         tally.update(push_live_balances(live_changes))
-        for name in ("UsageAggregatesApplied", "LowBalanceEvents", "StreamRecordsSkipped"):
+        for name in (
+            "UsageAggregatesApplied",
+            "LowBalanceEvents",
+            "StreamRecordsSkipped",
+            "LedgerDrift",
+        ):
             count(name, tally[name])
         for name in VM_METRICS:
             count(name, tally[name])
@@ -145,6 +154,23 @@ def vm_record(event_name: str, sort_key: str, stream: dict[str, Any]) -> str:
         return "StreamRecordsSkipped"
     logger.info("VmLimitReached put", extra={"customer_id": mark.customer_id, "vm_id": mark.vm_id})
     return "VmLimitReachedEvents"
+
+
+def check_drift(stream: dict[str, Any], tally: Counter[str]) -> None:
+    """Count and log an ACCOUNT write that disagrees with the change it recorded
+    (`domain.ledger_drift`). Never fails the record: the drift is already written, and a
+    failed record would only stall the shard behind it."""
+    drift = ledger_drift(recorded_change(stream.get("OldImage"), stream["NewImage"]))
+    if drift:
+        tally["LedgerDrift"] += 1
+        logger.error(
+            "ledger drift",
+            extra={
+                "customer_id": drift.customer_id,
+                "version": drift.version,
+                "reasons": list(drift.reasons),
+            },
+        )
 
 
 # ---- the live balance (issue 14): each change to the customer's open WebSockets ----------

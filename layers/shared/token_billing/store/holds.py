@@ -79,6 +79,7 @@ class HoldLedger(Ledger):
         account = self._account_update(
             customer_id,
             now,
+            change_id=f"hold:{hold.hold_id}",
             balance_delta_mt=0,
             held_delta_mt=hold.amount_mt,
             counters={},
@@ -313,6 +314,7 @@ class HoldLedger(Ledger):
         account = self._account_update(
             hold.customer_id,
             now,
+            change_id=f"{status}:{hold.hold_id}",
             balance_delta_mt=0,
             held_delta_mt=-hold.amount_mt,
             counters={},

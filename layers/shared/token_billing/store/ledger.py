@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from token_billing.core.clock import utc_now_iso
@@ -34,10 +35,13 @@ from token_billing.store.codecs import (
     usage_cause_attributes,
     usage_counter,
 )
+from token_billing.store.entry_reads import EntryReads
 from token_billing.store.records import Account, CauseValue, PostedEntry, UsageCause, VmDayLimit
 from token_billing.store.table_layout import (
     ACCOUNT_SK,
-    ENTRY_PREFIX,
+    LAST_BALANCE_DELTA,
+    LAST_CHANGE_ID,
+    LAST_HELD_DELTA,
     customer_pk,
     entry_sk,
     transaction_id,
@@ -58,7 +62,7 @@ ACCOUNT_COUNTERS = frozenset(
 )
 
 
-class Ledger:
+class Ledger(EntryReads):
     """Balance changes and the reads that check them, for one ledger table."""
 
     def __init__(
@@ -246,18 +250,19 @@ class Ledger:
         assert amount_mt != 0
         assert 3 + len(extra_items) <= 100  # DynamoDB's transaction limit
         now = self._clock()
+        fingerprint = request_hash(canonical_request)
+        txn_id, put_entry = self._entry_put(
+            customer_id, scope, idempotency_key, kind, amount_mt, fingerprint, now, cause
+        )
         account = self._account_update(
             customer_id,
             now,
+            change_id=txn_id,  # the drift check's: this write changed the account by the entry
             balance_delta_mt=amount_mt,
             held_delta_mt=held_delta_mt,
             counters=counters,
             condition=condition,
             condition_values=condition_values,
-        )
-        fingerprint = request_hash(canonical_request)
-        txn_id, put_entry = self._entry_put(
-            customer_id, scope, idempotency_key, kind, amount_mt, fingerprint, now, cause
         )
         items: list[Mapping[str, Any]] = [account, put_entry, *extra_items]
         limit = None
@@ -319,6 +324,7 @@ class Ledger:
         customer_id: str,
         now: str,
         *,
+        change_id: str | None = None,
         balance_delta_mt: int,
         held_delta_mt: int,
         counters: Mapping[str, int],
@@ -326,19 +332,33 @@ class Ledger:
         condition_values: Mapping[str, AttributeValue],
     ) -> dict[str, Any]:
         """The account's part of a transaction: balance, held and available move together
-        (available = balance - held), with the version and lifetime counters."""
+        (available = balance - held), with the version and lifetime counters.
+
+        The item also records what this write meant to change (`last_change_id`, the
+        balance and held deltas): the ledger stream compares each old/new image pair with
+        it (`domain.ledger_drift`), so a write that bypassed the ledger shows at once,
+        with no request beyond the stream's own. `change_id` names the write (the entry's
+        `txn_id`, `hold:<id>`); a write without a name of its own gets a random one, which is
+        all the check needs: a new value on every write."""
         assert all(name in ACCOUNT_COUNTERS or USAGE_COUNTER.match(name) for name in counters)
+        change_id = change_id or f"write:{uuid.uuid4().hex}"
         available_delta_mt = balance_delta_mt - held_delta_mt
         values: dict[str, AttributeValue] = {
             ":one": attr_n(1),
             ":now": attr_s(now),
             ":cid": attr_s(customer_id),
+            ":change": attr_s(change_id),
+            ":balance_change": attr_n(balance_delta_mt),
+            ":held_change": attr_n(held_delta_mt),
             **condition_values,
         }
         sets = [
             "updated_at = :now",
             "customer_id = :cid",
             "created_at = if_not_exists(created_at, :now)",
+            f"{LAST_CHANGE_ID} = :change",
+            f"{LAST_BALANCE_DELTA} = :balance_change",
+            f"{LAST_HELD_DELTA} = :held_change",
         ]
         adds = ["version :one"]
         for name, delta in (
@@ -416,31 +436,3 @@ class Ledger:
             )
         item = response.get("Item")
         return replay_of(item, request_hash(canonical_request)) if item else None  # type: ignore[arg-type]
-
-    def iter_entries(self, customer_id: str, *, projection: str | None = None) -> Iterator[Item]:
-        """Every ledger entry of a customer, oldest key first (strongly consistent)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {
-                ":pk": attr_s(customer_pk(customer_id)),
-                ":prefix": attr_s(ENTRY_PREFIX),
-            },
-            "ConsistentRead": True,
-        }
-        if projection:
-            kwargs["ProjectionExpression"] = projection
-        while True:
-            response = self._client.query(**kwargs)
-            yield from response.get("Items", [])  # type: ignore[misc]
-            last_key = response.get("LastEvaluatedKey")
-            if not last_key:
-                return
-            kwargs["ExclusiveStartKey"] = last_key
-
-    def sum_entries_mt(self, customer_id: str) -> int:
-        """Sum of a customer's ledger entries: what their balance must equal."""
-        return sum(
-            int(item["amount_mt"]["N"])
-            for item in self.iter_entries(customer_id, projection="amount_mt")
-        )

@@ -22,6 +22,7 @@ from token_billing.store.codecs import (
     item_str,
     usage_by_action,
 )
+from token_billing.store.table_layout import LAST_BALANCE_DELTA, LAST_CHANGE_ID, LAST_HELD_DELTA
 
 Image = Mapping[str, AttributeValue]
 
@@ -148,4 +149,52 @@ def vm_limit_reached_mark(old_image: Image | None, new_image: Image) -> VmLimitR
         limit_mt=item_int(new_image, "limit_mt"),
         spent_mt=item_int(new_image, "spent_mt"),
         reached_at=reached_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFigures:
+    """The figures of one ACCOUNT image that the ledger's own writes keep consistent."""
+
+    version: int
+    balance_mt: int
+    held_mt: int
+    available_mt: int
+    last_change_id: str | None  # None: no ledger write recorded its change on this item
+    last_balance_delta_mt: int | None
+    last_held_delta_mt: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedChange:
+    """An ACCOUNT write's images side by side: what `domain.ledger_drift` checks."""
+
+    customer_id: str
+    old: AccountFigures | None  # None: the item's first write (INSERT)
+    new: AccountFigures
+
+
+def _figures(image: Image) -> AccountFigures:
+    def optional_int(name: str) -> int | None:
+        value = image.get(name)
+        return int(value["N"]) if value else None
+
+    change = image.get(LAST_CHANGE_ID)
+    return AccountFigures(
+        version=item_int(image, "version"),
+        balance_mt=item_int(image, "balance_mt"),
+        held_mt=item_int(image, "held_mt"),
+        available_mt=item_int(image, "available_mt"),
+        last_change_id=change["S"] if change else None,
+        last_balance_delta_mt=optional_int(LAST_BALANCE_DELTA),
+        last_held_delta_mt=optional_int(LAST_HELD_DELTA),
+    )
+
+
+def recorded_change(old_image: Image | None, new_image: Image) -> RecordedChange:
+    """The figures of both images of one INSERT or MODIFY of an ACCOUNT item."""
+    return RecordedChange(
+        customer_id=new_image["customer_id"]["S"],
+        old=_figures(old_image) if old_image else None,
+        new=_figures(new_image),
     )

@@ -41,6 +41,12 @@ WATCH_SK = "WATCH"
 # UTC day. Not under "ACCOUNT": the balance Query reads neither.
 VM_LIMITS_SK = "LIMITS#VM"
 VM_DAY_PREFIX = "VMDAY#"
+# What the ACCOUNT item's latest write meant to change, written by that same write
+# (`ledger.Ledger._account_update`): the ledger stream checks every old/new image pair
+# against it (`domain.ledger_drift`), so a write that bypassed the ledger shows at once.
+LAST_CHANGE_ID = "last_change_id"
+LAST_BALANCE_DELTA = "last_balance_delta_mt"
+LAST_HELD_DELTA = "last_held_delta_mt"
 # The sparse index of active holds is spread over a few partitions so no single index
 # partition takes every hold write; the sweeper queries each shard.
 ACTIVE_HOLD_SHARDS = 8
