@@ -186,6 +186,34 @@ def test_a_refused_renew_captures_and_keeps_the_old_hold_as_grace(
     assert state(ledger, customer_id) == (6_000, 0, 6_000)
 
 
+def test_a_renew_of_a_settled_hold_places_the_next_hold_it_announces(
+    ledger: Ledger, customer_id: str
+) -> None:
+    """Found by the simulation (issue 24): a renew of a hold a settle had already closed
+    billed the usage as a late debit and answered `renewed: true` with an expiry, but placed
+    no next hold; the agent's later settle of it found none."""
+    fund(ledger, customer_id, 50 * MINUTE_MT)
+    hold(customer_id, "h1", 10)
+    settle(customer_id, "h1", 3)
+    reply = renew(customer_id, "h1", 2, "h2", 10)
+    assert (reply["ok"], reply["renewed"], reply["debited"]) == (True, True, "2"), reply
+    placed = HoldLedger(ledger._client, ledger._table).get_hold(customer_id, "h2")
+    assert placed is not None
+    assert (placed.status, placed.amount_mt, placed.expires_at) == (
+        "active",
+        10_000,
+        reply["expires_at"],
+    )
+    assert state(ledger, customer_id) == (45_000, 10_000, 35_000)
+    again = renew(customer_id, "h1", 2, "h2", 10)  # its repeat answers the same, moves nothing
+    assert (again["renewed"], again["expires_at"], again["replayed"]) == (
+        True,
+        reply["expires_at"],
+        True,
+    )
+    assert state(ledger, customer_id) == (45_000, 10_000, 35_000)
+
+
 def test_an_expired_hold_is_released_by_one_sweeper_run(
     ledger: HoldLedger, customer_id: str
 ) -> None:

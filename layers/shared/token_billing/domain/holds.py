@@ -278,11 +278,11 @@ def renew(
         credential_vm_id=credential_vm_id,
     )
     try:
-        result, _ = capture(next_hold=next_hold)
+        result, captured_from = capture(next_hold=next_hold)
     except InsufficientTokens:
         result, old = capture(keep_remaining=True)
         return RenewResult(result, False, None, old.expires_at)
-    if not result.entry.replayed and not result.late:
+    if not result.entry.replayed and captured_from.active:
         return RenewResult(result, True, next_hold.expires_at, None)  # the common case
     first = _first_reply(result.entry)
     if first is not None and "renewed" in first:
@@ -292,7 +292,8 @@ def renew(
             None if first.get("expires_at") is None else str(first["expires_at"]),
             None if first.get("grace_until") is None else str(first["grace_until"]),
         )
-    # A replay, or a late renew whose old hold was already gone: the usage is billed once;
+    # A replay, or a late renew whose old hold was already gone (expired, released, or
+    # settled: the capture above then placed no next hold): the usage is billed once;
     # the next hold is whatever the first attempt left, or placed now if tokens allow.
     placed = ledger.get_hold(customer_id, next_hold.hold_id)
     if placed is not None:
