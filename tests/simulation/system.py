@@ -97,6 +97,7 @@ class _Services(ThreadingHTTPServer):
 class _ServicesHandler(BaseHTTPRequestHandler):
     server: _Services
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no delayed-ACK stall between headers and body
 
     def log_message(self, format: str, *args: object) -> None:
         return
