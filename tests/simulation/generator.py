@@ -52,13 +52,33 @@ class Generator:
         self.faults = faults
         self.counter = 0
         self.past: list[Step] = []  # idempotent ops, to repeat later
+        self.opening: list[Step] | None = None
 
     def _id(self, prefix: str) -> str:
         self.counter += 1
         return f"{prefix}{self.counter}"
 
+    def prologue(self) -> list[Step]:
+        """The seed's opening: accounts funded, and most often one customer with a saved card
+        and auto top-up on (so that short histories reach crossings, caps and the breaker)."""
+        steps = [
+            Step("grant", {"c": c, "key": self._id("g"), "amount_mt": self.rng.choice([2_000, 8_000]) * 1_000})
+            for c in CUSTOMERS
+            if self.rng.random() < 0.8
+        ]
+        if self.rng.random() < 0.7:
+            c = self.rng.choice(CUSTOMERS)
+            steps.append(Step("save_card", {"c": c, "handle": self._id("o"), "card": self.rng.choice(CARDS)}))
+            settings = self._settings_body(enabled=True)
+            steps.append(Step("settings", {"c": c, "body": settings}))
+        return steps
+
     def next_step(self, model: Model) -> Step:
         rng = self.rng
+        if self.opening is None:
+            self.opening = self.prologue()
+        if self.opening:
+            return self.opening.pop(0)
         kinds = [
             ("debit", 20),
             ("hold", 10),
@@ -71,9 +91,10 @@ class Generator:
             ("grant", 5),
             ("purchase", 5),
             ("checkout", 6),
-            ("refund", 3),
+            ("refund", 4),
             ("dispute", 2),
-            ("settings", 3),
+            ("save_card", 3),
+            ("settings", 5),
             ("stream", 8),
             ("stripe_send", 6),
             ("recover", 1),
@@ -106,7 +127,20 @@ class Generator:
         ]
 
     def _debit(self, model: Model) -> Step:
-        return Step("debit", {"c": self._customer(), "key": self._id("d"), "lines": self._lines()})
+        c = self._customer()
+        available_tokens = model.customers[c].available_mt // 1_000
+        if available_tokens > 1 and self.rng.random() < 0.3:
+            # Most of what is left (sometimes a little more): crossings and refusals.
+            minutes = max(int(available_tokens * self.rng.uniform(0.4, 1.05)), 1)
+            return Step("debit", {"c": c, "key": self._id("d"), "lines": [["vm_runtime", str(minutes), "vm-1"]]})
+        return Step("debit", {"c": c, "key": self._id("d"), "lines": self._lines()})
+
+    def _customer_where(self, model: Model, wanted: bool, has_card: bool) -> str:
+        """A customer with (or without) a saved card, most of the time."""
+        matching = [c for c in CUSTOMERS if (model.customers[c].top_up.card is not None) == has_card]
+        if matching and self.rng.random() < (0.8 if wanted else 0.0):
+            return self.rng.choice(matching)
+        return self._customer()
 
     def _hold_of(self, model: Model, customer: str) -> str:
         holds = list(model.customers[customer].holds)
@@ -181,6 +215,12 @@ class Generator:
             },
         )
 
+    def _save_card(self, model: Model) -> Step:
+        """Buy a Starter pack through Checkout saving the card: paid, and the card's
+        `payment_method.attached` delivered."""
+        c = self._customer_where(model, True, has_card=False)
+        return Step("save_card", {"c": c, "handle": self._id("o"), "card": self.rng.choice(CARDS)})
+
     def _order(self, model: Model, *, paid: bool | None = None, auto: bool = False) -> str:
         handles = [
             h
@@ -195,9 +235,16 @@ class Generator:
 
     def _refund(self, model: Model) -> Step:
         handle = self._order(model, paid=self.rng.random() < 0.9, auto=True)
+        enabled = [
+            h
+            for h, o in model.orders.items()
+            if o.ever_paid and model.customers[o.customer].top_up.enabled
+        ]
+        if enabled and self.rng.random() < 0.5:  # where a clawback may cross a threshold
+            handle = self.rng.choice(enabled)
         order = model.orders.get(handle)
         price = order.price_cents if order else 1_900
-        cents = self.rng.choice([price // 4, price // 2, price, order.refunded_cents if order else 0])
+        cents = self.rng.choice([price // 4, price // 2, price, price, order.refunded_cents if order else 0])
         return Step("refund", {"handle": handle, "cents": max(cents, 1)})
 
     def _dispute(self, model: Model) -> Step:
@@ -210,20 +257,23 @@ class Generator:
         )
 
     def _settings(self, model: Model) -> Step:
-        enabled = self.rng.random() < 0.85
+        body = self._settings_body(enabled=self.rng.random() < 0.85)
+        return Step("settings", {"c": self._customer_where(model, True, has_card=True), "body": body})
+
+    def _settings_body(self, *, enabled: bool) -> dict[str, Any]:
         package = self.rng.choice(["starter", "starter", "growth"])
         body: dict[str, Any] = {
             "enabled": enabled,
             "package_id": package,
-            "threshold": self.rng.choice(["500", "1500", "3000"]),
+            "threshold": self.rng.choice(["1500", "3000", "6000"]),
             "max_charges_per_day": self.rng.choice([1, 2, 3]),
-            "max_cents_per_month": self.rng.choice([1_900, 4_000, 10_000, 50_000]),
+            "max_cents_per_month": self.rng.choice([1_900, 10_000, 50_000, 50_000]),
         }
         if self.rng.random() < 0.3:
             body["target"] = self.rng.choice(["4000", "9000", "20000"])
         if enabled:
             body["consent_text_version"] = "current"
-        return Step("settings", {"c": self._customer(), "body": body})
+        return body
 
     def _stream(self, model: Model) -> Step:
         consumer = self.rng.choice(["ledger", "charger", "both", "both"])

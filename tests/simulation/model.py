@@ -11,6 +11,7 @@ and its breaker.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -103,7 +104,6 @@ class Order:
 @dataclass
 class TopUp:
     enabled: bool = False
-    settings_version: int = 0
     package: str | None = None
     threshold_mt: int | None = None
     target_mt: int | None = None
@@ -126,7 +126,7 @@ class Write:
 
     version: int
     balance_mt: int
-    held_mt: int
+    held_mt: int | None  # None: one of a sweep's releases, whose order the sweeper picks
     clawback: bool
 
 
@@ -155,6 +155,7 @@ class Model:
         self.customers = {c: Customer(c) for c in customer_ids}
         self.orders: dict[str, Order] = {}  # handle -> order
         self.now = now
+        self.seen: Counter[str] = Counter()  # what the history reached, for its coverage
 
     # ---- bookkeeping -------------------------------------------------------------------
 
@@ -404,10 +405,13 @@ class Model:
         now = iso(self.now)
         released = 0
         for c in self.customers.values():
+            first = c.version + 1
             for hold in c.holds.values():
                 if hold.active and hold.expires_at <= now:
                     self._close(c, hold, "expired")
                     released += 1
+            for version in range(first, c.version):  # in between, held depends on the order
+                c.writes[version].held_mt = None
         return {"released": released}
 
     # ---- grants --------------------------------------------------------------------------------
@@ -510,7 +514,6 @@ class Model:
         t.enabled, t.package, t.threshold_mt, t.target_mt = body["enabled"], package, threshold, target
         t.per_day = body.get("max_charges_per_day", 2)
         t.cap_cents = cap if cap is not None else t.cap_cents
-        t.settings_version += 1
         return {"status": 200}
 
     def card_attached(self, customer_id: str, card: str, pm_id: str) -> Reply:
@@ -525,10 +528,16 @@ class Model:
         c = self.customers[change["customer_id"]]
         t = c.top_up
         old, new = change["old_available_mt"], change["available_mt"]
-        if old is None or new >= old or change["clawback"]:
+        if old is None or new >= old:
             return None
         if not t.enabled or t.threshold_mt is None or not old >= t.threshold_mt > new:
             return None
+        if change["clawback"]:
+            # A refund or dispute took the tokens back: buying them again would charge the
+            # card for what its owner just refused (README, Auto top-up: no refund -> charge).
+            self.seen["clawback crossing"] += 1
+            return None
+        self.seen["crossing"] += 1
         assert t.package is not None and t.target_mt is not None
         version = change["version"]
         price, total = PACKAGES[t.package]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -48,6 +49,8 @@ class HistoryResult:
     seed: int
     steps: list[Step]
     trace: list[str]
+    observed: list[str] = field(default_factory=list)
+    coverage: Counter[str] = field(default_factory=Counter)
     violation: Violation | None = None
     failed_at: int | None = None
     faults: int = 0
@@ -85,6 +88,7 @@ class Runner:
         self.faulted = False
         self.stripe_faults = 0
         self.retries = 0
+        self.observed: list[str] = []  # every reply the system gave, in order
 
     # ---- running one step -------------------------------------------------------------------
 
@@ -122,6 +126,7 @@ class Runner:
         return answer
 
     def _expect(self, what: str, got: Reply, expected: Reply) -> None:
+        self.observed.append(f"{what} {got}")
         if self.faulted:
             got = _retried_form(got)
             expected = _retried_form(expected)
@@ -298,6 +303,16 @@ class Runner:
         else:
             self._webhook(step, "checkout.session.async_payment_failed", session)
         return {order.customer}
+
+    def _do_save_card(self, step: Step) -> set[str]:
+        a = step.args
+        purchase = Step("purchase", {"c": a["c"], "handle": a["handle"], "package": "starter", "save_card": True}, step.fault)
+        self._do_purchase(purchase)
+        session = self._pay(self.sessions[a["handle"]], a["card"], a["c"])
+        self._webhook(step, "checkout.session.completed", session)
+        while self.pending_stripe:  # the card's payment_method.attached, at once
+            self._webhook(step, *self.pending_stripe.pop(0))
+        return {a["c"]}
 
     def _pay(self, session_id: str, card: str, customer: str) -> dict[str, Any]:
         before = set(self.system.stripe.payment_methods)
@@ -530,6 +545,8 @@ class Runner:
         c = self.model.customers[change["customer_id"]]
         write = c.writes.get(change["version"])
         got = (change["balance_mt"], change["held_mt"])
+        if write is not None and write.held_mt is None:
+            got = (change["balance_mt"], None)
         if write is None or (write.balance_mt, write.held_mt) != got:
             expected = None if write is None else (write.balance_mt, write.held_mt)
             raise Violation("stream record", f"{change['customer_id']} v{change['version']}: {got} != model {expected}")
@@ -604,7 +621,6 @@ class Runner:
             "in_flight": in_flight,
             "failures": t.failures,
             "paused_reason": t.paused,
-            "settings_version": t.settings_version,
             "counters": {f"charges_{d}": n for d, n in t.charges.items()} | {f"cents_{m}": n for m, n in t.cents.items()},
             "attempts": dict(t.attempts),
         }
@@ -632,6 +648,16 @@ class Runner:
                     raise Violation("usage aggregates", f"{customer_id} {day}: {got} != {expected}")
 
     # ---- the end of a history -----------------------------------------------------------------------
+
+    def coverage(self) -> Counter[str]:
+        """What the history reached: attempts, orders, holds and entries by kind."""
+        seen: Counter[str] = Counter()
+        for c in self.model.customers.values():
+            seen.update(f"attempt {status}" for status in c.top_up.attempts.values())
+            seen.update(f"hold {h.status}" for h in c.holds.values())
+            seen.update(f"entry {scope}" for scope, _ in c.entries)
+        seen.update(f"order {o.kind} {o.status}" for o in self.model.orders.values())
+        return seen + self.model.seen
 
     def drain(self) -> None:
         """Deliver everything still on its way, no faults, until nothing moves."""
@@ -732,6 +758,8 @@ def run_history(
             result.violation = violation
             result.failed_at = len(result.steps) - 1
         system.disarm()
+        result.observed = runner.observed
+        result.coverage = runner.coverage()
         result.faults = system.stats.faults_injected - faults_before
         result.crashes = system.stats.crashes - crashes_before
         result.stripe_faults = runner.stripe_faults

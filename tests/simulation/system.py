@@ -76,7 +76,6 @@ def _environment(proxy_endpoint: str, services_url: str, table: str) -> dict[str
         "CHECKOUT_SUCCESS_URL": f"{APP}/billing/success",
         "CHECKOUT_CANCEL_URL": f"{APP}/billing/cancel",
         "REQUIRE_AGENT_CREDENTIALS": "false",
-        "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "simulation",
         "POWERTOOLS_METRICS_NAMESPACE": "TokenBilling",
     }
@@ -522,7 +521,6 @@ class System:
             "failures": state.consecutive_failures,
             "paused_reason": state.paused_reason,
             "card": state.card.payment_method_id if state.card else None,
-            "settings_version": state.settings_version,
             "counters": dict(state.counters),
             "attempts": {
                 a.version: {"status": a.status, "order_id": a.order_id, "credited": a.credited}
@@ -586,18 +584,15 @@ def _settle_keeps_the_rest(stack: contextlib.ExitStack) -> None:
 
 
 def _clawback_buys_again(stack: contextlib.ExitStack) -> None:
-    """A clawback's crossing admits an auto top-up (the refund -> charge loop)."""
-    from token_billing.store import stream_images
+    """A clawback's crossing admits an auto top-up (the refund -> charge loop): the stream
+    function no longer sees that a clawback made the change."""
+    import dataclasses
 
-    original = stream_images.account_change
+    import ledger_stream_handler
+    from token_billing.store.stream_images import account_change
 
     def change(old: Any, new: Any) -> Any:
-        import dataclasses
-
-        return dataclasses.replace(original(old, new), clawed_back_delta_mt=0)
-
-    stack.enter_context(_patched(stream_images, "account_change", change))
-    import ledger_stream_handler
+        return dataclasses.replace(account_change(old, new), clawed_back_delta_mt=0)
 
     stack.enter_context(_patched(ledger_stream_handler, "account_change", change))
 
@@ -644,18 +639,21 @@ def _patched(owner: Any, name: str, value: Any) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _quiet_service() -> Iterator[None]:
-    """No log lines, and botocore's retry backoff without the waiting (the behaviour under
-    test is the retry, not the wait)."""
+    """No log lines or metrics printed, and botocore's retry backoff without the waiting
+    (the behaviour under test is the retry, not the wait)."""
     import logging
     import time
 
-    from token_billing.core.observability import logger
+    from token_billing.core.observability import logger, metrics
 
     level = logger.log_level
     logger.setLevel(logging.CRITICAL)
     fast = types.SimpleNamespace(sleep=lambda _s: None, time=time.time)
     try:
-        with _patched(botocore.endpoint, "time", fast):
+        with (
+            _patched(botocore.endpoint, "time", fast),
+            _patched(metrics, "flush_metrics", lambda *_a, **_k: metrics.clear_metrics()),
+        ):
             yield
     finally:
         logger.setLevel(level)
