@@ -56,6 +56,13 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _covered(c: Customer, need_mt: int) -> bool:
+    """Whether available tokens cover what an op takes from them. An op that takes nothing
+    (usage within its hold, a renew that reserves less than it frees) is never refused,
+    even when a clawback left available below zero: those tokens were reserved before."""
+    return need_mt <= 0 or c.available_mt >= need_mt
+
+
 def refused(code: str) -> Reply:
     return {"ok": False, "code": code}
 
@@ -275,7 +282,7 @@ class Model:
             return self._late(c, "settle", hold, lines, fingerprint)
         cost = cost_mt(lines)
         from_hold = min(cost, hold.amount_mt)
-        if c.available_mt < cost - hold.amount_mt:
+        if not _covered(c, cost - hold.amount_mt):
             return refused("insufficient_tokens")
         released = hold.amount_mt - from_hold
         reply = {"released_mt": released, "late": False}
@@ -333,7 +340,7 @@ class Model:
             return {"ok": True, "debited_mt": -entry.amount_mt, **entry.reply, "replayed": True}
         from_hold = min(cost, hold.amount_mt)
         need = cost - hold.amount_mt + amount_mt
-        if c.available_mt >= need:
+        if _covered(c, need):
             if next_hold_id in c.holds:
                 return refused("idempotency_key_reused")
             released = hold.amount_mt - from_hold
@@ -353,7 +360,7 @@ class Model:
             hold.released_mt, hold.amount_mt, hold.status = released, 0, "settled"
             return {"ok": True, "debited_mt": cost, **reply, "replayed": False}
         # Not covered: capture anyway and keep the rest of the old hold until its expiry.
-        if c.available_mt < cost - from_hold:
+        if not _covered(c, cost - from_hold):
             return refused("insufficient_tokens")
         reply = {"released_mt": 0, "late": False, "renewed": False, "grace_until": hold.expires_at}
         self._post(c, "renew", hold_id, -cost, fingerprint, lines=lines, reply=reply, held_mt=-from_hold)

@@ -517,6 +517,10 @@ class Runner:
                 failed = handler(remaining)
             except SimulatedCrash:
                 failed = [remaining[0]["dynamodb"]["SequenceNumber"]]
+            except Exception as error:  # the invocation failed (e.g. every record did)
+                if step.fault is None:
+                    raise Violation("stream batch failed", f"{type(error).__name__}: {error}") from error
+                failed = [remaining[0]["dynamodb"]["SequenceNumber"]]
             self.system.disarm()
             if not failed:
                 return
