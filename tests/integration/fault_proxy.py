@@ -84,6 +84,7 @@ class FaultProxy(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: FaultProxy
     protocol_version = "HTTP/1.1"
+    _upstream: http.client.HTTPConnection | None = None
     # Headers and body go out as two writes: with Nagle's algorithm on, the client's delayed
     # ACK holds the body back ~40 ms per request.
     disable_nagle_algorithm = True
@@ -114,7 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, body: bytes, headers: dict[str, str]) -> tuple[bytes, int]:
         """The request sent on upstream, over one kept-alive connection per client
         connection (a new TCP connection per request would cost more than the request)."""
-        upstream: http.client.HTTPConnection | None = getattr(self, "_upstream", None)
+        upstream = self._upstream
         if upstream is None:
             upstream = http.client.HTTPConnection(*self.server.upstream, timeout=30)
             self._upstream = upstream
@@ -129,9 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def finish(self) -> None:
         super().finish()
-        upstream = getattr(self, "_upstream", None)
-        if upstream is not None:
-            upstream.close()
+        if self._upstream is not None:
+            self._upstream.close()
 
     def _answer(self, status: int, body: bytes) -> None:
         self.send_response(status)

@@ -39,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"seed {seed}: {len(result.steps)} steps, {result.faults} DynamoDB faults, "
                 f"{result.crashes} crashes, {result.stripe_faults} Stripe faults, "
-                f"{result.seconds:.1f} s" + (f": VIOLATION {result.violation}" if result.violation else ""),
+                f"{result.seconds:.1f} s"
+                + (f": VIOLATION {result.violation}" if result.violation else ""),
                 flush=True,
             )
             if result.violation is not None:
@@ -51,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _summary(first: int, last: int, totals: dict[str, int], started: float, *, violations: int) -> None:
+def _summary(
+    first: int, last: int, totals: dict[str, int], started: float, *, violations: int
+) -> None:
     print(
         f"seeds {first}-{last}: {totals['steps']} steps, {totals['histories']} histories, "
         f"{totals['faults']} DynamoDB faults and {totals['crashes']} crashes injected, "

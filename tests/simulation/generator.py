@@ -19,7 +19,14 @@ ACTIONS = ["vm_runtime", "screenshot", "api_call", "ai_message", "file_upload"]
 QUANTITIES = ["1", "2", "5", "0.5", "12", "30", "2.25", "100"]
 CARDS = ["pm_card_visa", "pm_card_visa", "pm_card_chargeDeclined", "pm_card_authenticationRequired"]
 STRIPE_FAULTS = ["500", "429", "timeout"]
-OPERATIONS = ["TransactWriteItems", "TransactWriteItems", "UpdateItem", "PutItem", "GetItem", "Query"]
+OPERATIONS = [
+    "TransactWriteItems",
+    "TransactWriteItems",
+    "UpdateItem",
+    "PutItem",
+    "GetItem",
+    "Query",
+]
 FAULTS = ["lost", "throttle", "5xx", "conflict", "crash"]
 
 
@@ -62,13 +69,22 @@ class Generator:
         """The seed's opening: accounts funded, and most often one customer with a saved card
         and auto top-up on (so that short histories reach crossings, caps and the breaker)."""
         steps = [
-            Step("grant", {"c": c, "key": self._id("g"), "amount_mt": self.rng.choice([2_000, 8_000]) * 1_000})
+            Step(
+                "grant",
+                {
+                    "c": c,
+                    "key": self._id("g"),
+                    "amount_mt": self.rng.choice([2_000, 8_000]) * 1_000,
+                },
+            )
             for c in CUSTOMERS
             if self.rng.random() < 0.8
         ]
         if self.rng.random() < 0.7:
             c = self.rng.choice(CUSTOMERS)
-            steps.append(Step("save_card", {"c": c, "handle": self._id("o"), "card": self.rng.choice(CARDS)}))
+            steps.append(
+                Step("save_card", {"c": c, "handle": self._id("o"), "card": self.rng.choice(CARDS)})
+            )
             settings = self._settings_body(enabled=True)
             steps.append(Step("settings", {"c": c, "body": settings}))
         return steps
@@ -100,7 +116,7 @@ class Generator:
             ("recover", 1),
         ]
         kind = rng.choices([k for k, _ in kinds], weights=[w for _, w in kinds])[0]
-        step = getattr(self, f"_{kind}")(model)
+        step: Step = getattr(self, f"_{kind}")(model)
         if step.kind in ("debit", "hold", "settle", "renew", "release", "grant"):
             self.past.append(step)
             self.past = self.past[-50:]
@@ -132,12 +148,17 @@ class Generator:
         if available_tokens > 1 and self.rng.random() < 0.3:
             # Most of what is left (sometimes a little more): crossings and refusals.
             minutes = max(int(available_tokens * self.rng.uniform(0.4, 1.05)), 1)
-            return Step("debit", {"c": c, "key": self._id("d"), "lines": [["vm_runtime", str(minutes), "vm-1"]]})
+            return Step(
+                "debit",
+                {"c": c, "key": self._id("d"), "lines": [["vm_runtime", str(minutes), "vm-1"]]},
+            )
         return Step("debit", {"c": c, "key": self._id("d"), "lines": self._lines()})
 
     def _customer_where(self, model: Model, wanted: bool, has_card: bool) -> str:
         """A customer with (or without) a saved card, most of the time."""
-        matching = [c for c in CUSTOMERS if (model.customers[c].top_up.card is not None) == has_card]
+        matching = [
+            c for c in CUSTOMERS if (model.customers[c].top_up.card is not None) == has_card
+        ]
         if matching and self.rng.random() < (0.8 if wanted else 0.0):
             return self.rng.choice(matching)
         return self._customer()
@@ -244,7 +265,9 @@ class Generator:
             handle = self.rng.choice(enabled)
         order = model.orders.get(handle)
         price = order.price_cents if order else 1_900
-        cents = self.rng.choice([price // 4, price // 2, price, price, order.refunded_cents if order else 0])
+        cents = self.rng.choice(
+            [price // 4, price // 2, price, price, order.refunded_cents if order else 0]
+        )
         return Step("refund", {"handle": handle, "cents": max(cents, 1)})
 
     def _dispute(self, model: Model) -> Step:
@@ -253,12 +276,18 @@ class Generator:
         price = order.price_cents if order else 1_900
         return Step(
             "dispute",
-            {"handle": handle, "dispute": self._id("dp"), "cents": self.rng.choice([price // 3, price])},
+            {
+                "handle": handle,
+                "dispute": self._id("dp"),
+                "cents": self.rng.choice([price // 3, price]),
+            },
         )
 
     def _settings(self, model: Model) -> Step:
         body = self._settings_body(enabled=self.rng.random() < 0.85)
-        return Step("settings", {"c": self._customer_where(model, True, has_card=True), "body": body})
+        return Step(
+            "settings", {"c": self._customer_where(model, True, has_card=True), "body": body}
+        )
 
     def _settings_body(self, *, enabled: bool) -> dict[str, Any]:
         package = self.rng.choice(["starter", "starter", "growth"])
@@ -277,13 +306,20 @@ class Generator:
 
     def _stream(self, model: Model) -> Step:
         consumer = self.rng.choice(["ledger", "charger", "both", "both"])
-        faults = [] if self.rng.random() < 0.6 else [
-            self.rng.choice(STRIPE_FAULTS) for _ in range(self.rng.choice([1, 2, 4]))
-        ]
-        return Step("stream", {"consumer": consumer, "seed": self.rng.getrandbits(32), "stripe_faults": faults})
+        faults = (
+            []
+            if self.rng.random() < 0.6
+            else [self.rng.choice(STRIPE_FAULTS) for _ in range(self.rng.choice([1, 2, 4]))]
+        )
+        return Step(
+            "stream",
+            {"consumer": consumer, "seed": self.rng.getrandbits(32), "stripe_faults": faults},
+        )
 
     def _stripe_send(self, model: Model) -> Step:
-        return Step("stripe_send", {"pick": self.rng.getrandbits(16), "redeliver": self.rng.random() < 0.3})
+        return Step(
+            "stripe_send", {"pick": self.rng.getrandbits(16), "redeliver": self.rng.random() < 0.3}
+        )
 
     def _recover(self, model: Model) -> Step:
         return Step("recover", {"c": self._customer()})

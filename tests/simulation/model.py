@@ -287,7 +287,14 @@ class Model:
         released = hold.amount_mt - from_hold
         reply = {"released_mt": released, "late": False}
         self._post(
-            c, "settle", hold_id, -cost, fingerprint, lines=lines, reply=reply, held_mt=-hold.amount_mt
+            c,
+            "settle",
+            hold_id,
+            -cost,
+            fingerprint,
+            lines=lines,
+            reply=reply,
+            held_mt=-hold.amount_mt,
         )
         hold.captured_mt += from_hold
         hold.released_mt, hold.amount_mt, hold.status = released, 0, "settled"
@@ -331,7 +338,9 @@ class Model:
         fingerprint = ("renew", tuple(lines), next_hold_id, amount_mt)
         cost = cost_mt(lines)
         if not hold.active:
-            return self._late_renew(c, hold, lines, fingerprint, next_hold_id, amount_mt, expires_in_s, vm_id)
+            return self._late_renew(
+                c, hold, lines, fingerprint, next_hold_id, amount_mt, expires_in_s, vm_id
+            )
         entry = c.entries.get(("renew", hold_id))
         if entry is not None:  # a refused renew kept this hold: its repeat answers the same
             if entry.fingerprint != fingerprint:
@@ -345,7 +354,12 @@ class Model:
                 return refused("idempotency_key_reused")
             released = hold.amount_mt - from_hold
             nxt = self._place(c, next_hold_id, amount_mt, expires_in_s, vm_id)
-            reply = {"released_mt": released, "late": False, "renewed": True, "expires_at": nxt.expires_at}
+            reply = {
+                "released_mt": released,
+                "late": False,
+                "renewed": True,
+                "expires_at": nxt.expires_at,
+            }
             self._post(
                 c,
                 "renew",
@@ -363,7 +377,9 @@ class Model:
         if not _covered(c, cost - from_hold):
             return refused("insufficient_tokens")
         reply = {"released_mt": 0, "late": False, "renewed": False, "grace_until": hold.expires_at}
-        self._post(c, "renew", hold_id, -cost, fingerprint, lines=lines, reply=reply, held_mt=-from_hold)
+        self._post(
+            c, "renew", hold_id, -cost, fingerprint, lines=lines, reply=reply, held_mt=-from_hold
+        )
         hold.captured_mt += from_hold
         hold.amount_mt -= from_hold
         return {"ok": True, "debited_mt": cost, **reply, "replayed": False}
@@ -433,7 +449,7 @@ class Model:
         self._post(c, "grant", key, amount_mt, amount_mt)
         return {"status": 201, "amount_mt": amount_mt, "replayed": False}
 
-    # ---- orders and Stripe's events (README "Buying tokens") --------------------------------------
+    # ---- orders and Stripe's events (README "Buying tokens") ----------------------------
 
     def purchase(self, customer_id: str, handle: str, package: str, *, save_card: bool) -> Reply:
         if handle not in self.orders:
@@ -518,7 +534,12 @@ class Model:
             return {"status": 400}
         if body["enabled"] and t.card is None:
             return {"status": 409}
-        t.enabled, t.package, t.threshold_mt, t.target_mt = body["enabled"], package, threshold, target
+        t.enabled, t.package, t.threshold_mt, t.target_mt = (
+            body["enabled"],
+            package,
+            threshold,
+            target,
+        )
         t.per_day = body.get("max_charges_per_day", 2)
         t.cap_cents = cap if cap is not None else t.cap_cents
         return {"status": 200}
@@ -545,7 +566,8 @@ class Model:
             self.seen["clawback crossing"] += 1
             return None
         self.seen["crossing"] += 1
-        assert t.package is not None and t.target_mt is not None
+        assert t.package is not None
+        assert t.target_mt is not None
         version = change["version"]
         price, total = PACKAGES[t.package]
         packs = min(-(-max(t.target_mt - new, 1) // total), MAX_PACKS)
@@ -578,7 +600,13 @@ class Model:
         t.cents = {month: t.cents.get(month, 0) + amount}
         handle = f"auto:{c.customer_id}:{version}"
         self.orders[handle] = Order(
-            handle, c.customer_id, t.package, amount, total * packs, "auto_top_up", packs,
+            handle,
+            c.customer_id,
+            t.package,
+            amount,
+            total * packs,
+            "auto_top_up",
+            packs,
             attempt_version=version,
         )
         return "admitted"
@@ -628,9 +656,10 @@ class Model:
         if action == "credited":
             # Only a successful payment clears a pause (DESIGN.md): this one, once.
             t.failures, t.paused = 0, None
-        if action in ("credited", "already_credited") and order.attempt_version is not None:
-            if t.attempts.get(order.attempt_version) in ("provider_unavailable", "processing"):
-                t.attempts[order.attempt_version] = "succeeded"
+        version = order.attempt_version
+        lost = t.attempts.get(version or -1) in ("provider_unavailable", "processing")
+        if action in ("credited", "already_credited") and version is not None and lost:
+            t.attempts[version] = "succeeded"  # the answer was lost; the payment was not
         return {"action": action}
 
     def recovery_paid(self, handle: str) -> Reply:

@@ -27,12 +27,22 @@ from tests.simulation.system import START, SimulatedCrash, System
 RETRIES = 4
 # Steps that move only the account, its entries and holds: their checks skip orders and
 # auto top-up (nothing else could have changed them).
-LEDGER_ONLY = frozenset({"debit", "hold", "settle", "renew", "release", "grant", "sweep", "advance"})
-EQUIVALENT_WHEN_RETRIED = {
-    "already_credited": "credited",
-    "unchanged": None,  # expired / failed, the first attempt having moved it
-    "already_clawed_back": None,
-    "card_unchanged": "card_saved",
+LEDGER_ONLY = frozenset(
+    {"debit", "hold", "settle", "renew", "release", "grant", "sweep", "advance"}
+)
+# What an action may read as when the first call's write landed and a retry answered: the
+# same family (the state checks after the step tell whether the right thing happened).
+FAMILY_WHEN_RETRIED = {
+    "credited": "credit",
+    "already_credited": "credit",
+    "clawed_back": "clawback",
+    "already_clawed_back": "clawback",
+    "recorded": "clawback",
+    "card_saved": "card",
+    "card_unchanged": "card",
+    "expired": "status",
+    "failed": "status",
+    "unchanged": "status",
 }
 
 
@@ -110,9 +120,11 @@ class Runner:
                 answer = call()
             except SimulatedCrash:
                 answer = _Crashed()
-            except Exception as error:  # noqa: BLE001 - a function's error, as Lambda reports it
+            except Exception as error:
                 if step.fault is None:
-                    raise Violation("unhandled error", f"{type(error).__name__}: {error}") from error
+                    raise Violation(
+                        "unhandled error", f"{type(error).__name__}: {error}"
+                    ) from error
                 answer = _Crashed(f"{type(error).__name__}: {error}")
             self.system.disarm()  # a fault meets the first call only
             if not isinstance(answer, _Crashed) and not retryable(answer):
@@ -258,14 +270,19 @@ class Runner:
         a = step.args
         status, body = self._call(
             step,
-            lambda: self.system.purchase(a["c"], a["package"], a["handle"], save_card=a["save_card"]),
+            lambda: self.system.purchase(
+                a["c"], a["package"], a["handle"], save_card=a["save_card"]
+            ),
             lambda r: r[0] >= 500,
         )
         expected = self.model.purchase(a["c"], a["handle"], a["package"], save_card=a["save_card"])
         got = {"status": status, "order": a["handle"], "price_cents": body.get("price_cents")}
         self._expect("purchase", got, expected)
         known = self.order_ids.setdefault(a["handle"], body["order_id"])
-        if known != body["order_id"] or self.sessions.setdefault(a["handle"], body["session_id"]) != body["session_id"]:
+        if (
+            known != body["order_id"]
+            or self.sessions.setdefault(a["handle"], body["session_id"]) != body["session_id"]
+        ):
             raise Violation("repeated op", f"purchase {a['handle']} answered another order")
         return {a["c"]}
 
@@ -277,7 +294,9 @@ class Runner:
         status, _ = self._call(
             step, lambda: self.system.put_auto_top_up(a["c"], body), lambda r: r[0] >= 500
         )
-        self._expect("auto top-up settings", {"status": status}, self.model.put_settings(a["c"], body))
+        self._expect(
+            "auto top-up settings", {"status": status}, self.model.put_settings(a["c"], body)
+        )
         return {a["c"]}
 
     # ---- Stripe --------------------------------------------------------------------------------
@@ -306,7 +325,11 @@ class Runner:
 
     def _do_save_card(self, step: Step) -> set[str]:
         a = step.args
-        purchase = Step("purchase", {"c": a["c"], "handle": a["handle"], "package": "starter", "save_card": True}, step.fault)
+        purchase = Step(
+            "purchase",
+            {"c": a["c"], "handle": a["handle"], "package": "starter", "save_card": True},
+            step.fault,
+        )
         self._do_purchase(purchase)
         session = self._pay(self.sessions[a["handle"]], a["card"], a["c"])
         self._webhook(step, "checkout.session.completed", session)
@@ -325,7 +348,9 @@ class Runner:
     def _do_recover(self, step: Step) -> set[str]:
         c = step.args["c"]
         waiting = [
-            o for o in self.model.orders.values() if o.customer == c and o.recovery and o.status == "pending"
+            o
+            for o in self.model.orders.values()
+            if o.customer == c and o.recovery and o.status == "pending"
         ]
         if not waiting:
             return set()
@@ -356,13 +381,15 @@ class Runner:
             return None
         metadata = {"customer_id": order.customer, "order_id": order_id}
         if order.kind == "auto_top_up":
-            for intent in self.system.payment_intents():
-                if intent["metadata"].get("order_id") == order_id and intent.get("latest_charge"):
-                    return intent["id"], intent["latest_charge"], intent["metadata"]
+            for paid in self.system.payment_intents():
+                if paid["metadata"].get("order_id") == order_id and paid.get("latest_charge"):
+                    return paid["id"], paid["latest_charge"], paid["metadata"]
             return None
-        session = self.system.stripe.sessions.get(self.sessions.get(handle, ""), {})
+        session: dict[str, Any] = (
+            self.system.stripe.sessions.get(self.sessions.get(handle, "")) or {}
+        )
         intent = session.get("payment_intent")
-        if not intent:
+        if not isinstance(intent, str):
             return None
         return intent, "ch_" + intent.removeprefix("pi_"), metadata
 
@@ -459,7 +486,9 @@ class Runner:
             return {"status": 200} | self.model.session_event(handle, kind, paid=paid)
         if kind == "charge.refunded":
             key = f"refund:{obj['id']}:{obj['amount_refunded']}"
-            return self.model.clawback(handle, key, refunded_cents=obj["amount_refunded"], disputed_cents=None)
+            return self.model.clawback(
+                handle, key, refunded_cents=obj["amount_refunded"], disputed_cents=None
+            )
         key = f"dispute:{obj['id']}"
         return self.model.clawback(handle, key, refunded_cents=None, disputed_cents=obj["amount"])
 
@@ -519,7 +548,9 @@ class Runner:
                 failed = [remaining[0]["dynamodb"]["SequenceNumber"]]
             except Exception as error:  # the invocation failed (e.g. every record did)
                 if step.fault is None:
-                    raise Violation("stream batch failed", f"{type(error).__name__}: {error}") from error
+                    raise Violation(
+                        "stream batch failed", f"{type(error).__name__}: {error}"
+                    ) from error
                 failed = [remaining[0]["dynamodb"]["SequenceNumber"]]
             self.system.disarm()
             if not failed:
@@ -542,7 +573,10 @@ class Runner:
         self._deliver_batch(step, self.system.charger, [record], faulted=transparent)
         charged = len(self.system.payment_intents()) - before
         if charged != int(expected["charged"]):
-            raise Violation("auto top-up charge", f"{customer} v{version}: {charged} PaymentIntents, model {expected}")
+            raise Violation(
+                "auto top-up charge",
+                f"{customer} v{version}: {charged} PaymentIntents, model {expected}",
+            )
 
     def _check_write(self, change: dict[str, Any]) -> None:
         """The stream carries exactly the account writes the model made."""
@@ -553,9 +587,12 @@ class Runner:
             got = (change["balance_mt"], None)
         if write is None or (write.balance_mt, write.held_mt) != got:
             expected = None if write is None else (write.balance_mt, write.held_mt)
-            raise Violation("stream record", f"{change['customer_id']} v{change['version']}: {got} != model {expected}")
+            raise Violation(
+                "stream record",
+                f"{change['customer_id']} v{change['version']}: {got} != model {expected}",
+            )
 
-    # ---- checks -----------------------------------------------------------------------------------
+    # ---- checks --------------------------------------------------------------------------
 
     def check(self, customers: set[str], *, books: bool = True) -> None:
         for customer_id in sorted(customers):
@@ -573,7 +610,12 @@ class Runner:
             if c.exists:
                 raise Violation("account", f"{customer_id} has no account; model {c.balance_mt}")
             return {}
-        expected = {"balance_mt": c.balance_mt, "held_mt": c.held_mt, "available_mt": c.available_mt, "version": c.version}
+        expected = {
+            "balance_mt": c.balance_mt,
+            "held_mt": c.held_mt,
+            "available_mt": c.available_mt,
+            "version": c.version,
+        }
         if account != expected:
             raise Violation("account", f"{customer_id}: system {account} != model {expected}")
         entries = self.system.entries(customer_id)
@@ -588,9 +630,15 @@ class Runner:
         active = sum(h["amount_mt"] for h in holds.values() if h["status"] == "active")
         if active != account["held_mt"]:
             raise Violation("held = sum of active holds", f"{customer_id}: {active} != {account}")
-        expected_holds = {h.hold_id: {"status": h.status, "amount_mt": h.amount_mt} for h in c.holds.values()}
+        expected_holds = {
+            h.hold_id: {"status": h.status, "amount_mt": h.amount_mt} for h in c.holds.values()
+        }
         if holds != expected_holds:
-            diff = {k: (holds.get(k), expected_holds.get(k)) for k in holds.keys() | expected_holds.keys() if holds.get(k) != expected_holds.get(k)}
+            diff = {
+                k: (holds.get(k), expected_holds.get(k))
+                for k in holds.keys() | expected_holds.keys()
+                if holds.get(k) != expected_holds.get(k)
+            }
             raise Violation("holds", f"{customer_id}: system/model {diff}")
         credits: dict[str, int] = {}
         for entry in entries:
@@ -609,12 +657,22 @@ class Runner:
                 raise Violation("order", f"{handle} ({order_id}) not in the store")
             got = (found["status"], found["clawed_back_mt"])
             if got != (order.status, order.clawed_back_mt):
-                raise Violation("order", f"{handle}: system {got} != model {(order.status, order.clawed_back_mt)}")
+                raise Violation(
+                    "order",
+                    f"{handle}: system {got} != model {(order.status, order.clawed_back_mt)}",
+                )
             if credits.get(order_id, 0) != int(order.ever_paid):
-                raise Violation("order credited once, only when paid", f"{handle}: {credits.get(order_id, 0)} credits")
-        known = {self._order_id(h) for h, o in self.model.orders.items() if o.customer == customer_id}
+                raise Violation(
+                    "order credited once, only when paid",
+                    f"{handle}: {credits.get(order_id, 0)} credits",
+                )
+        known = {
+            self._order_id(h) for h, o in self.model.orders.items() if o.customer == customer_id
+        }
         if set(stored) - known:
-            raise Violation("order", f"{customer_id}: orders the model never made: {set(stored) - known}")
+            raise Violation(
+                "order", f"{customer_id}: orders the model never made: {set(stored) - known}"
+            )
 
     def _check_top_up(self, customer_id: str) -> None:
         t = self.model.customers[customer_id].top_up
@@ -625,7 +683,8 @@ class Runner:
             "in_flight": in_flight,
             "failures": t.failures,
             "paused_reason": t.paused,
-            "counters": {f"charges_{d}": n for d, n in t.charges.items()} | {f"cents_{m}": n for m, n in t.cents.items()},
+            "counters": {f"charges_{d}": n for d, n in t.charges.items()}
+            | {f"cents_{m}": n for m, n in t.cents.items()},
             "attempts": dict(t.attempts),
         }
         got = {k: state[k] for k in expected if k != "attempts"} | {
@@ -649,9 +708,10 @@ class Runner:
                 expected = {a: mt for (d, a), mt in c.usage.items() if d == day and mt}
                 got = self.system.usage(customer_id, date.fromisoformat(day))
                 if got != expected:
-                    raise Violation("usage aggregates", f"{customer_id} {day}: {got} != {expected}")
+                    detail = f"{customer_id} {day}: {got} != {expected}"
+                    raise Violation("usage aggregates", detail)
 
-    # ---- the end of a history -----------------------------------------------------------------------
+    # ---- the end of a history ----------------------------------------------------------
 
     def coverage(self) -> Counter[str]:
         """What the history reached: attempts, orders, holds and entries by kind."""
@@ -693,10 +753,8 @@ def _retried_form(reply: Reply) -> Reply:
     if shown.get("status") == 201:
         shown["status"] = 200
     action = shown.get("action")
-    if action in EQUIVALENT_WHEN_RETRIED:
-        shown["action"] = "moved"
-    elif action in ("credited", "expired", "failed", "clawed_back", "recorded", "card_saved"):
-        shown["action"] = "moved"
+    if action in FAMILY_WHEN_RETRIED:
+        shown["action"] = FAMILY_WHEN_RETRIED[action]
     return shown
 
 
@@ -704,7 +762,16 @@ def _debit_reply(reply: dict[str, Any]) -> Reply:
     if not reply["ok"]:
         return {"ok": False, "code": reply["error"]["code"]}
     shown: Reply = {"ok": True}
-    for name in ("debited_mt", "held_mt", "released_mt", "expires_at", "late", "renewed", "grace_until", "replayed"):
+    for name in (
+        "debited_mt",
+        "held_mt",
+        "released_mt",
+        "expires_at",
+        "late",
+        "renewed",
+        "grace_until",
+        "replayed",
+    ):
         if name in reply:
             shown[name] = reply[name]
     if reply.get("renewed") is False:
@@ -777,7 +844,8 @@ def shrink(
 ) -> HistoryResult:
     """The shortest history found that still fails the same check: delta debugging over the
     step list (chunks of halving size removed while the failure stays), bounded in runs."""
-    assert failed.violation is not None and failed.failed_at is not None
+    assert failed.violation is not None
+    assert failed.failed_at is not None
     check = failed.violation.check
     best = failed
     steps = [s for s in failed.steps[: failed.failed_at + 1] if s.kind != "drain"]
@@ -792,7 +860,9 @@ def shrink(
             result = run_history(system, failed.seed, candidate)
             if result.violation is not None and result.violation.check == check:
                 best, removed_any = result, True
-                steps = [s for s in result.steps[: (result.failed_at or 0) + 1] if s.kind != "drain"]
+                steps = [
+                    s for s in result.steps[: (result.failed_at or 0) + 1] if s.kind != "drain"
+                ]
             else:
                 index += chunk
         if not removed_any:
@@ -807,6 +877,8 @@ def report(result: HistoryResult, shrunk: HistoryResult | None = None) -> str:
         f"replay: make simulate SEED={result.seed} STEPS={len(result.steps) - 1}",
     ]
     if shrunk is not None and shrunk.violation is not None:
-        lines.append(f"shortest history that still fails ({len(shrunk.trace)} steps): {shrunk.violation}")
+        lines.append(
+            f"shortest history that still fails ({len(shrunk.trace)} steps): {shrunk.violation}"
+        )
         lines += ["  " + line for line in shrunk.trace]
     return "\n".join(lines)

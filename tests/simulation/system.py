@@ -118,8 +118,8 @@ class _ServicesHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
 
-    do_GET = _serve
-    do_POST = _serve
+    do_GET = _serve  # noqa: N815 - http.server's method names
+    do_POST = _serve  # noqa: N815
 
 
 @dataclass
@@ -589,6 +589,7 @@ def _clawback_buys_again(stack: contextlib.ExitStack) -> None:
     import dataclasses
 
     import ledger_stream_handler
+
     from token_billing.store.stream_images import account_change
 
     def change(old: Any, new: Any) -> Any:
