@@ -125,6 +125,10 @@ class TopUp:
     charges: dict[str, int] = field(default_factory=dict)  # day -> charges admitted
     cents: dict[str, int] = field(default_factory=dict)  # month -> cents admitted
     attempts: dict[int, str] = field(default_factory=dict)  # version -> status
+    largest_per_day: int = 0  # the largest caps ever set, for the checks at Stripe's side
+    largest_cap_cents: int = 0
+    charged: int = 0  # PaymentIntents Stripe made
+    charged_when_paused: int = 0  # ... when the breaker last tripped
 
 
 @dataclass
@@ -542,6 +546,8 @@ class Model:
         )
         t.per_day = body.get("max_charges_per_day", 2)
         t.cap_cents = cap if cap is not None else t.cap_cents
+        t.largest_per_day = max(t.largest_per_day, t.per_day)
+        t.largest_cap_cents = max(t.largest_cap_cents, t.cap_cents or 0)
         return {"status": 200}
 
     def card_attached(self, customer_id: str, card: str, pm_id: str) -> Reply:
@@ -644,6 +650,9 @@ class Model:
         if outcome == "declined":
             order.status = "failed"
         t.in_flight = None
+        t.charged += charged
+        if t.paused:
+            t.charged_when_paused = t.charged
         paid_already = outcome == "provider_unavailable" and order.ever_paid
         t.attempts[version] = "succeeded" if paid_already else outcome
         return {"outcome": outcome, "charged": charged}

@@ -148,7 +148,7 @@ class Runner:
     def _first_reply(self, identity: tuple[Any, ...], reply: Reply) -> None:
         """Every repeated op is answered with its first reply (`replayed` aside)."""
         shown = {k: v for k, v in reply.items() if k != "replayed"}
-        if not reply.get("ok", reply.get("status") in (200, 201)):
+        if not reply.get("ok", reply.get("status") in (1, 200, 201)):
             return
         first = self.first_replies.setdefault(identity, shown)
         if first != shown:
@@ -228,6 +228,8 @@ class Runner:
             a["vm"],
         )
         self._expect("renew", got, expected)
+        identity = ("renew", a["c"], a["hold_id"], a["next_hold_id"], a["amount_mt"])
+        self._first_reply((*identity, repr(a["lines"])), got)
         return {a["c"]}
 
     def _do_release(self, step: Step) -> set[str]:
@@ -264,6 +266,7 @@ class Runner:
         if status in (200, 201):
             got |= {"amount_mt": body["amount_mt"], "replayed": body["replayed"]}
         self._expect("grant", got, self.model.grant(a["c"], a["key"], a["amount_mt"]))
+        self._first_reply(("grant", a["c"], a["key"], a["amount_mt"]), got | {"status": 1})
         return {a["c"]}
 
     def _do_purchase(self, step: Step) -> set[str]:
@@ -693,13 +696,28 @@ class Runner:
         if got != expected:
             diff = {k: (got[k], expected[k]) for k in expected if got[k] != expected[k]}
             raise Violation("auto top-up state", f"{customer_id}: system/model {diff}")
+        self._check_caps(customer_id)
+
+    def _check_caps(self, customer_id: str) -> None:
+        """What Stripe was asked to charge, counted at Stripe: never more charges a day nor
+        cents a month than the largest caps the customer ever set, never while paused."""
+        t = self.model.customers[customer_id].top_up
         per_day: dict[str, int] = {}
+        per_month: dict[str, int] = {}
         for intent in self.system.payment_intents():
-            if intent["metadata"].get("customer_id") == customer_id:
-                day = time.strftime("%Y-%m-%d", time.gmtime(intent["created"]))
-                per_day[day] = per_day.get(day, 0) + 1
-        if any(n > 10 for n in per_day.values()):
+            if intent["metadata"].get("customer_id") != customer_id:
+                continue
+            moment = time.gmtime(intent["created"])
+            day, month = time.strftime("%Y-%m-%d", moment), time.strftime("%Y-%m", moment)
+            per_day[day] = per_day.get(day, 0) + 1
+            per_month[month] = per_month.get(month, 0) + intent["amount"]
+        if any(n > t.largest_per_day for n in per_day.values()):
             raise Violation("auto top-up caps", f"{customer_id}: {per_day} charges a day")
+        if any(cents > t.largest_cap_cents for cents in per_month.values()):
+            raise Violation("auto top-up caps", f"{customer_id}: {per_month} cents a month")
+        charged = sum(per_day.values())
+        if t.paused and charged > t.charged_when_paused:
+            raise Violation("auto top-up breaker", f"{customer_id}: charged while {t.paused}")
 
     def check_usage(self) -> None:
         """Usage aggregates = what the model debited, per customer, action and day."""

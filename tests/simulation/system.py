@@ -45,9 +45,9 @@ from tests.integration import fault_proxy  # noqa: E402
 WEBHOOK_SECRET = "whsec_simulation"
 APP = "https://app.example.com"
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-# Stripe timeouts cost wall time: the charger's client gives up after this, the fake answers
-# after twice as long (the charge is made and kept under its key, Stripe's worst case).
-STRIPE_TIMEOUT_S = 0.05
+# The charger's Stripe client timeout. A `timeout` fault is an answer that never arrives (the
+# connection drops after the charge is made), so no request depends on how fast this is.
+STRIPE_TIMEOUT_S = 10
 WRITE_OPERATIONS = ("TransactWriteItems", "UpdateItem", "PutItem")
 
 
@@ -104,12 +104,20 @@ class _ServicesHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         target = self.headers.get("X-Amz-Target", "")
+        path = self.path.removeprefix("/_stripe")
         if target:
             status, payload = self.server.events.handle(target, body)
         else:
-            status, payload = self.server.stripe.handle(
-                self.command, self.path.removeprefix("/_stripe"), dict(self.headers), body.decode()
-            )
+            stripe = self.server.stripe
+            faults = stripe.faults
+            lost = path == "/v1/payment_intents" and bool(faults) and faults[0] == "timeout"
+            status, payload = stripe.handle(self.command, path, dict(self.headers), body.decode())
+            if lost:
+                # Stripe made the charge and kept it under its key; the answer never
+                # arrives (no wall-clock timeout: the same on a loaded machine).
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
         data = json.dumps(payload).encode()
         with contextlib.suppress(OSError):  # a client that timed out has gone
             self.send_response(status)
@@ -208,7 +216,7 @@ class System:
         auto_top_up.STRIPE_BACKOFF_BASE_S = 0.0
         self.proxy.clear()
         self.services.stripe = FakeStripe(public_base=self.services.url)
-        self.services.stripe.timeout_sleep_s = STRIPE_TIMEOUT_S * 2
+        self.services.stripe.timeout_sleep_s = 0.0
         self.services.events = FakeEventBridge(echo=False)
         self._streams = _streams_client(self.ddb.endpoint)
         self._stream_arn = self.client.describe_table(TableName=self.table)["Table"][
