@@ -323,7 +323,3 @@ class Generator:
 
     def _recover(self, model: Model) -> Step:
         return Step("recover", {"c": self._customer()})
-
-
-def generate_step(generator: Generator, model: Model) -> Step:
-    return generator.next_step(model)

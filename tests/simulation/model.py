@@ -229,9 +229,10 @@ class Model:
 
     # ---- holds (README "Running VMs: holds") ------------------------------------------------
 
-    def hold(
+    def place_hold(
         self, customer_id: str, hold_id: str, amount_mt: int, expires_in_s: int, vm_id: str | None
     ) -> Reply:
+        """`hold`: reserve available tokens; a repeated hold id answers the first hold."""
         c = self.customers[customer_id]
         existing = c.holds.get(hold_id)
         if existing is not None:
@@ -243,11 +244,13 @@ class Model:
         if c.available_mt < amount_mt:
             return refused("insufficient_tokens")
         hold = self._place(c, hold_id, amount_mt, expires_in_s, vm_id)
+        self._write(c, held_mt=hold.amount_mt)
         return self._hold_reply(hold, replayed=False)
 
     def _place(
         self, c: Customer, hold_id: str, amount_mt: int, expires_in_s: int, vm_id: str | None
     ) -> Hold:
+        """A new hold (its account write is the caller's: alone, or in a renew's)."""
         expires = iso(self.now + timedelta(seconds=expires_in_s))
         hold = Hold(hold_id, vm_id, amount_mt, amount_mt, expires)
         c.holds[hold_id] = hold
@@ -261,20 +264,6 @@ class Model:
             "expires_at": hold.expires_at,
             "replayed": replayed,
         }
-
-    def _commit_place(self, c: Customer, hold: Hold) -> None:
-        self._write(c, held_mt=hold.amount_mt)
-
-    def place_hold(
-        self, customer_id: str, hold_id: str, amount_mt: int, expires_in_s: int, vm_id: str | None
-    ) -> Reply:
-        """`hold`, with its account write (split from `hold` so renew can reuse `_place`)."""
-        c = self.customers[customer_id]
-        fresh = hold_id not in c.holds
-        reply = self.hold(customer_id, hold_id, amount_mt, expires_in_s, vm_id)
-        if reply["ok"] and fresh:
-            self._commit_place(c, c.holds[hold_id])
-        return reply
 
     def settle(self, customer_id: str, hold_id: str, lines: list[Line]) -> Reply:
         c = self.customers[customer_id]
@@ -409,7 +398,7 @@ class Model:
         if c.available_mt < amount_mt:
             return settled | {"renewed": False, "grace_until": None}
         nxt = self._place(c, next_hold_id, amount_mt, expires_in_s, vm_id)
-        self._commit_place(c, nxt)
+        self._write(c, held_mt=nxt.amount_mt)
         return settled | {"renewed": True, "expires_at": nxt.expires_at}
 
     def release(self, customer_id: str, hold_id: str) -> Reply:
