@@ -667,6 +667,7 @@ class Model:
         action = self._credit(order)
         if action == "credited":
             t.failures, t.paused = 0, None
-            if t.attempts.get(order.attempt_version or -1) == "authentication_required":
-                t.attempts[order.attempt_version or -1] = "recovered"
+        version = order.attempt_version or -1
+        if action != "not_credited" and t.attempts.get(version) == "authentication_required":
+            t.attempts[version] = "recovered"
         return {"action": action}

@@ -435,8 +435,10 @@ class Runner:
 
     def _do_stripe_send(self, step: Step) -> set[str]:
         pick = step.args["pick"]
-        if step.args["redeliver"] and self.delivered:
-            sent = self.delivered[pick % len(self.delivered)]
+        wanted = step.args.get("type")
+        delivered = [d for d in self.delivered if wanted in (None, d.event_type)]
+        if step.args["redeliver"] and delivered:
+            sent = delivered[pick % len(delivered)]
             self._deliver(step, sent)
             return set(CUSTOMERS)
         if not self.pending_stripe:
@@ -508,6 +510,7 @@ class Runner:
                 size = rng.randint(1, 8)
                 batch, records = records[:size], records[size:]
                 self._ledger_batch(step, batch, rng)
+            self.check_usage()  # every account write so far has reached the aggregates
         if consumer in ("charger", "both") and self.pending_charger:
             faults = list(step.args["stripe_faults"])
             self.stripe_faults += len(faults)

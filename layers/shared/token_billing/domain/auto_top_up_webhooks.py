@@ -51,7 +51,8 @@ def handle_top_up_event(
 def after_payment_event(
     event: Mapping[str, Any], outcome: Outcome, *, orders: OrderStore, top_ups: TopUpStore
 ) -> None:
-    """A recovery Checkout was credited (or found credited): the pause is over."""
+    """A recovery Checkout was credited: the pause is over (a redelivery of its event marks
+    the attempt, and clears no pause set since)."""
     if outcome.action not in ("credited", "already_credited") or not outcome.order_id:
         return
     obj = (event.get("data") or {}).get("object") or {}
@@ -61,7 +62,7 @@ def after_payment_event(
     order = orders.find(str(metadata.get("customer_id")), outcome.order_id)
     if order is None or order.kind != KIND:
         return
-    top_ups.record_credit(order.customer_id, order, clear_pause=True)
+    top_ups.record_credit(order.customer_id, order, clear_pause=outcome.action == "credited")
     if order.attempt_version is not None:
         top_ups.mark_recovered(order.customer_id, order.attempt_version)
     logger.info("auto top-up recovered on-session", extra={"order_id": order.order_id})
@@ -158,8 +159,9 @@ def _credit_payment_intent(
         current = orders.get(order.customer_id, order.order_id)
         metrics.add_metric(name="CreditRefusedByOrderState", unit=MetricUnit.Count, value=1)
         return Outcome("not_credited", order.order_id, f"order is {current.status}")
-    # A successful payment clears a pause (e.g. an attempt that timed out, then went through).
-    top_ups.record_credit(order.customer_id, order, clear_pause=True)
+    # A successful payment clears a pause (e.g. an attempt that timed out, then went through);
+    # its redelivery is no new payment and leaves a pause a later failure set.
+    top_ups.record_credit(order.customer_id, order, clear_pause=not posted.replayed)
     if posted.replayed:
         return Outcome("already_credited", order.order_id)
     metrics.add_metric(name="TokensCreditedMt", unit=MetricUnit.Count, value=posted.amount_mt)
