@@ -114,19 +114,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _forward(self, body: bytes, headers: dict[str, str]) -> tuple[bytes, int]:
         """The request sent on upstream, over one kept-alive connection per client
-        connection (a new TCP connection per request would cost more than the request)."""
-        upstream = self._upstream
-        if upstream is None:
-            upstream = http.client.HTTPConnection(*self.server.upstream, timeout=30)
-            self._upstream = upstream
-        try:
-            upstream.request("POST", self.path, body=body, headers=headers)
-            response = upstream.getresponse()
-            return response.read(), response.status
-        except (OSError, http.client.HTTPException):
-            upstream.close()
-            self._upstream = None
-            raise
+        connection (a new TCP connection per request would cost more than the request).
+        A kept connection the server closed while idle is opened again once: a request
+        refused that way never reached DynamoDB Local."""
+        for reused in (self._upstream is not None, False):
+            if self._upstream is None:
+                self._upstream = http.client.HTTPConnection(*self.server.upstream, timeout=30)
+            try:
+                self._upstream.request("POST", self.path, body=body, headers=headers)
+                response = self._upstream.getresponse()
+                return response.read(), response.status
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                self._upstream.close()
+                self._upstream = None
+                if not reused:
+                    raise
+        raise AssertionError("unreachable: the second try either answers or raises")
 
     def finish(self) -> None:
         super().finish()
