@@ -79,10 +79,11 @@ class _Webhook:
 
 @dataclass
 class Runner:
+    """One history's model, the system's ids for the model's handles, and what is still
+    on its way (stream records, Stripe's events)."""
+
     system: System
-    seed: int
     model: Model = field(init=False)
-    trace: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.model = Model(list(CUSTOMERS), START)
@@ -116,6 +117,7 @@ class Runner:
             self.system.arm(step.fault.operation, step.fault.kind, step.fault.count)
         answer: Any = None
         for attempt in range(RETRIES):
+            self.retries += attempt > 0
             try:
                 answer = call()
             except SimulatedCrash:
@@ -131,8 +133,6 @@ class Runner:
                 return answer
             if step.fault is None and not isinstance(answer, _Crashed):
                 return answer  # retryable with no fault: the model decides if that is right
-            if attempt:
-                self.retries += 1
         if isinstance(answer, _Crashed):
             raise Violation("never recovered", f"{step}: {answer.reason}")
         return answer
@@ -835,7 +835,7 @@ def run_history(
     result = HistoryResult(seed, [], [])
     crashes_before, faults_before = system.stats.crashes, system.stats.faults_injected
     with system.history(seed):
-        runner = Runner(system, seed)
+        runner = Runner(system)
         try:
             for index in range(count):
                 step = planned[index] if planned is not None else generator.next_step(runner.model)

@@ -134,7 +134,6 @@ class _ServicesHandler(BaseHTTPRequestHandler):
 class Stats:
     faults_injected: int = 0
     crashes: int = 0
-    retries: int = 0
 
 
 class _Context:
