@@ -6,7 +6,9 @@ system and compares both, then compares the states.
 Written from the documents, not from the code: prices from the catalog's rates (cost = rate x
 quantity rounded up per line), holds as two-phase transfers, credits once per order,
 clawbacks of the refunded or disputed share rounded up, auto top-up's admission within caps
-and its breaker.
+and its breaker. Where the documents say nothing, the model answers as the service does and
+says so ("not in the documents"): what a late settle or renew reports as released, the order
+in which a refused admission names its reason.
 """
 
 from __future__ import annotations
@@ -307,6 +309,8 @@ class Model:
         cost = cost_mt(lines)
         if c.available_mt < cost:
             return refused("insufficient_tokens")
+        # Not in the documents: after a settle, the hold's release is reported again and the
+        # call is not `late`; after a release or expiry, nothing released and `late`.
         settled = hold.status == "settled"
         reply = {"released_mt": hold.released_mt if settled else 0, "late": not settled}
         self._post(c, scope, hold.hold_id, -cost, fingerprint, lines=lines, reply=reply)
@@ -573,7 +577,7 @@ class Model:
             return "monthly_cap_reached"
         if version in t.attempts:
             return "duplicate"
-        reason = (
+        reason = (  # the order of the reasons is not in the documents: the service's
             "no_card"
             if t.card is None
             else "paused"
