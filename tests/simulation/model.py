@@ -392,18 +392,36 @@ class Model:
         expires_in_s: int,
         vm_id: str | None,
     ) -> Reply:
-        settled = self._late(c, "renew", hold, lines, fingerprint)
-        if not settled["ok"] or "renewed" in settled:
-            return settled
-        # The usage is billed once; the next hold is whatever is there, or placed now.
-        placed = c.holds.get(next_hold_id)
-        if placed is not None:
-            return settled | {"renewed": True, "expires_at": placed.expires_at}
-        if c.available_mt < amount_mt:
-            return settled | {"renewed": False, "grace_until": None}
-        nxt = self._place(c, next_hold_id, amount_mt, expires_in_s, vm_id)
-        self._write(c, held_mt=nxt.amount_mt)
-        return settled | {"renewed": True, "expires_at": nxt.expires_at}
+        """A renew of a hold no longer active: the usage billed as a debit and, when
+        available tokens cover both, the next hold placed in the same write. A repeat
+        answers the first reply and moves nothing."""
+        entry = c.entries.get(("renew", hold.hold_id))
+        if entry is not None:
+            return self._late(c, "renew", hold, lines, fingerprint)
+        cost = cost_mt(lines)
+        settled = hold.status == "settled"  # not in the documents: as in `_late`
+        reply: Reply = {"released_mt": hold.released_mt if settled else 0, "late": not settled}
+        if c.available_mt >= cost + amount_mt:
+            if next_hold_id in c.holds:
+                return refused("idempotency_key_reused")
+            nxt = self._place(c, next_hold_id, amount_mt, expires_in_s, vm_id)
+            reply |= {"renewed": True, "expires_at": nxt.expires_at}
+            self._post(
+                c,
+                "renew",
+                hold.hold_id,
+                -cost,
+                fingerprint,
+                lines=lines,
+                reply=reply,
+                held_mt=amount_mt,
+            )
+            return {"ok": True, "debited_mt": cost, **reply, "replayed": False}
+        if c.available_mt < cost:
+            return refused("insufficient_tokens")
+        reply |= {"renewed": False, "grace_until": None}
+        self._post(c, "renew", hold.hold_id, -cost, fingerprint, lines=lines, reply=reply)
+        return {"ok": True, "debited_mt": cost, **reply, "replayed": False}
 
     def release(self, customer_id: str, hold_id: str) -> Reply:
         c = self.customers[customer_id]

@@ -18,6 +18,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from token_billing.core.errors import (
     InsufficientTokens,
@@ -149,6 +150,48 @@ def _existing_hold(ledger: HoldLedger, customer_id: str, hold_id: str) -> Hold:
     return hold
 
 
+def _late_debit(
+    ledger: HoldLedger,
+    hold: Hold,
+    lines: list[UsageLine],
+    *,
+    scope: str,
+    canonical: str,
+    next_hold: NewHold | None,
+    renewing: bool,
+) -> SettleResult:
+    """The usage of a hold no longer active, billed as a plain debit under the hold's key;
+    a renew's next hold is placed in the same transaction, so the entry records whether it
+    was (a replay answers exactly what the first call did)."""
+    cause, by_action = usage_cause(lines)
+    cost_mt = sum(line.cost_mt for line in lines)
+    settled_here = hold.status == "settled"
+    released = hold.released_mt if settled_here else 0
+    reply: dict[str, object] = {"released_mt": released, "late": not settled_here}
+    if next_hold is not None:
+        reply |= {"renewed": True, "expires_at": next_hold.expires_at}
+    elif renewing:  # the next hold was not covered: the usage alone, and no grace left
+        reply |= {"renewed": False, "grace_until": None}
+    late_cause = {**cause, "hold_id": {"S": hold.hold_id}, **_reply_attr(**reply)}
+    common: dict[str, Any] = {
+        "customer_id": hold.customer_id,
+        "idempotency_key": hold.hold_id,
+        "amount_mt": cost_mt,
+        "canonical_request": canonical,
+        "cause": late_cause,
+        "usage_mt_by_action": by_action,
+        "scope": scope,
+    }
+    if next_hold is not None:
+        entry = ledger.debit_and_place_hold(next_hold=next_hold, **common)
+    else:
+        entry = ledger.debit(**common)
+    first = _first_reply(entry)
+    if first is not None:
+        return SettleResult(entry, int(str(first["released_mt"])), bool(first["late"]))
+    return SettleResult(entry, released, late=not settled_here)
+
+
 def _capture_or_debit(
     ledger: HoldLedger,
     *,
@@ -169,27 +212,15 @@ def _capture_or_debit(
         hold = _existing_hold(ledger, customer_id, hold_id)
         check_hold_vm(credential_vm_id, hold.vm_id)
         if not hold.active:
-            settled_here = hold.status == "settled"
-            released = hold.released_mt if settled_here else 0
-            entry = ledger.debit(
-                customer_id=customer_id,
-                idempotency_key=hold_id,
-                amount_mt=cost_mt,
-                canonical_request=canonical,
-                cause={
-                    **cause,
-                    "hold_id": {"S": hold_id},
-                    **_reply_attr(released_mt=released, late=not settled_here),
-                },
-                usage_mt_by_action=by_action,
+            return _late_debit(
+                ledger,
+                hold,
+                lines,
                 scope=scope,
-            )
-            first = _first_reply(entry)
-            if first is not None:
-                return SettleResult(
-                    entry, int(str(first["released_mt"])), bool(first["late"])
-                ), hold
-            return SettleResult(entry, released, late=not settled_here), hold
+                canonical=canonical,
+                next_hold=next_hold,
+                renewing=keep_remaining,
+            ), hold
         # The reply is known before the write, so the entry records it: a replay answers
         # exactly what the first call did, not what the hold looks like now.
         released = 0 if keep_remaining else hold.amount_mt - min(cost_mt, hold.amount_mt)
@@ -278,12 +309,15 @@ def renew(
         credential_vm_id=credential_vm_id,
     )
     try:
-        result, captured_from = capture(next_hold=next_hold)
+        result, _ = capture(next_hold=next_hold)
     except InsufficientTokens:
         result, old = capture(keep_remaining=True)
-        return RenewResult(result, False, None, old.expires_at)
-    if not result.entry.replayed and captured_from.active:
-        return RenewResult(result, True, next_hold.expires_at, None)  # the common case
+        first = _first_reply(result.entry)
+        if first is None or "renewed" not in first:
+            return RenewResult(result, False, None, old.expires_at if old.active else None)
+    if not result.entry.replayed:
+        # Captured or billed late, the next hold was placed in the same transaction.
+        return RenewResult(result, True, next_hold.expires_at, None)
     first = _first_reply(result.entry)
     if first is not None and "renewed" in first:
         return RenewResult(
@@ -292,9 +326,8 @@ def renew(
             None if first.get("expires_at") is None else str(first["expires_at"]),
             None if first.get("grace_until") is None else str(first["grace_until"]),
         )
-    # A replay, or a late renew whose old hold was already gone (expired, released, or
-    # settled: the capture above then placed no next hold): the usage is billed once;
-    # the next hold is whatever the first attempt left, or placed now if tokens allow.
+    # The replay of an entry written before late renews recorded their outcome: the usage
+    # is billed once; the next hold is whatever the first attempt left, or placed now.
     placed = ledger.get_hold(customer_id, next_hold.hold_id)
     if placed is not None:
         return RenewResult(result, True, placed.expires_at, None)
