@@ -202,13 +202,16 @@ class System:
             # Seeded ids: order ids, Stripe's object ids (secrets.token_hex everywhere).
             stack.enter_context(_patched(secrets, "token_hex", lambda n=16: _hex(ids, n)))
             stack.enter_context(_quiet_service())
+            from token_billing.domain import auto_top_up
+
+            # The charger's backoff between Stripe requests: the retries, not the waits.
+            stack.enter_context(_patched(auto_top_up, "STRIPE_BACKOFF_BASE_S", 0.0))
             self._reset_world()
             stack.callback(self._drop_table)
             yield
 
     def _reset_world(self) -> None:
         from token_billing import runtime
-        from token_billing.domain import auto_top_up
 
         runtime.reset()
         events = runtime.dynamodb_client().meta.events
@@ -217,7 +220,6 @@ class System:
         # and botocore's retry of a landed write is a replay no step asked for: lost answers
         # are the proxy's to inject, on purpose.
         events.register("before-call.dynamodb", _patient_reads)
-        auto_top_up.STRIPE_BACKOFF_BASE_S = 0.0
         self.proxy.clear()
         self.services.stripe = FakeStripe(public_base=self.services.url)
         self.services.stripe.timeout_sleep_s = 0.0
