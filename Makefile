@@ -38,12 +38,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help bootstrap dev test lint format typecheck unit integration sam-validate sam-build \
         check-layer-arch clean bench web web-test web-schema web-package next-example chromium e2e \
-        checkov deploy publish-web
+        checkov deploy publish-web simulation simulate
 
 help:
 	@echo "make dev    - API on http://127.0.0.1:3000 (and the Lambda Invoke API) on DynamoDB Local"
 	@echo "make test   - lint, type check, unit + integration tests, sam validate --lint, sam build"
 	@echo "make e2e    - the web pages in headless Chromium against a dev server of their own"
+	@echo "make simulate SEED=1 STEPS=3000 - seeded histories checked against the ledger's model"
 	@echo "make deploy - sam build + sam deploy --guided (STAGE=dev, or STAGE=prod); see README, Deploy"
 	@echo "make publish-web - upload web/demo-dist and its config.json to a DeployWebApp=true stack"
 	@echo "other: lint format typecheck unit integration web web-test web-schema web-package"
@@ -138,7 +139,7 @@ dev: bootstrap $(SAM_VENV)/.installed web
 	$(PY) -m local.devserver
 
 test: bootstrap $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
-	$(MAKE) lint typecheck unit integration web-test sam-validate checkov sam-build check-layer-arch
+	$(MAKE) lint typecheck unit integration simulation web-test sam-validate checkov sam-build check-layer-arch
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -158,6 +159,15 @@ unit:
 
 integration:
 	$(PY) -m pytest tests/integration agent/tests
+
+# The bounded simulation (issue 24): fixed seeds, planted defects; `make simulate` runs long.
+simulation:
+	$(PY) -m pytest tests/simulation
+
+SEED ?= 1
+STEPS ?= 3000
+simulate: bootstrap
+	$(PY) -m tests.simulation --seed $(SEED) --steps $(STEPS)
 
 sam-validate: $(SAM_VENV)/.installed
 	$(SAM) validate --lint

@@ -186,6 +186,83 @@ def test_a_refused_renew_captures_and_keeps_the_old_hold_as_grace(
     assert state(ledger, customer_id) == (6_000, 0, 6_000)
 
 
+def test_a_renew_of_a_settled_hold_places_the_next_hold_it_announces(
+    ledger: Ledger, customer_id: str
+) -> None:
+    """Found by the simulation (issue 24): a renew of a hold a settle had already closed
+    billed the usage as a late debit and answered `renewed: true` with an expiry, but placed
+    no next hold; the agent's later settle of it found none."""
+    fund(ledger, customer_id, 50 * MINUTE_MT)
+    hold(customer_id, "h1", 10)
+    settle(customer_id, "h1", 3)
+    reply = renew(customer_id, "h1", 2, "h2", 10)
+    assert (reply["ok"], reply["renewed"], reply["debited"]) == (True, True, "2"), reply
+    placed = HoldLedger(ledger._client, ledger._table).get_hold(customer_id, "h2")
+    assert placed is not None
+    assert (placed.status, placed.amount_mt, placed.expires_at) == (
+        "active",
+        10_000,
+        reply["expires_at"],
+    )
+    assert state(ledger, customer_id) == (45_000, 10_000, 35_000)
+    again = renew(customer_id, "h1", 2, "h2", 10)  # its repeat answers the same, moves nothing
+    assert (again["renewed"], again["expires_at"], again["replayed"]) == (
+        True,
+        reply["expires_at"],
+        True,
+    )
+    assert state(ledger, customer_id) == (45_000, 10_000, 35_000)
+
+
+def test_a_late_renew_repeated_answers_its_first_reply_and_moves_nothing(
+    ledger: Ledger, customer_id: str
+) -> None:
+    """Found by the simulation (issue 24): a renew of an expired hold whose next hold was not
+    covered answered `renewed: false`; repeated after a top-up, it placed the next hold and
+    answered `renewed: true`. The late debit and the next hold are one transaction now, and
+    the entry records which it was."""
+    fund(ledger, customer_id, 20 * MINUTE_MT)
+    hold(customer_id, "h1", 10, expires_in_s=60)
+    vm_holds.sweep_expired(
+        HoldLedger(ledger._client, ledger._table), datetime.now(UTC) + timedelta(seconds=120)
+    )
+    first = renew(customer_id, "h1", 5, "h2", 30)  # 15 left after the usage: 30 not covered
+    assert (first["ok"], first["renewed"], first["late"], first["debited"]) == (
+        True,
+        False,
+        True,
+        "5",
+    ), first
+    assert first["grace_until"] is None
+    fund(ledger, customer_id, 100 * MINUTE_MT, key="top-up")
+    again = renew(customer_id, "h1", 5, "h2", 30)
+    assert (again["renewed"], again["replayed"], again["debited"]) == (False, True, "5"), again
+    assert HoldLedger(ledger._client, ledger._table).get_hold(customer_id, "h2") is None
+    assert state(ledger, customer_id) == (115_000, 0, 115_000)
+    covered = renew(customer_id, "h2x", 1, "h3", 30)  # no such hold: nothing moves
+    assert covered["error"]["code"] == "hold_not_found"
+
+
+def test_a_late_renew_places_the_next_hold_in_the_same_transaction(
+    ledger: Ledger, customer_id: str
+) -> None:
+    fund(ledger, customer_id, 50 * MINUTE_MT)
+    hold(customer_id, "h1", 10, expires_in_s=60)
+    vm_holds.sweep_expired(
+        HoldLedger(ledger._client, ledger._table), datetime.now(UTC) + timedelta(seconds=120)
+    )
+    reply = renew(customer_id, "h1", 5, "h2", 30)
+    assert (reply["renewed"], reply["late"], reply["debited"]) == (True, True, "5"), reply
+    assert state(ledger, customer_id) == (45_000, 30_000, 15_000)
+    again = renew(customer_id, "h1", 5, "h2", 30)
+    assert (again["renewed"], again["expires_at"], again["replayed"]) == (
+        True,
+        reply["expires_at"],
+        True,
+    )
+    assert state(ledger, customer_id) == (45_000, 30_000, 15_000)
+
+
 def test_an_expired_hold_is_released_by_one_sweeper_run(
     ledger: HoldLedger, customer_id: str
 ) -> None:

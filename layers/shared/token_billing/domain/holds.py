@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from token_billing.core.clock import iso_utc
 from token_billing.core.errors import (
@@ -202,22 +202,33 @@ def _existing_hold(ledger: HoldLedger, customer_id: str, hold_id: str) -> Hold:
 
 
 def _bill_closed_hold(ledger: HoldLedger, capture: _Capture, hold: Hold) -> SettleResult:
-    """A settle that finds its hold released or expired bills the usage as a plain debit
-    under the hold's key; a replay answers what the first call did."""
+    """A settle or renew that finds its hold released, expired or settled bills the usage
+    as a plain debit under the hold's key; a renew's next hold is placed in the same
+    transaction, so the entry records whether it was (a replay answers exactly what the
+    first call did, whatever the balance is by then)."""
     settled_here = hold.status == "settled"
     released = hold.released_mt if settled_here else 0
-    entry = ledger.debit(
-        customer_id=hold.customer_id,
-        idempotency_key=hold.hold_id,
-        amount_mt=capture.cost_mt,
-        canonical_request=capture.canonical,
-        usage=capture.cause._replace(
-            hold_id=hold.hold_id,
-            reply=_reply_json(released_mt=released, late=not settled_here),
-        ),
-        scope=capture.scope,
-        vm_limit=capture_limit(capture.limits, hold.vm_id, capture.cost_mt),
-    )
+    reply: dict[str, object] = {"released_mt": released, "late": not settled_here}
+    next_hold, next_mt = capture.next_hold, 0
+    if next_hold is not None:
+        reply |= {"renewed": True, "expires_at": next_hold.expires_at}
+        next_mt = next_hold.amount_mt
+    elif capture.keep_remaining:  # the next hold was not covered, and no grace is left
+        reply |= {"renewed": False, "grace_until": None, "reason": capture.not_renewed}
+    usage = capture.cause._replace(hold_id=hold.hold_id, reply=_reply_json(**reply))
+    billed: dict[str, Any] = {
+        "customer_id": hold.customer_id,
+        "idempotency_key": hold.hold_id,
+        "amount_mt": capture.cost_mt,
+        "canonical_request": capture.canonical,
+        "usage": usage,
+        "scope": capture.scope,
+        "vm_limit": capture_limit(capture.limits, hold.vm_id, capture.cost_mt, next_mt),
+    }
+    if next_hold is not None:
+        entry = ledger.debit_and_place_hold(next_hold=next_hold, **billed)
+    else:
+        entry = ledger.debit(**billed)
     first = _first_reply(entry)
     if first is not None:
         return SettleResult(entry, int(str(first["released_mt"])), bool(first["late"]))
@@ -305,11 +316,25 @@ def renew(
         keep = capture._replace(keep_remaining=True, not_renewed=refusal.code)
         result, old = _capture_or_debit(ledger, keep)
         first = _first_reply(result.entry)  # a replay answers what the first call did
-        reason = refusal.code if first is None else _text(first, "reason")
-        return RenewResult(result, False, None, old.expires_at, reason)
-    if not result.entry.replayed and not result.late:
-        return RenewResult(result, True, next_hold.expires_at, None)  # the common case
+        if first is not None and "renewed" in first:
+            return _as_first_renewal(result, first)
+        grace = old.expires_at if old.active else None  # a closed hold leaves no grace
+        return RenewResult(result, False, None, grace, refusal.code)
+    if not result.entry.replayed:
+        # Captured, or billed late: the next hold was placed in the same transaction.
+        return RenewResult(result, True, next_hold.expires_at, None)
     return _renew_after_replay(ledger, settling, next_hold, result, limits)
+
+
+def _as_first_renewal(result: SettleResult, first: dict[str, object]) -> RenewResult:
+    """A replayed renew, answered as its first call recorded it."""
+    return RenewResult(
+        result,
+        bool(first["renewed"]),
+        _text(first, "expires_at"),
+        _text(first, "grace_until"),
+        _text(first, "reason"),
+    )
 
 
 def _renew_after_replay(
@@ -319,17 +344,12 @@ def _renew_after_replay(
     result: SettleResult,
     limits: VmLimitSettings | None,
 ) -> RenewResult:
-    """A replay, or a late renew whose old hold was already gone: the usage is billed once;
-    the next hold is what the first call answered, what it left, or placed now."""
+    """A replayed renew: what the first call answered (every renew records it)."""
     first = _first_reply(result.entry)
     if first is not None and "renewed" in first:
-        return RenewResult(
-            result,
-            bool(first["renewed"]),
-            _text(first, "expires_at"),
-            _text(first, "grace_until"),
-            _text(first, "reason"),
-        )
+        return _as_first_renewal(result, first)
+    # An entry written before late renews recorded their outcome: the usage is billed
+    # once; the next hold is whatever the first attempt left, or placed now.
     placed = ledger.get_hold(settling.customer_id, next_hold.hold_id)
     if placed is not None:
         return RenewResult(result, True, placed.expires_at, None)

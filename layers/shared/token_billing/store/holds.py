@@ -27,7 +27,15 @@ from token_billing.store.codecs import (
     usage_counter,
 )
 from token_billing.store.ledger import Ledger
-from token_billing.store.records import ACTIVE, Capture, Hold, NewHold, UsageCause, VmDayLimit
+from token_billing.store.records import (
+    ACTIVE,
+    Capture,
+    Hold,
+    NewHold,
+    PostedEntry,
+    UsageCause,
+    VmDayLimit,
+)
 from token_billing.store.table_layout import (
     ACTIVE_HOLD_SHARDS,
     ACTIVE_HOLDS_INDEX,
@@ -305,6 +313,54 @@ class HoldLedger(Ledger):
                 "next_hold_id was already used for another hold; use a new id"
             ) from None
         return Capture(entry, from_hold if not entry.replayed else 0, released)
+
+    def debit_and_place_hold(
+        self,
+        *,
+        customer_id: str,
+        idempotency_key: str,
+        amount_mt: int,
+        canonical_request: str,
+        usage: UsageCause,
+        scope: str,
+        next_hold: NewHold,
+        vm_limit: VmDayLimit | None = None,
+    ) -> PostedEntry:
+        """A late renew in one transaction: the usage billed as a debit and the next hold
+        placed; refused whole when available tokens (or the VM's day) do not cover both."""
+        assert amount_mt > 0
+        now = self._clock()
+        fingerprint = request_hash(next_hold.canonical_request)
+        put_next = {
+            "Put": {
+                "TableName": self._table,
+                "Item": self._hold_item(customer_id, next_hold, fingerprint, now),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+        counters = {"used_mt": amount_mt} | {
+            usage_counter(action): mt for action, mt in usage.mt_by_action.items()
+        }
+        try:
+            return self._post(
+                customer_id=customer_id,
+                scope=scope,
+                idempotency_key=idempotency_key,
+                kind="usage",
+                amount_mt=-amount_mt,
+                counters=counters,
+                condition="attribute_exists(PK) AND available_mt >= :need",
+                condition_values={":need": attr_n(amount_mt + next_hold.amount_mt)},
+                canonical_request=canonical_request,
+                cause=usage_cause_attributes(usage),
+                extra_items=[put_next],
+                held_delta_mt=next_hold.amount_mt,
+                vm_limit=vm_limit,
+            )
+        except ExtraConditionFailed:
+            raise IdempotencyKeyReused(
+                "next_hold_id was already used for another hold; use a new id"
+            ) from None
 
     def release_hold(self, hold: Hold, *, status: str = "released") -> bool:
         """Free an active hold, capturing nothing. False when it had already moved on."""

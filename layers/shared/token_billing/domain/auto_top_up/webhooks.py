@@ -42,7 +42,8 @@ def payment_intent_succeeded(
 def after_recovery_checkout(
     session: Mapping[str, Any], outcome: Outcome, *, orders: OrderStore, top_ups: TopUpStore
 ) -> None:
-    """A recovery Checkout was credited (or found credited): the pause is over."""
+    """A recovery Checkout was credited: the pause is over (a redelivery of its event marks
+    the attempt, and clears no pause set since)."""
     if outcome.action not in ("credited", "already_credited") or not outcome.order_id:
         return
     metadata = session.get("metadata") or {}
@@ -51,20 +52,22 @@ def after_recovery_checkout(
     order = orders.find(str(metadata.get("customer_id")), outcome.order_id)
     if order is None or order.kind != KIND:
         return
-    record_paid(order, top_ups)
+    record_paid(order, top_ups, clear_pause=outcome.action == "credited")
     if order.attempt_version is not None:
         top_ups.mark_recovered(order.customer_id, order.attempt_version)
     logger.info("auto top-up recovered on-session", extra={"order_id": order.order_id})
 
 
-def record_paid(order: Order, top_ups: TopUpStore) -> None:
+def record_paid(order: Order, top_ups: TopUpStore, *, clear_pause: bool) -> None:
     """An auto top-up order was credited: its attempt says so, and converges on `succeeded`
     if its end said the answer was lost or pending (whichever of the credit and the end
-    comes last does it); a successful payment clears a pause and the failure count."""
+    comes last does it); a new successful payment (not a redelivery of one: `clear_pause`
+    False) clears a pause and the failure count."""
     if order.attempt_version is not None:
         top_ups.mark_credited(order.customer_id, order.attempt_version)
         top_ups.mark_paid_after_all(order.customer_id, order.attempt_version)
-    top_ups.clear_pause(order.customer_id)
+    if clear_pause:
+        top_ups.clear_pause(order.customer_id)
 
 
 def card_attached(pm: Mapping[str, Any], *, top_ups: TopUpStore) -> Outcome:
@@ -160,8 +163,9 @@ def _credit_payment_intent(
         current = orders.get(order.customer_id, order.order_id)
         metrics.add_metric(name="CreditRefusedByOrderState", unit=MetricUnit.Count, value=1)
         return Outcome("not_credited", order.order_id, f"order is {current.status}")
-    # A successful payment clears a pause (e.g. an attempt that timed out, then went through).
-    record_paid(order, top_ups)
+    # A successful payment clears a pause (e.g. an attempt that timed out, then went through);
+    # its redelivery is no new payment and leaves a pause a later failure set.
+    record_paid(order, top_ups, clear_pause=not posted.replayed)
     if posted.replayed:
         return Outcome("already_credited", order.order_id)
     metrics.add_metric(name="TokensCreditedMt", unit=MetricUnit.Count, value=posted.amount_mt)
