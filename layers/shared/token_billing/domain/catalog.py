@@ -6,9 +6,9 @@ new CATALOG_VERSION; orders and ledger entries record the version they were pric
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
+from typing import NamedTuple
 
 from token_billing.core.units import MT_PER_TOKEN, cost_mt
 
@@ -19,8 +19,7 @@ TOKENS_PER_ESTIMATED_HOUR = 100
 LOW_BALANCE_MT = 500 * MT_PER_TOKEN
 
 
-@dataclass(frozen=True, slots=True)
-class TokenPackage:
+class TokenPackage(NamedTuple):
     package_id: str
     name: str
     price_cents: int
@@ -42,8 +41,7 @@ class TokenPackage:
         return estimated_hours_exact(self.total_mt)
 
 
-@dataclass(frozen=True, slots=True)
-class UsageRate:
+class UsageRate(NamedTuple):
     action: str
     rate_mt_per_unit: int
     unit: str

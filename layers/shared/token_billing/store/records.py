@@ -4,7 +4,6 @@ whole path; orders are in `order_records`, which the debit never loads)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 ACTIVE = "active"
@@ -59,8 +58,7 @@ class VmDayLimit:
         return self.limit_mt - self.spend_mt - self.reserve_mt
 
 
-@dataclass(frozen=True, slots=True)
-class PostedEntry:
+class PostedEntry(NamedTuple):
     """The result of a balance change; `replayed` when the key had already been used."""
 
     txn_id: str
@@ -74,8 +72,7 @@ class PostedEntry:
     reply: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(NamedTuple):
     customer_id: str
     balance_mt: int
     held_mt: int
@@ -91,8 +88,7 @@ class Account:
     updated_at: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Hold:
+class Hold(NamedTuple):
     hold_id: str
     customer_id: str
     vm_id: str | None
@@ -110,8 +106,7 @@ class Hold:
         return self.status == ACTIVE
 
 
-@dataclass(frozen=True, slots=True)
-class NewHold:
+class NewHold(NamedTuple):
     hold_id: str
     amount_mt: int
     expires_at: str
@@ -119,8 +114,7 @@ class NewHold:
     canonical_request: str
 
 
-@dataclass(frozen=True, slots=True)
-class Capture:
+class Capture(NamedTuple):
     entry: PostedEntry
     from_hold_mt: int
     released_mt: int
