@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -20,13 +20,15 @@ from token_billing.core.clock import utc_now_iso
 from token_billing.core.errors import BillingError, InsufficientTokens, VmLimitReached
 from token_billing.core.observability import MetricUnit, logger, metrics, publish_metrics
 from token_billing.core.units import format_tokens
-from token_billing.domain import holds
 from token_billing.domain.debits import DebitResult, debit_usage
 from token_billing.edge import agent_requests as requests
 from token_billing.runtime import default_ledger, default_vm_limit_store, default_vm_limits
 from token_billing.store.holds import HoldLedger
 from token_billing.store.records import Hold
 from token_billing.store.vm_limits import VmLimitSettings
+
+if TYPE_CHECKING:
+    from token_billing.domain.holds import SettleResult
 
 Reply = dict[str, Any]
 
@@ -50,18 +52,24 @@ def debit(ledger: HoldLedger, payload: Mapping[str, object], vm_id: str | None) 
 
 
 def hold(ledger: HoldLedger, payload: Mapping[str, object], vm_id: str | None) -> Reply:
+    from token_billing.domain import holds  # loaded by the first hold op (cold start)
+
     request = requests.parse_hold_request(payload, datetime.now(UTC))
     placed = holds.place_hold(ledger, request, limits_of(request.customer_id))
     return {**hold_reply(placed.hold), "replayed": placed.replayed}
 
 
 def settle(ledger: HoldLedger, payload: Mapping[str, object], vm_id: str | None) -> Reply:
+    from token_billing.domain import holds  # loaded by the first hold op (cold start)
+
     request = requests.parse_settle_request(payload, vm_id)
     result = holds.settle(ledger, request, limits_of(request.customer_id))
     return settle_reply(result)
 
 
 def renew(ledger: HoldLedger, payload: Mapping[str, object], vm_id: str | None) -> Reply:
+    from token_billing.domain import holds  # loaded by the first hold op (cold start)
+
     request = requests.parse_renew_request(payload, vm_id, datetime.now(UTC))
     renewed = holds.renew(ledger, request, limits_of(request.settle.customer_id))
     reply = settle_reply(renewed.settle) | {
@@ -75,6 +83,8 @@ def renew(ledger: HoldLedger, payload: Mapping[str, object], vm_id: str | None) 
 
 
 def release(ledger: HoldLedger, payload: Mapping[str, object], vm_id: str | None) -> Reply:
+    from token_billing.domain import holds  # loaded by the first hold op (cold start)
+
     request = requests.parse_release_request(payload, vm_id)
     released = holds.release(ledger, request)
     return {
@@ -141,7 +151,7 @@ def hold_reply(hold: Hold) -> dict[str, Any]:
     }
 
 
-def settle_reply(result: holds.SettleResult) -> dict[str, Any]:
+def settle_reply(result: SettleResult) -> dict[str, Any]:
     return {
         "transaction_id": result.entry.txn_id,
         **tokens("debited", -result.entry.amount_mt),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 from token_billing.core.errors import InvalidRequest
 from token_billing.core.units import QuantityError, format_quantity, parse_quantity
@@ -16,8 +16,7 @@ MAX_USAGE_LINES = 1_000
 VM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
 
 
-@dataclass(frozen=True, slots=True)
-class UsageLine:
+class UsageLine(NamedTuple):
     action: str
     quantity: Fraction
     vm_id: str | None

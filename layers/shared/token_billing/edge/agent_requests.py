@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from token_billing.core.clock import iso_utc
 from token_billing.core.errors import InvalidRequest
@@ -22,13 +23,6 @@ from token_billing.domain.agent_credentials import (
     verify_credential,
 )
 from token_billing.domain.debits import DebitRequest
-from token_billing.domain.holds import (
-    HoldRequest,
-    HoldSpec,
-    ReleaseRequest,
-    RenewRequest,
-    SettleRequest,
-)
 from token_billing.domain.usage import price_batch
 from token_billing.integrations.agent_credential_keys import (
     credential_keys_document,
@@ -36,6 +30,17 @@ from token_billing.integrations.agent_credential_keys import (
     reread_for_unknown_key,
 )
 from token_billing.store.table_layout import CUSTOMER_ID_PATTERN, IDEMPOTENCY_KEY_PATTERN
+
+if TYPE_CHECKING:
+    # The hold ops' records: loaded by the first hold op, never by a debit-only container
+    # (the debit function's cold start is a product figure).
+    from token_billing.domain.holds import (
+        HoldRequest,
+        HoldSpec,
+        ReleaseRequest,
+        RenewRequest,
+        SettleRequest,
+    )
 
 OPS = ("debit", "hold", "settle", "renew", "release")
 # Fields every op may carry besides its own: the op's name and the customer it acts for.
@@ -155,6 +160,8 @@ def _hold_spec(payload: Mapping[str, object], id_field: str, now: datetime) -> H
         if not isinstance(vm_id, str):
             raise InvalidRequest("vm_id must be a string")
         require_idempotency_key(vm_id, "vm_id")
+    from token_billing.domain.holds import HoldSpec
+
     return HoldSpec(hold_id, amount_mt, expires_at, vm_id)
 
 
@@ -182,6 +189,8 @@ def parse_hold_request(payload: object, now: datetime) -> HoldRequest:
     payload = _object(payload, "hold")
     _only(payload, HOLD_FIELDS)
     customer_id = require_customer_id(payload.get("customer_id"))
+    from token_billing.domain.holds import HoldRequest
+
     return HoldRequest(customer_id, _hold_spec(payload, "hold_id", now))
 
 
@@ -192,6 +201,8 @@ def parse_settle_request(payload: object, credential_vm_id: str | None) -> Settl
     hold_id = require_idempotency_key(payload.get("hold_id"), "hold_id")
     parse_occurred_at(payload.get("occurred_at"))
     usage = price_batch(payload.get("usage"))
+    from token_billing.domain.holds import SettleRequest
+
     return SettleRequest(customer_id, hold_id, usage, credential_vm_id)
 
 
@@ -207,6 +218,8 @@ def parse_renew_request(
     if next_hold.hold_id == hold_id:
         raise InvalidRequest("next_hold_id must differ from hold_id")
     usage = price_batch(payload.get("usage"))
+    from token_billing.domain.holds import RenewRequest, SettleRequest
+
     return RenewRequest(SettleRequest(customer_id, hold_id, usage, credential_vm_id), next_hold)
 
 
@@ -215,4 +228,6 @@ def parse_release_request(payload: object, credential_vm_id: str | None) -> Rele
     _only(payload, RELEASE_FIELDS)
     customer_id = require_customer_id(payload.get("customer_id"))
     hold_id = require_idempotency_key(payload.get("hold_id"), "hold_id")
+    from token_billing.domain.holds import ReleaseRequest
+
     return ReleaseRequest(customer_id, hold_id, credential_vm_id)
