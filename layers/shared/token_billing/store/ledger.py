@@ -250,19 +250,21 @@ class Ledger(EntryReads):
         assert amount_mt != 0
         assert 3 + len(extra_items) <= 100  # DynamoDB's transaction limit
         now = self._clock()
-        fingerprint = request_hash(canonical_request)
-        txn_id, put_entry = self._entry_put(
-            customer_id, scope, idempotency_key, kind, amount_mt, fingerprint, now, cause
-        )
         account = self._account_update(
             customer_id,
             now,
-            change_id=txn_id,  # the drift check's: this write changed the account by the entry
+            # The drift check's: this write changed the account by the entry of this key
+            # (the same parts the entry's transaction id is made of).
+            change_id=f"{scope}:{idempotency_key}",
             balance_delta_mt=amount_mt,
             held_delta_mt=held_delta_mt,
             counters=counters,
             condition=condition,
             condition_values=condition_values,
+        )
+        fingerprint = request_hash(canonical_request)
+        txn_id, put_entry = self._entry_put(
+            customer_id, scope, idempotency_key, kind, amount_mt, fingerprint, now, cause
         )
         items: list[Mapping[str, Any]] = [account, put_entry, *extra_items]
         limit = None
