@@ -16,8 +16,13 @@ from token_billing.domain.auto_top_up.webhooks import (
     card_detached,
     payment_intent_succeeded,
 )
+from token_billing.domain.billing_documents import (
+    DocumentStores,
+    charge_succeeded,
+    invoice_event,
+)
+from token_billing.domain.event_outcome import Outcome
 from token_billing.domain.payments import (
-    Outcome,
     checkout_session_event,
     claw_back_dispute,
     claw_back_refund,
@@ -79,6 +84,16 @@ def _card_detached(event: StripeEvent, stores: EventStores) -> Outcome:
     return card_detached(event.obj, top_ups=stores.top_ups)
 
 
+def _invoice(event: StripeEvent, stores: EventStores) -> Outcome:
+    return invoice_event(event.event_id, event.obj, DocumentStores(stores.orders, stores.unmatched))
+
+
+def _charge_succeeded(event: StripeEvent, stores: EventStores) -> Outcome:
+    return charge_succeeded(
+        event.event_id, event.obj, DocumentStores(stores.orders, stores.unmatched)
+    )
+
+
 def _refund(event: StripeEvent, stores: EventStores) -> Outcome:
     return claw_back_refund(event.obj, stores.orders, stores.ledger)
 
@@ -96,6 +111,9 @@ ROUTES: Mapping[str, EventHandler] = MappingProxyType(
         "payment_intent.succeeded": _payment_intent_succeeded,
         "payment_method.attached": _card_attached,
         "payment_method.detached": _card_detached,
+        "invoice.finalized": _invoice,
+        "invoice.paid": _invoice,
+        "charge.succeeded": _charge_succeeded,
         "charge.refunded": _refund,
         "charge.dispute.created": _dispute,
     }

@@ -19,9 +19,10 @@ from typing import Any
 from token_billing.core.clock import utc_now_iso
 from token_billing.core.observability import MetricUnit, logger, metrics
 from token_billing.domain.auto_top_up.vocabulary import KIND, RECOVERY_KIND
-from token_billing.domain.payments import Outcome, credit_order
+from token_billing.domain.event_outcome import Outcome
+from token_billing.domain.payments import credit_order
 from token_billing.store.ledger import Ledger
-from token_billing.store.order_records import Order
+from token_billing.store.order_records import Order, PaidAmounts
 from token_billing.store.orders import OrderStore
 from token_billing.store.top_up_records import SavedCard
 from token_billing.store.top_up_store import TopUpStore
@@ -152,7 +153,9 @@ def _credit_payment_intent(
             ledger,
             order,
             [
-                orders.paid_transition(order, payment_intent_id=pi_id, session_id=None),
+                orders.paid_transition(
+                    order, payment_intent_id=pi_id, session_id=None, amounts=_amounts(pi)
+                ),
                 orders.payment_link(order, pi_id),
             ],
         )
@@ -166,6 +169,12 @@ def _credit_payment_intent(
         return Outcome("already_credited", order.order_id)
     metrics.add_metric(name="TokensCreditedMt", unit=MetricUnit.Count, value=posted.amount_mt)
     return Outcome("credited", order.order_id)
+
+
+def _amounts(pi: Mapping[str, Any]) -> PaidAmounts:
+    """A PaymentIntent bills the catalog price alone: no tax (Stripe Tax needs an invoice)."""
+    amount = int(pi.get("amount_received") or pi.get("amount") or 0)
+    return PaidAmounts(subtotal_cents=amount, tax_cents=0, total_cents=amount)
 
 
 def _text(value: Any) -> str | None:
