@@ -2,15 +2,12 @@
 
 The purchase function talks to it through the official SDK, unchanged (only the SDK's
 `api` base address points here), so `make dev` runs a whole checkout on one machine and
-tests see the exact parameters the SDK sends. It also builds and signs events the way
-Stripe does (HMAC-SHA256 over "<t>.<payload>") for the webhook.
+tests see the exact parameters the SDK sends. Its events go to the webhook signed the way
+Stripe signs them (`local.stripe_wire`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import re
 import secrets
 import threading
@@ -18,14 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
+from local.stripe_wire import decode_form
 from token_billing.domain.catalog import UnknownCatalogItem, get_package
 
-API_VERSION = "2025-09-30.clover"
 LOCAL_WEBHOOK_SECRET = "whsec_local_development_only"  # noqa: S105 - offline only
 LOCAL_SECRET_KEY = "sk_test_local_offline"  # noqa: S105 - offline only
-_INDEX = re.compile(r"\[([^\]]*)\]")
 # Stripe's test payment methods and what an off-session charge with each does.
 TEST_CARDS: dict[str, dict[str, Any]] = {
     "pm_card_visa": {"brand": "visa", "last4": "4242", "outcome": "succeeded"},
@@ -40,57 +35,6 @@ TEST_CARDS: dict[str, dict[str, Any]] = {
 # client gave up (the charge IS made and kept under its idempotency key, Stripe's worst
 # case); "500" and "429" fail before anything runs (Stripe-Should-Retry: true, not kept).
 FAULTS = frozenset({"timeout", "500", "429"})
-
-
-def decode_form(body: str) -> dict[str, Any]:
-    """Stripe's form encoding (`a[b][0][c]=v`) back into nested dicts and lists."""
-    root: dict[str, Any] = {}
-    for key, value in parse_qsl(body, keep_blank_values=True):
-        head = key.split("[", 1)[0]
-        path: list[str] = [head, *_INDEX.findall(key[len(head) :])]
-        node: Any = root
-        for part, following in zip(path, [*path[1:], None], strict=True):
-            last = following is None
-            container_for_next: Any = [] if (following or "").isdigit() else {}
-            if isinstance(node, list):
-                index = int(part)
-                while len(node) <= index:
-                    node.append(None)
-                if last:
-                    node[index] = value
-                elif node[index] is None:
-                    node[index] = container_for_next
-                node = node[index]
-            else:
-                if last:
-                    node[part] = value
-                else:
-                    node = node.setdefault(part, container_for_next)
-    return root
-
-
-def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
-    """A `Stripe-Signature` header for `payload`, as Stripe computes it."""
-    moment = int(time.time()) if timestamp is None else timestamp
-    signed = f"{moment}.".encode() + payload
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"t={moment},v1={digest}"
-
-
-def event_payload(event_type: str, obj: dict[str, Any], *, event_id: str | None = None) -> bytes:
-    """A Stripe event around `obj`, serialised as Stripe sends it."""
-    event = {
-        "id": event_id or "evt_" + secrets.token_hex(12),
-        "object": "event",
-        "api_version": API_VERSION,
-        "created": int(time.time()),
-        "data": {"object": obj},
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-    }
-    return json.dumps(event).encode()
 
 
 def _int(value: Any) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from local.apigw import http_api_event
-from local.fake_stripe import sign
+from local.stripe_wire import sign
 
 FIXTURES = Path(__file__).parent / "fixtures" / "stripe"
 WEBHOOK_SECRET = "whsec_test_secret"
