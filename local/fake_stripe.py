@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.fake_invoices import FakeInvoices, billing_details, tax_lines
 from local.stripe_wire import decode_form
 from token_billing.domain.catalog import UnknownCatalogItem, get_package
 
@@ -35,6 +36,11 @@ TEST_CARDS: dict[str, dict[str, Any]] = {
 # client gave up (the charge IS made and kept under its idempotency key, Stripe's worst
 # case); "500" and "429" fail before anything runs (Stripe-Should-Retry: true, not kept).
 FAULTS = frozenset({"timeout", "500", "429"})
+
+
+def _on(option: Any) -> bool:
+    """Whether a `{enabled: true}` option of a request is on (form values are strings)."""
+    return isinstance(option, dict) and option.get("enabled") in (True, "true")
 
 
 def _int(value: Any) -> int:
@@ -63,6 +69,12 @@ class FakeStripe:
     # Where signed events go (the dev server's webhook route); None: kept in `outbox`.
     webhook_sink: Callable[[str, dict[str, Any]], None] | None = None
     outbox: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Invoices and charges (with their documents); what each session was created with.
+    invoicing: FakeInvoices = field(init=False)
+    session_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.invoicing = FakeInvoices(self.public_base)
 
     def handle(
         self, method: str, path: str, headers: dict[str, str], body: str
@@ -115,15 +127,7 @@ class FakeStripe:
         if method == "POST" and path == "/v1/checkout/sessions":
             return 200, self._create_session(params)
         if method == "POST" and path == "/v1/customers":
-            customer = {
-                "id": "cus_local_" + secrets.token_hex(8),
-                "object": "customer",
-                "created": int(time.time()),
-                "livemode": False,
-                "metadata": params.get("metadata", {}),
-            }
-            self.customers[customer["id"]] = customer
-            return 200, customer
+            return 200, self._new_customer(params.get("metadata", {}))
         if method == "POST" and path == "/v1/payment_intents":
             return self._off_session_payment(params, key)
         detach = re.fullmatch(r"/v1/payment_methods/([\w-]+)/detach", path)
@@ -135,10 +139,29 @@ class FakeStripe:
         found_pi = re.fullmatch(r"/v1/payment_intents/([\w-]+)", path)
         if method == "GET" and found_pi and found_pi.group(1) in self.payment_intents:
             return 200, self.payment_intents[found_pi.group(1)]
+        found_in = re.fullmatch(r"/v1/invoices/([\w-]+)", path)
+        if method == "GET" and found_in and found_in.group(1) in self.invoicing.invoices:
+            return 200, self.invoicing.invoices[found_in.group(1)]
         found = re.fullmatch(r"/v1/checkout/sessions/([\w-]+)", path)
         if method == "GET" and found and found.group(1) in self.sessions:
             return 200, self.sessions[found.group(1)]
         return 404, _error("invalid_request_error", f"Unrecognized request URL ({method} {path})")
+
+    def _new_customer(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        customer_id = "cus_local_" + secrets.token_hex(8)
+        customer: dict[str, Any] = {
+            "id": customer_id,
+            "object": "customer",
+            "created": int(time.time()),
+            "livemode": False,
+            "metadata": metadata,
+            "name": None,
+            "email": None,
+            "address": None,
+            "tax_ids": [],  # Stripe lists them apart (GET /v1/customers/{id}/tax_ids)
+        }
+        self.customers[customer_id] = customer
+        return customer
 
     def _create_session(self, params: dict[str, Any]) -> dict[str, Any]:
         session_id = "cs_test_" + secrets.token_hex(16)
@@ -170,25 +193,90 @@ class FakeStripe:
             "status": "open",
             "success_url": params.get("success_url"),
             "url": f"{self.public_base}/_local/checkout/{session_id}",
+            "automatic_tax": {"enabled": _on(params.get("automatic_tax")), "status": None},
+            "billing_address_collection": params.get("billing_address_collection"),
+            "customer_details": None,
+            "invoice": None,
+            "invoice_creation": {"enabled": _on(params.get("invoice_creation"))},
+            "tax_id_collection": {"enabled": _on(params.get("tax_id_collection"))},
+            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
         }
         self.sessions[session_id] = session
+        self.session_params[session_id] = params
         return session
 
-    def pay(self, session_id: str, card: str = "pm_card_visa") -> dict[str, Any]:
-        """What paying on Stripe's page does to a session: complete and paid; a session
-        that saves the card (`setup_future_usage`) attaches a payment method made from the
-        test card to its customer, and Stripe sends `payment_method.attached`."""
+    def pay(
+        self, session_id: str, card: str = "pm_card_visa", billing: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """What paying on Stripe's page does to a session: complete and paid, with the
+        buyer's billing details (`billing`, the page's form) and the tax for their address;
+        a charge with its receipt; with `invoice_creation`, a Customer when the session has
+        none and a paid invoice. A session that saves the card (`setup_future_usage`)
+        attaches a payment method made from the test card to its customer. Stripe's events
+        (`charge.succeeded`, `invoice.*`, `payment_method.attached`) go to the outbox."""
         with self._lock:
             session = self.sessions[session_id]
             if session["status"] == "open":
-                session.update(
-                    status="complete",
-                    payment_status="paid",
-                    payment_intent="pi_local_" + secrets.token_hex(12),
-                )
-                if session.get("customer") and session.get("setup_future_usage"):
-                    self.attach_test_card(str(session["customer"]), card)
+                self._complete(session, self.session_params[session_id], card, billing)
             return dict(session)
+
+    def _complete(
+        self,
+        session: dict[str, Any],
+        params: dict[str, Any],
+        card: str,
+        billing: dict[str, str] | None,
+    ) -> None:
+        details = billing_details(billing)
+        subtotal = int(session["amount_subtotal"])
+        taxes = tax_lines(session["automatic_tax"]["enabled"], details["address"], subtotal)
+        tax = sum(int(line["amount"]) for line in taxes)
+        session.update(
+            status="complete",
+            payment_status="paid",
+            payment_intent="pi_local_" + secrets.token_hex(12),
+            customer_details=details,
+            amount_total=subtotal + tax,
+            total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": tax},
+        )
+        customer = self._checkout_customer(session, params, details)
+        if customer and session.get("setup_future_usage"):
+            self.attach_test_card(str(customer["id"]), card)
+        metadata = (params.get("payment_intent_data") or {}).get("metadata") or {}
+        charge = self.invoicing.charge(
+            amount=subtotal + tax,
+            currency=str(session["currency"]),
+            customer=customer["id"] if customer else None,
+            payment_intent=str(session["payment_intent"]),
+            card={k: v for k, v in TEST_CARDS[card].items() if k != "outcome"},
+            metadata=metadata,
+        )
+        self._emit("charge.succeeded", dict(charge))
+        if session["invoice_creation"]["enabled"] and customer is not None:
+            invoice = self.invoicing.for_checkout(session, params, customer)
+            session["invoice"] = invoice["id"]
+            self._emit("invoice.finalized", dict(invoice))
+            self._emit("invoice.paid", dict(invoice))
+
+    def _checkout_customer(
+        self, session: dict[str, Any], params: dict[str, Any], details: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The session's Customer: its own, or one created for its invoice (Checkout's
+        `customer_creation: if_required`), keeping the billing details Checkout may save."""
+        customer = self.customers.get(str(session.get("customer")))
+        if customer is None and session["invoice_creation"]["enabled"]:
+            customer = self._new_customer({})
+            customer.update(email=details["email"])
+            session["customer"] = customer["id"]
+            params = {**params, "customer_update": {"name": "auto", "address": "auto"}}
+        if customer is not None:
+            update = params.get("customer_update") or {}
+            if update.get("name") == "auto":
+                customer.update(name=details["name"], tax_ids=details["tax_ids"])
+            if update.get("address") == "auto":
+                customer.update(address=details["address"])
+            customer["email"] = customer.get("email") or details["email"]
+        return customer
 
     def attach_test_card(self, customer: str, card: str) -> dict[str, Any]:
         """A payment method made from one of Stripe's test cards, attached to a customer."""
@@ -262,10 +350,17 @@ class FakeStripe:
         outcome = TEST_CARDS[pm["test_card"]]["outcome"]
         self.payment_intents[intent_id] = intent
         if outcome == "succeeded":
-            charge_id = "ch_local_" + secrets.token_hex(12)
-            intent.update(status="succeeded", amount_received=amount, latest_charge=charge_id)
+            charge = self.invoicing.charge(
+                amount=amount,
+                currency=str(intent["currency"]),
+                customer=customer,
+                payment_intent=intent_id,
+                card=pm["card"],
+                metadata=metadata,
+            )
+            intent.update(status="succeeded", amount_received=amount, latest_charge=charge["id"])
             self._emit("payment_intent.succeeded", dict(intent))
-            self._emit("charge.succeeded", _charge(charge_id, intent, pm))
+            self._emit("charge.succeeded", dict(charge))
             return 200, intent
         intent["status"] = "requires_payment_method"
         decline = "generic_decline" if outcome == "card_declined" else outcome
@@ -288,6 +383,12 @@ class FakeStripe:
         # Called under the lock; delivered by `flush`, after the API answer, as Stripe does.
         self.outbox.append((event_type, obj))
 
+    def take_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """The queued events, taken undelivered (tests deliver them in orders of their own)."""
+        with self._lock:
+            pending, self.outbox = self.outbox, []
+        return pending
+
     def flush(self) -> int:
         """Deliver the queued events to the webhook sink, oldest first; how many went."""
         with self._lock:
@@ -299,28 +400,6 @@ class FakeStripe:
         for event_type, obj in pending:
             self.webhook_sink(event_type, obj)
         return len(pending)
-
-
-def _charge(charge_id: str, intent: dict[str, Any], pm: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": charge_id,
-        "object": "charge",
-        "amount": intent["amount"],
-        "amount_captured": intent["amount"],
-        "amount_refunded": 0,
-        "currency": intent["currency"],
-        "customer": intent["customer"],
-        "paid": True,
-        "captured": True,
-        "refunded": False,
-        "status": "succeeded",
-        "payment_intent": intent["id"],
-        "payment_method": pm["id"],
-        "payment_method_details": {"type": "card", "card": dict(pm["card"])},
-        "metadata": intent["metadata"],
-        "created": int(time.time()),
-        "livemode": False,
-    }
 
 
 def _error(kind: str, message: str) -> dict[str, Any]:
