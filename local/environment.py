@@ -37,6 +37,7 @@ def function_environment(
     environment.pop("STRIPE_SECRET_ARN", None)
     environment.update(
         STAGE="local",
+        STACK_NAME="local",
         CHECKOUT_REDIRECT_ORIGINS=",".join(dict.fromkeys([server_url, *cors_origins])),
         CHECKOUT_SUCCESS_URL=f"{server_url}/checkout/success",
         CHECKOUT_CANCEL_URL=f"{server_url}/checkout/cancel",

@@ -64,6 +64,8 @@ class FakeStripe:
     # What this fake refused because the service sent a wrong off-session request.
     violations: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
+    # Secret keys this fake refuses with Stripe's 401 (a key rolled or revoked in Stripe).
+    revoked_keys: set[str] = field(default_factory=set)
     faults_for: str | None = None  # only this customer's PaymentIntents meet the faults
     timeout_sleep_s: float = 2.0
     # Where signed events go (the dev server's webhook route); None: kept in `outbox`.
@@ -79,8 +81,10 @@ class FakeStripe:
     def handle(
         self, method: str, path: str, headers: dict[str, str], body: str
     ) -> tuple[int, dict[str, Any]]:
-        """One API request (path below /v1); returns (status, JSON body)."""
-        params = decode_form(body) if body else {}
+        """One API request (path below /v1, a GET's parameters in its query string);
+        returns (status, JSON body)."""
+        path, _, query = path.partition("?")
+        params = decode_form(body or query) if body or query else {}
         lowered = {name.lower(): value for name, value in headers.items()}
         with self._lock:
             self.requests.append(
@@ -92,7 +96,10 @@ class FakeStripe:
                     "authorization": lowered.get("authorization", ""),
                 }
             )
-            if not lowered.get("authorization", "").startswith("Bearer sk_"):
+            bearer = lowered.get("authorization", "")
+            if not bearer.startswith("Bearer sk_") or bearer.removeprefix("Bearer ") in (
+                self.revoked_keys
+            ):
                 return 401, _error("invalid_request_error", "Invalid API Key provided")
             key = lowered.get("idempotency-key")
             fault = None
@@ -136,6 +143,11 @@ class FakeStripe:
             pm["customer"] = None
             self._emit("payment_method.detached", dict(pm))
             return 200, pm
+        if method == "GET" and path == "/v1/payment_intents/search":
+            return 200, self._search_payment_intents(str(params.get("query", "")))
+        expire = re.fullmatch(r"/v1/checkout/sessions/([\w-]+)/expire", path)
+        if method == "POST" and expire and expire.group(1) in self.sessions:
+            return self._expire_session(self.sessions[expire.group(1)])
         found_pi = re.fullmatch(r"/v1/payment_intents/([\w-]+)", path)
         if method == "GET" and found_pi and found_pi.group(1) in self.payment_intents:
             return 200, self.payment_intents[found_pi.group(1)]
@@ -162,6 +174,23 @@ class FakeStripe:
         }
         self.customers[customer_id] = customer
         return customer
+
+    def _search_payment_intents(self, query: str) -> dict[str, Any]:
+        """Stripe's search, for the one form the service sends: metadata['<key>']:'<value>'."""
+        found = re.fullmatch(r"metadata\['(\w+)'\]:'([^']*)'", query)
+        if found is None:
+            return _error("invalid_request_error", f"this fake searches no {query!r}")
+        key, value = found.groups()
+        data = [pi for pi in self.payment_intents.values() if pi["metadata"].get(key) == value]
+        return {"object": "search_result", "data": data, "has_more": False, "url": "/v1/search"}
+
+    def _expire_session(self, session: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if session["status"] != "open":
+            message = "Only Checkout Sessions with a status in [open] can be expired"
+            return 400, _error("invalid_request_error", message)
+        session["status"] = "expired"
+        self._emit("checkout.session.expired", dict(session))
+        return 200, session
 
     def _create_session(self, params: dict[str, Any]) -> dict[str, Any]:
         session_id = "cs_test_" + secrets.token_hex(16)

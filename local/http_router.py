@@ -76,7 +76,11 @@ class DevRequestHandler(BaseHTTPRequestHandler):
         method, path, server = self.command, target.path, self.server
         invoke = INVOKE_PATH.match(path) if method == "POST" else None
         if not invoke and path.startswith(LOCAL_PAGE_PREFIXES):
-            page = server.serve_local(method, path, list(self.headers.items()), body)
+            # The fake Stripe reads a GET's parameters from its query string, as Stripe does.
+            asked = (
+                f"{path}?{target.query}" if path.startswith("/_stripe/") and target.query else path
+            )
+            page = server.serve_local(method, asked, list(self.headers.items()), body)
             if page is not None:
                 return page
         if server.websocket_api is not None:

@@ -114,6 +114,12 @@ def document_actual_replies(method: str, path: str, responses: dict[str, Any]) -
         granted = dict(responses["200"])
         responses["201"] = {**granted, "description": "Granted: the new grant entry"}
         responses["200"] = {**granted, "description": "A replay: the first grant, unchanged"}
+    if (method, path) == ("put", "/api/v1/customers/{id}/tokens/auto-top-up"):
+        responses["403"] = {
+            "description": "Not this caller's customer, or `cardholder_only`: an admin asked "
+            "for more than turning auto top-up off or lowering its caps",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
     if (method, path) == ("get", "/api/v1/customers/{id}/tokens/export"):
         responses["200"] = {
             "description": "The ledger as CSV, oldest first; X-Next-Cursor continues it",

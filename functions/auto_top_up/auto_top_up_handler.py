@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from token_billing.core.observability import logger
 from token_billing.core.units import tokens_to_mt
 from token_billing.domain.auto_top_up.settings import (
+    SettingsAuthor,
     SettingsRequest,
     settings_view,
     update_settings,
@@ -37,7 +38,19 @@ def get_auto_top_up(customer_id: CustomerId) -> AutoTopUpOut:
     return AutoTopUpOut.of(settings_view(customer_id, store=default_top_up_store()))
 
 
-@app.put(ROUTE, tags=["auto top-up"], summary="Set auto top-up (enabling records consent)")
+@app.put(
+    ROUTE,
+    tags=["auto top-up"],
+    summary="Set auto top-up (enabling records consent)",
+    description=(
+        "Only the customer's own token consents to off-session charges of their card: it "
+        "alone may enable auto top-up, raise `max_charges_per_day` or `max_cents_per_month`, "
+        "change the package, threshold or target, or accept a consent text version; the "
+        "consent records its subject. An admin token for another customer (support) may "
+        "turn auto top-up off or lower its caps, recorded under the admin's subject "
+        "(`updated_by`); anything else it asks is a 403 `cardholder_only`, nothing changed."
+    ),
+)
 def put_auto_top_up(customer_id: CustomerId, body: AutoTopUpIn) -> AutoTopUpOut:
     caller = caller_for_customer(app, customer_id)
     request = SettingsRequest(
@@ -49,9 +62,10 @@ def put_auto_top_up(customer_id: CustomerId, body: AutoTopUpIn) -> AutoTopUpOut:
         max_cents_per_month=body.max_cents_per_month,
         consent_text_version=body.consent_text_version,
     )
-    view = update_settings(
-        customer_id, request, caller=caller.subject, store=default_top_up_store()
-    )
+    # The cardholder is the customer's own token; an admin acting on another customer's
+    # account is support, who may only stop charges or lower their caps.
+    author = SettingsAuthor(caller.subject, is_cardholder=caller.customer_id == customer_id)
+    view = update_settings(customer_id, request, author=author, store=default_top_up_store())
     return AutoTopUpOut.of(view)
 
 

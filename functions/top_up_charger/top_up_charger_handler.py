@@ -23,7 +23,7 @@ from token_billing.domain.auto_top_up.charge import RecoveryUrls, charge_attempt
 from token_billing.domain.auto_top_up.vocabulary import EVENT_SOURCE
 from token_billing.integrations.eventbridge import event_bus_name, events_client, put_event
 from token_billing.integrations.stripe_gateway import StripePaymentGateway
-from token_billing.runtime import default_order_store, default_top_up_store
+from token_billing.runtime import default_ledger, default_order_store, default_top_up_store
 from token_billing.store.table_layout import CUSTOMER_PREFIX
 from token_billing.store.top_up_records import ATTEMPT_PREFIX
 
@@ -47,6 +47,19 @@ def recovery_urls() -> RecoveryUrls | None:
     return RecoveryUrls(success, cancel) if success and cancel else None
 
 
+def credit_found(payment_intent: Mapping[str, Any]) -> object:
+    """A succeeded PaymentIntent found for an attempt past Stripe's idempotency window,
+    credited through the webhook's exactly-once path (loaded only then: rare)."""
+    from token_billing.domain.auto_top_up.webhooks import payment_intent_succeeded
+
+    return payment_intent_succeeded(
+        payment_intent,
+        orders=default_order_store(),
+        ledger=default_ledger(),
+        top_ups=default_top_up_store(),
+    )
+
+
 def charge_record(record: DynamoDBRecord) -> None:
     keys = (record.raw_event.get("dynamodb") or {}).get("Keys") or {}
     sort_key = str(keys.get("SK", {}).get("S", ""))
@@ -61,6 +74,7 @@ def charge_record(record: DynamoDBRecord) -> None:
         gateway=GATEWAY,
         publish=publish,
         recovery_urls=recovery_urls(),
+        credit_found=credit_found,
     )
     logger.info(
         "auto top-up attempt charged", extra={"customer_id": customer_id, "outcome": outcome}

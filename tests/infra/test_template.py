@@ -171,6 +171,9 @@ def test_business_alarms_watch_the_metrics_the_code_emits() -> None:
         "ReconciliationDifferences",
         "AutoTopUpFailures",
         "UnmatchedPayments",
+        "StripeAuthFailures",
+        "AutoTopUpRecoveryLinkFailures",
+        "AutoTopUpExpired",
     }
     sources = "".join(path.read_text() for path in (ROOT / "functions").rglob("*.py"))
     sources += "".join(path.read_text() for path in (ROOT / "layers" / "shared").rglob("*.py"))

@@ -8,6 +8,7 @@ and its fake EventBridge.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -434,7 +435,7 @@ def test_a_gap_of_two_and_a_half_packs_is_one_payment_intent_for_three(
     assert request["params"]["metadata"]["packs"] == "3"
     assert request["params"]["off_session"] == "true"
     assert request["params"]["confirm"] == "true"
-    assert request["idempotency_key"] == attempt.attempt_id
+    assert request["idempotency_key"] == f"local:{attempt.attempt_id}"  # scoped to the stack
     assert attempt.order_id
     credited(orders, customer_id, attempt.order_id)
     assert assert_consistent(ledger, customer_id).available_mt == 900_000 + 3 * STARTER_MT
@@ -529,7 +530,7 @@ def test_a_timeout_then_a_500_then_success_is_one_charge_under_one_key(
     assert attempt.stripe_requests == 3
     requests = payment_intent_requests(server, customer_id)
     assert len(requests) == 3
-    assert {request["idempotency_key"] for request in requests} == {attempt.attempt_id}
+    assert {request["idempotency_key"] for request in requests} == {f"local:{attempt.attempt_id}"}
     assert len(charges(server, customer_id)) == 1
     assert attempt.order_id
     credited(orders, customer_id, attempt.order_id)
@@ -620,3 +621,77 @@ def test_a_charge_whose_every_answer_was_lost_is_credited_once_by_its_webhook(
     )
     assert recorded.status == "succeeded"
     assert top_ups.get_state(customer_id).consecutive_failures == 0
+
+
+def test_only_the_cardholder_consents_support_may_only_stop_or_lower(
+    server: DevServer, customer_id: str, top_ups: TopUpStore
+) -> None:
+    """Issue 21: an admin token for another customer cannot turn on, raise or redirect
+    off-session charges of their card (403, nothing written); it may turn them off or
+    lower the caps, recorded under the admin's subject. The cardholder works as before."""
+    admin = identity.mint(admin=True)
+    path = ROUTE.format(customer_id)
+
+    def as_admin(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return http_json(server.url, "PUT", path, body, token=admin)
+
+    save_card(server, customer_id)
+    consent = {"enabled": True, "package_id": "starter", "max_cents_per_month": 10_000}
+    consent["consent_text_version"] = CONSENT_VERSION
+    status, body = as_admin(consent)  # enabling for a customer: the consent is theirs
+    assert (status, body["error"]["code"]) == (403, "cardholder_only"), body
+    assert top_ups.get_state(customer_id).settings_version == 0
+
+    enabled = enable(server, customer_id, max_charges_per_day=3, max_cents_per_month=20_000)
+    assert enabled["updated_by"] == enabled["consent"]["accepted_by"]
+    before = top_ups.get_state(customer_id)
+    for raise_or_redirect in (
+        {"max_charges_per_day": 4},
+        {"max_cents_per_month": 20_001},
+        {"package_id": "growth"},
+        {"target": "99999"},
+        {"threshold": "1"},
+    ):
+        status, body = as_admin({"enabled": True, **raise_or_redirect})
+        assert (status, body["error"]["code"]) == (403, "cardholder_only"), raise_or_redirect
+    assert top_ups.get_state(customer_id) == before  # nothing written by any of them
+
+    status, body = as_admin(
+        {"enabled": True, "max_charges_per_day": 1, "max_cents_per_month": 5_000}
+    )
+    assert status == 200, body
+    assert (body["max_charges_per_day"], body["max_cents_per_month"]) == (1, 5_000)
+    assert body["consent"] == enabled["consent"]  # still the cardholder's
+    assert body["updated_by"] != enabled["updated_by"]  # the admin's subject
+
+    status, body = as_admin({"enabled": False})
+    assert status == 200, body
+    assert body["state"] == "disabled"
+    status, body = as_admin({"enabled": True})  # and never back on
+    assert (status, body["error"]["code"]) == (403, "cardholder_only")
+
+    again = enable(server, customer_id, max_charges_per_day=5)  # the cardholder, as before
+    assert (again["state"], again["max_charges_per_day"]) == ("active", 5)
+    assert again["updated_by"] == again["consent"]["accepted_by"]
+
+
+def test_a_revoked_stripe_key_is_the_operators_alarm_never_the_cards_decline(
+    server: DevServer, customer_id: str, top_ups: TopUpStore, orders: OrderStore
+) -> None:
+    """Issue 21: the key is rolled or revoked in Stripe before the secret is updated; the
+    fake Stripe answers the charger's key with Stripe's 401."""
+    save_card(server, customer_id)
+    enable(server, customer_id, threshold="1500")
+    server.fake_stripe.revoked_keys = {os.environ["STRIPE_SECRET_KEY"]}
+    try:
+        debit(customer_id, "cross", 600)
+        (attempt,) = ended(top_ups, customer_id)
+    finally:
+        server.fake_stripe.revoked_keys = set()
+    assert attempt.status == "provider_auth_failed", attempt
+    assert attempt.order_id
+    assert orders.get(customer_id, attempt.order_id).status == "pending"  # not failed
+    state = top_ups.get_state(customer_id)
+    assert (state.consecutive_failures, state.paused_reason, state.in_flight) == (0, None, None)
+    assert len(charges(server, customer_id)) == 0
+    assert not bus_events(server, customer_id, "AutoTopUpFailed")  # nothing for the customer

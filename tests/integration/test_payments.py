@@ -90,7 +90,7 @@ def test_purchase_sends_stripe_exactly_the_order(
     assert body["checkout_url"] == f"{server.url}/_local/checkout/{order.session_id}"
 
     sent = [r for r in server.fake_stripe.requests if r["path"] == "/v1/checkout/sessions"][-1]
-    assert sent["idempotency_key"] == f"checkout-{order.order_id}"
+    assert sent["idempotency_key"] == f"local:checkout-{order.order_id}"  # scoped to the stack
     assert sent["authorization"] == "Bearer sk_test_integration"
     metadata = {
         "customer_id": customer_id,

@@ -27,6 +27,7 @@ from token_billing.domain.auto_top_up.attempt_end import (
 from token_billing.domain.auto_top_up.charge import payment_intent_params
 from token_billing.domain.auto_top_up.settings import (
     CONSENT_VERSION,
+    SettingsAuthor,
     SettingsRequest,
     validated_settings,
 )
@@ -47,6 +48,8 @@ from token_billing.store.top_up_store import TopUpStore
 STARTER = get_package("starter")  # 2,000 tokens for $19
 EMPTY = TopUpState(customer_id="c1", exists=False)
 
+CARDHOLDER = SettingsAuthor("sub-1", is_cardholder=True)
+
 
 def test_the_fewest_packs_reach_the_target() -> None:
     assert packs_needed(STARTER, available_mt=900_000, target_mt=5_900_000) == 3  # 2.5 packs
@@ -64,11 +67,11 @@ def test_settings_defaults_and_consent() -> None:
         max_cents_per_month=10_000,
         consent_text_version=CONSENT_VERSION,
     )
-    write = validated_settings(request, EMPTY, caller="sub-1", now="2026-12-01T00:00:00Z")
+    write = validated_settings(request, EMPTY, author=CARDHOLDER, now="2026-12-01T00:00:00Z")
     assert (write.threshold_mt, write.target_mt) == (500_000, 500_000 + 6_500_000)
     assert write.max_charges_per_day == 2
     assert (write.consent_version, write.consent_by) == (CONSENT_VERSION, "sub-1")
-    off = validated_settings(SettingsRequest(enabled=False), EMPTY, caller="x", now="t")
+    off = validated_settings(SettingsRequest(enabled=False), EMPTY, author=CARDHOLDER, now="t")
     assert off.consent_version is None
     assert off.max_cents_per_month is None
 
@@ -97,7 +100,7 @@ def test_invalid_settings_are_refused(change: dict[str, object]) -> None:
         consent_text_version=CONSENT_VERSION,
     )
     with pytest.raises(InvalidRequest):
-        validated_settings(replace(request, **change), EMPTY, caller="x", now="t")  # type: ignore[arg-type]
+        validated_settings(replace(request, **change), EMPTY, author=CARDHOLDER, now="t")  # type: ignore[arg-type]
 
 
 def admission(price_cents: int = 1_900, settings_version: int = 1) -> Admission:

@@ -47,7 +47,10 @@ export interface paths {
         };
         /** Auto top-up settings, card, state, attempts */
         get: operations["get_auto_top_up_api_v1_customers__customer_id__tokens_auto_top_up_get"];
-        /** Set auto top-up (enabling records consent) */
+        /**
+         * Set auto top-up (enabling records consent)
+         * @description Only the customer's own token consents to off-session charges of their card: it alone may enable auto top-up, raise `max_charges_per_day` or `max_cents_per_month`, change the package, threshold or target, or accept a consent text version; the consent records its subject. An admin token for another customer (support) may turn auto top-up off or lower its caps, recorded under the admin's subject (`updated_by`); anything else it asks is a 403 `cardholder_only`, nothing changed.
+         */
         put: operations["put_auto_top_up_api_v1_customers__customer_id__tokens_auto_top_up_put"];
         post?: never;
         delete?: never;
@@ -225,7 +228,7 @@ export interface components {
             id: string;
             /**
              * Status
-             * @description admitted | succeeded | processing | declined | authentication_required | recovered | provider_unavailable | error | cap_reached | monthly_cap_reached | in_flight | paused | disabled | no_card | card_expired
+             * @description admitted | succeeded | processing | declined | authentication_required | recovered | provider_unavailable | provider_auth_failed | expired | error | cap_reached | monthly_cap_reached | in_flight | paused | disabled | no_card | card_expired
              */
             status: string;
             /** Order Id */
@@ -251,6 +254,11 @@ export interface components {
             payment_intent_id: string | null;
             /** Credited */
             credited: boolean;
+            /**
+             * Recovery Error
+             * @description Why no recovery link could be made for an authentication_required attempt (the pause stands; support is alerted).
+             */
+            recovery_error: string | null;
             /** Created At */
             created_at: string;
             /** Ended At */
@@ -344,6 +352,11 @@ export interface components {
             consent_text: string;
             /** Consent Text Version */
             consent_text_version: string;
+            /**
+             * Updated By
+             * @description The JWT subject of the last settings change: the cardholder, or support when an admin turned auto top-up off or lowered its caps.
+             */
+            updated_by: string | null;
             /** Attempts */
             attempts: components["schemas"]["AttemptOut"][];
         };
@@ -1075,7 +1088,15 @@ export interface operations {
             };
             400: components["responses"]["Error"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Error"];
+            /** @description Not this caller's customer, or `cardholder_only`: an admin asked for more than turning auto top-up off or lowering its caps */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             409: components["responses"]["Error"];
             503: components["responses"]["Error"];
         };

@@ -3,8 +3,9 @@ domain names this type; only the charger function's gateway builds it from Strip
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 # succeeded: the money moved. declined: a hard decline (card_declined, expired_card, ...).
 # authentication_required: the bank wants the customer on-session (3-D Secure).
@@ -30,3 +31,5 @@ class OffSessionResult:
     payment_intent_id: str | None = None
     code: str | None = None
     message: str | None = None
+    # The PaymentIntent as Stripe returned it, when it did (a lookup credits from it).
+    raw: Mapping[str, Any] | None = None

@@ -21,6 +21,8 @@ from token_billing.integrations.stripe_config import stripe_settings
 
 # Stripe retries idempotent requests itself on network errors and 409/5xx answers.
 STRIPE_NETWORK_RETRIES = 2
+# Stripe keeps an idempotency key for 24 hours: past that, the same key is a new request.
+IDEMPOTENCY_WINDOW_S = 24 * 3600
 # Stripe's default: a signed event older than this is a replay.
 WEBHOOK_TOLERANCE_S = 300
 
@@ -40,12 +42,18 @@ def _client_for(secret_key: str, api_base: str | None) -> stripe.StripeClient:
     )
 
 
+def scoped_key(idempotency_key: str) -> str:
+    """The idempotency key Stripe sees: ours, prefixed with the stack's name, so that two
+    stacks on one Stripe account (dev and prod on a test account) never share a key."""
+    return f"{os.environ.get('STACK_NAME') or 'local'}:{idempotency_key}"
+
+
 def create_checkout_session(params: dict[str, Any], *, idempotency_key: str) -> CheckoutSession:
     """Create a Checkout Session; the same idempotency key returns the same session."""
     try:
         session = stripe_client().v1.checkout.sessions.create(
             params=params,  # type: ignore[arg-type]
-            options={"idempotency_key": idempotency_key},
+            options={"idempotency_key": scoped_key(idempotency_key)},
         )
     except (stripe.APIConnectionError, stripe.RateLimitError) as error:
         raise ServiceUnavailable("Stripe could not be reached; retry the purchase") from error
@@ -117,7 +125,7 @@ def create_stripe_customer(customer_id: str) -> str:
     try:
         customer = stripe_client().v1.customers.create(
             params={"metadata": {"customer_id": customer_id}},
-            options={"idempotency_key": f"customer-{customer_id}"},
+            options={"idempotency_key": scoped_key(f"customer-{customer_id}")},
         )
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
         raise ServiceUnavailable("Stripe could not be reached; retry the purchase") from error
@@ -139,7 +147,7 @@ class StripePaymentGateway:
         try:
             intent = off_session_client().v1.payment_intents.create(
                 params=params,  # type: ignore[arg-type]
-                options={"idempotency_key": idempotency_key},
+                options={"idempotency_key": scoped_key(idempotency_key)},
             )
         except stripe.CardError as error:
             code = error.code or "card_declined"
@@ -166,17 +174,48 @@ class StripePaymentGateway:
             if (error.http_status or 500) >= 500 or error.http_status == 409:
                 return OffSessionResult("retryable", message=f"{error.http_status}: {error}")
             return OffSessionResult("failed", code=error.code, message=str(error))
-        if intent.status == "succeeded":
-            return OffSessionResult("succeeded", payment_intent_id=intent.id)
-        if intent.status == "requires_action":
-            return OffSessionResult(
-                "authentication_required", payment_intent_id=intent.id, code="requires_action"
-            )
-        if intent.status == "processing":
-            return OffSessionResult("processing", payment_intent_id=intent.id)
-        return OffSessionResult(
-            "declined", payment_intent_id=intent.id, code=f"status_{intent.status}"
-        )
+        return _result_of(intent)
 
     def create_checkout(self, params: dict[str, Any], *, idempotency_key: str) -> CheckoutSession:
         return create_checkout_session(params, idempotency_key=idempotency_key)
+
+    def expire_checkout(self, session_id: str) -> None:
+        """Expire an open Checkout Session nobody will be sent to (an orphan)."""
+        stripe_client().v1.checkout.sessions.expire(session_id)
+
+    def find_payment_intent(self, metadata_key: str, value: str) -> OffSessionResult | None:
+        """The PaymentIntent whose metadata names `value`, as a charge result (its `raw`
+        object kept for a credit); None when Stripe holds none. Stripe's search index lags
+        by about a minute: use it for attempts far older than that."""
+        try:
+            found = off_session_client().v1.payment_intents.search(
+                params={"query": f"metadata['{metadata_key}']:'{value}'", "limit": 1}
+            )
+        except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+            return OffSessionResult("retryable", message=f"{type(error).__name__}: {error}")
+        except stripe.StripeError as error:
+            if (error.http_status or 500) >= 500:
+                return OffSessionResult("retryable", message=f"{error.http_status}: {error}")
+            raise
+        if not found.data:
+            return None
+        return _result_of(found.data[0])
+
+
+def _result_of(intent: Any) -> OffSessionResult:
+    """A PaymentIntent's status as the auto top-up domain reads it."""
+    raw = intent.to_dict() if hasattr(intent, "to_dict") else dict(intent)
+    if intent.status == "succeeded":
+        return OffSessionResult("succeeded", payment_intent_id=intent.id, raw=raw)
+    if intent.status == "requires_action":
+        return OffSessionResult(
+            "authentication_required",
+            payment_intent_id=intent.id,
+            code="requires_action",
+            raw=raw,
+        )
+    if intent.status == "processing":
+        return OffSessionResult("processing", payment_intent_id=intent.id, raw=raw)
+    return OffSessionResult(
+        "declined", payment_intent_id=intent.id, code=f"status_{intent.status}", raw=raw
+    )

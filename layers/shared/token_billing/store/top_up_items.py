@@ -40,8 +40,10 @@ def settings_update(
         ":one": {"N": "1"},
         ":cid": {"S": customer_id},
         ":now": {"S": now},
+        ":by": {"S": settings.changed_by},
     }
     sets = [
+        "updated_by = :by",
         "enabled = :enabled",
         "package_id = :package",
         "threshold_mt = :threshold",
@@ -73,8 +75,18 @@ def settings_update(
         "UpdateExpression": expression,
         "ExpressionAttributeValues": values,
     }
+    conditions = []
     if settings.enabled:
-        kwargs["ConditionExpression"] = "attribute_exists(payment_method_id)"
+        conditions.append("attribute_exists(payment_method_id)")
+    if settings.expected_settings_version is not None:
+        values[":sv"] = {"N": str(settings.expected_settings_version)}
+        conditions.append(
+            "settings_version = :sv"
+            if settings.expected_settings_version
+            else "(attribute_not_exists(settings_version) OR settings_version = :sv)"
+        )
+    if conditions:
+        kwargs["ConditionExpression"] = " AND ".join(conditions)
     return kwargs
 
 
@@ -320,6 +332,7 @@ def _end_attempt_update(table: str, attempt: Attempt, write: EndWrite, now: str)
         ("payment_intent_id", write.payment_intent_id),
         ("decline_code", write.decline_code),
         ("message", write.message),
+        ("recovery_error", write.recovery_error),
     ):
         if text:
             values[f":{name}"] = {"S": text[:ATTEMPT_TEXT_MAX_CHARS]}

@@ -83,6 +83,7 @@ class TopUpState:
     consent_version: str | None = None
     consent_at: str | None = None
     consent_by: str | None = None
+    updated_by: str | None = None
     stripe_customer_id: str | None = None
     card: SavedCard | None = None
     disabled_reason: str | None = None
@@ -137,6 +138,7 @@ def state_from_item(customer_id: str, item: Mapping[str, AttributeValue] | None)
         consent_version=item_str(item, "consent_version"),
         consent_at=item_str(item, "consent_at"),
         consent_by=item_str(item, "consent_by"),
+        updated_by=item_str(item, "updated_by"),
         stripe_customer_id=item_str(item, "stripe_customer_id"),
         card=card,
         disabled_reason=item_str(item, "disabled_reason"),
@@ -171,6 +173,7 @@ class Attempt:
     payment_intent_id: str | None = None
     stripe_requests: int = 0
     credited: bool = False
+    recovery_error: str | None = None
 
 
 def attempt_from_item(item: Mapping[str, AttributeValue]) -> Attempt:
@@ -193,6 +196,7 @@ def attempt_from_item(item: Mapping[str, AttributeValue]) -> Attempt:
         payment_intent_id=item_str(item, "payment_intent_id"),
         stripe_requests=item_int(item, "stripe_requests"),
         credited=bool(item.get("credited", {}).get("BOOL", False)),
+        recovery_error=item_str(item, "recovery_error"),
     )
 
 
@@ -234,6 +238,10 @@ class SettingsWrite:
     consent_version: str | None
     consent_at: str | None
     consent_by: str | None
+    changed_by: str  # the subject whose request this is (the cardholder's, or support's)
+    # A write built from the settings as read (support's) is conditional on them being
+    # unchanged, so it never writes back what the cardholder changed meanwhile.
+    expected_settings_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +255,7 @@ class EndWrite:
     consecutive_failures: int
     paused_reason: str | None = None
     recovery_url: str | None = None
+    recovery_error: str | None = None
     disabled_reason: str | None = None
     payment_intent_id: str | None = None
     decline_code: str | None = None

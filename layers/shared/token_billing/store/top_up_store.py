@@ -105,12 +105,17 @@ class TopUpStore:
                 **settings_update(self._table, customer_id, settings, utc_now_iso())
             )
         except ClientError as error:
-            if condition_failed(error):
+            if not condition_failed(error):
+                raise
+            if settings.expected_settings_version is not None:
                 raise Conflict(
-                    "auto top-up needs a saved card: buy a pack with save_card first",
-                    reason="card_required",
+                    "the auto top-up settings changed since they were read; read them again",
+                    reason="settings_changed",
                 ) from None
-            raise
+            raise Conflict(
+                "auto top-up needs a saved card: buy a pack with save_card first",
+                reason="card_required",
+            ) from None
 
     def attach_stripe_customer(self, customer_id: str, stripe_customer_id: str) -> str:
         """Keep the customer's one Stripe Customer; the id already kept wins a race."""

@@ -23,6 +23,8 @@ from token_billing.store.top_up_store import TopUpStore
 # An outcome that is no verdict: the order stays pending, so the webhook may credit it
 # before or after the end is recorded; whichever comes last marks the attempt succeeded.
 NO_VERDICT: frozenset[ChargeOutcome] = frozenset({"provider_unavailable", "processing"})
+# Ends that are the operator's to act on, never the customer's failure.
+OPERATOR_OUTCOMES: frozenset[ChargeOutcome] = frozenset({"provider_auth_failed", "expired"})
 # A TOPUP item that changed under the decision (a card saved, a pause cleared) is read
 # and decided on again, a bounded number of times; then the stream retries the record.
 END_DECISIONS = 5
@@ -49,6 +51,8 @@ class AttemptEnd:
     counts_as_failure: bool
     pause_reason: PauseReason | None = None
     recovery_url: str | None = None
+    # Why no recovery link could be made (kept on the attempt; counted and alarmed).
+    recovery_error: str | None = None
     disable_reason: DisableReason | None = None
     answer: StripeAnswer = field(default_factory=StripeAnswer)
 
@@ -72,6 +76,7 @@ def decide_end(state: TopUpState, end: AttemptEnd) -> EndWrite:
         consecutive_failures=failures,
         paused_reason=pause,
         recovery_url=end.recovery_url if pause else None,
+        recovery_error=end.recovery_error,
         disabled_reason=end.disable_reason,
         payment_intent_id=end.answer.payment_intent_id,
         decline_code=end.answer.decline_code,
@@ -109,6 +114,13 @@ def end_attempt(
     elif end.outcome == "processing":
         # Neither a success nor a failure yet: payment_intent.succeeded credits it later.
         metrics.add_metric(name="AutoTopUpProcessing", unit=MetricUnit.Count, value=1)
+    elif end.outcome in OPERATOR_OUTCOMES:
+        # Nothing the customer did or can fix: no AutoTopUpFailed for them, an alarm for us.
+        if end.outcome == "provider_auth_failed":
+            metrics.add_metric(name="StripeAuthFailures", unit=MetricUnit.Count, value=1)
+        else:
+            metrics.add_metric(name="AutoTopUpExpired", unit=MetricUnit.Count, value=1)
+        logger.error("auto top-up attempt not charged", extra={"outcome": end.outcome, **detail})
     else:
         metrics.add_metric(name="AutoTopUpFailures", unit=MetricUnit.Count, value=1)
         _publish(publish, "AutoTopUpFailed", detail)

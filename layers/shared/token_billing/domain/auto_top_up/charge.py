@@ -5,8 +5,9 @@ id, retried under that key on provider errors, ended in a recorded outcome on ev
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from token_billing.core.observability import MetricUnit, logger, metrics
@@ -31,6 +32,10 @@ from token_billing.store.top_up_store import TopUpStore
 STRIPE_REQUESTS_PER_ATTEMPT = 4
 STRIPE_BACKOFF_BASE_S = 1.0
 RECOVERY_EXPIRES_S = 23 * 3600  # Stripe allows Checkout sessions up to 24 h
+# Stripe forgets an idempotency key after 24 h: an attempt this old (a DLQ replay, a stream
+# retried for a day) is looked up by its attempt id, never sent again blind. An hour of
+# margin for clocks and the search index's lag.
+STALE_AFTER_S = 23 * 3600
 
 
 class PaymentGateway(Protocol):
@@ -43,6 +48,15 @@ class PaymentGateway(Protocol):
     def create_checkout(
         self, params: dict[str, Any], *, idempotency_key: str
     ) -> CheckoutSession: ...
+
+    def expire_checkout(self, session_id: str) -> None: ...
+
+    def find_payment_intent(self, metadata_key: str, value: str) -> OffSessionResult | None: ...
+
+
+# Credits a succeeded PaymentIntent found by a lookup, through the webhook's exactly-once
+# order path (the charger's handler passes `webhooks.payment_intent_succeeded`).
+CreditFound = Callable[[Mapping[str, Any]], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +75,8 @@ class ChargeContext:
     publish: Publish
     recovery_urls: RecoveryUrls | None
     sleep: Callable[[float], None]
+    credit_found: CreditFound | None = None
+    clock: Callable[[], float] = time.time
 
     def end(self, attempt: Attempt, end: AttemptEnd) -> ChargeResult:
         """Record how the attempt ended, then tell it (`attempt_end.end_attempt`)."""
@@ -162,10 +178,14 @@ def charge_attempt(
     publish: Publish,
     recovery_urls: RecoveryUrls | None,
     sleep: Callable[[float], None] = time.sleep,
+    credit_found: CreditFound | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> ChargeResult:
     """Charge one admitted attempt and record its outcome; a redelivery of an ended attempt
     does nothing. Every path, exceptions included, ends in a recorded outcome."""
-    context = ChargeContext(store, orders, gateway, publish, recovery_urls, sleep)
+    context = ChargeContext(
+        store, orders, gateway, publish, recovery_urls, sleep, credit_found, clock
+    )
     attempt = store.get_attempt(customer_id, version)
     if attempt is None or attempt.status != ADMITTED:
         return "already_ended"
@@ -177,6 +197,8 @@ def charge_attempt(
         if state.card is None or not state.stripe_customer_id:
             no_card = StripeAnswer(message="no saved card")
             return context.end(attempt, AttemptEnd("error", counts_as_failure=True, answer=no_card))
+        if context.clock() - _epoch_s(attempt.created_at) >= STALE_AFTER_S:
+            return context.end(attempt, _look_up_stale(context, order, state, attempt))
         params = payment_intent_params(order, state, attempt)
         result, requests = _confirm_with_retries(gateway, params, attempt.attempt_id, sleep)
         return context.end(attempt, _settle(context, order, state, result, requests))
@@ -205,12 +227,18 @@ def _settle(
         # did make under this key is still credited by its payment_intent.succeeded.
         return AttemptEnd("provider_unavailable", counts_as_failure=False, answer=answer)
     answer = replace(answer, decline_code=result.code)
+    if result.status == "provider_auth_failed":
+        # Stripe refused our key: no charge was made, the order stays pending, the card is
+        # not blamed (never counted), and the operator is alarmed (StripeAuthFailures).
+        return AttemptEnd("provider_auth_failed", counts_as_failure=False, answer=answer)
     if result.status == "authentication_required":
+        url, error = _recovery_checkout(context, order, state)
         return AttemptEnd(
             "authentication_required",
             counts_as_failure=True,
             pause_reason="authentication_required",
-            recovery_url=_recovery_checkout(context, order, state),
+            recovery_url=url,
+            recovery_error=error,
             answer=answer,
         )
     context.orders.mark(order, "failed", flag_reason=f"auto top-up {result.code}")
@@ -222,12 +250,18 @@ def _settle(
     )
 
 
-def _recovery_checkout(context: ChargeContext, order: Order, state: TopUpState) -> str | None:
-    """The on-session Checkout that pays the same order and clears the pause; None when
-    it is not configured or could not be created (the pause stands either way)."""
-    if context.recovery_urls is None:
-        return None
+def _recovery_checkout(
+    context: ChargeContext, order: Order, state: TopUpState
+) -> tuple[str | None, str | None]:
+    """(url, None): the on-session Checkout that pays the same order and clears the pause;
+    (None, why) when it could not be made: the pause stands, and the reason is recorded,
+    counted and alarmed, never swallowed. A session made but not attached to the order is
+    expired, so no orphan payment page stays open in Stripe."""
+    error = "recovery Checkout URLs are not configured (CHECKOUT_SUCCESS_URL/_CANCEL_URL)"
+    session = None
     try:
+        if context.recovery_urls is None:
+            raise RuntimeError(error)
         session = context.gateway.create_checkout(
             recovery_checkout_params(order, state, context.recovery_urls, now_s=int(time.time())),
             idempotency_key=f"recovery-{order.order_id}",
@@ -238,7 +272,39 @@ def _recovery_checkout(context: ChargeContext, order: Order, state: TopUpState) 
             checkout_url=session.url,
             expires_at=session.expires_at,
         )
-    except Exception:
+    except Exception as failure:
+        error = f"{type(failure).__name__}: {failure}"
         logger.exception("recovery checkout not created", extra={"order": order.order_id})
-        return None
-    return session.url
+        metrics.add_metric(name="AutoTopUpRecoveryLinkFailures", unit=MetricUnit.Count, value=1)
+        if session is not None:
+            _expire_orphan(context, session.session_id)
+        return None, error
+    return session.url, None
+
+
+def _expire_orphan(context: ChargeContext, session_id: str) -> None:
+    try:
+        context.gateway.expire_checkout(session_id)
+    except Exception:
+        # It expires by itself within RECOVERY_EXPIRES_S; the failure is already counted.
+        logger.exception("orphan recovery checkout not expired", extra={"session": session_id})
+
+
+def _look_up_stale(
+    context: ChargeContext, order: Order, state: TopUpState, attempt: Attempt
+) -> AttemptEnd:
+    """An attempt past Stripe's idempotency window: what Stripe holds under its attempt id
+    decides its end. A succeeded PaymentIntent is credited once through the webhook's
+    path; none found means it was never charged: the attempt and its order are closed."""
+    found = context.gateway.find_payment_intent("attempt_id", attempt.attempt_id)
+    if found is None:
+        context.orders.mark(order, "expired", flag_reason="auto top-up never charged")
+        never = StripeAnswer(message="older than Stripe's idempotency window; never charged")
+        return AttemptEnd("expired", counts_as_failure=False, answer=never)
+    if found.status == "succeeded" and found.raw is not None and context.credit_found:
+        context.credit_found(found.raw)
+    return _settle(context, order, state, found, requests=1)
+
+
+def _epoch_s(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()

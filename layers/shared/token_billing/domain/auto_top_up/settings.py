@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from token_billing.core.clock import utc_now_iso
-from token_billing.core.errors import InvalidRequest
+from token_billing.core.errors import Forbidden, InvalidRequest
 from token_billing.core.observability import logger
 from token_billing.core.units import format_tokens
 from token_billing.domain.auto_top_up.vocabulary import (
@@ -46,6 +46,19 @@ class SettingsRequest:
     max_charges_per_day: int | None = None
     max_cents_per_month: int | None = None
     consent_text_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsAuthor:
+    """Who asks: the customer's own token (the cardholder, who alone consents to charges of
+    their card) or support's admin token for another customer's account."""
+
+    subject: str
+    is_cardholder: bool
+
+
+class CardholderOnly(Forbidden):
+    code = "cardholder_only"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +112,12 @@ def settings_view(customer_id: str, *, store: TopUpStore) -> TopUpView:
 
 
 def validated_settings(
-    request: SettingsRequest, current: TopUpState, *, caller: str, now: str
+    request: SettingsRequest, current: TopUpState, *, author: SettingsAuthor, now: str
 ) -> SettingsWrite:
-    """The write a PUT makes, or InvalidRequest naming the field; nothing is written before."""
+    """The write a PUT makes, or InvalidRequest naming the field (CardholderOnly for what
+    only the cardholder may do); nothing is written before."""
+    if not author.is_cardholder:
+        return support_settings(request, current, subject=author.subject)
     package_id = request.package_id or current.package_id
     if request.enabled and not package_id:
         raise InvalidRequest("package_id is required to enable auto top-up", field="package_id")
@@ -150,7 +166,7 @@ def validated_settings(
                 "after showing its text",
                 field="consent_text_version",
             )
-        consent_version, consent_at, consent_by = CONSENT_VERSION, now, caller
+        consent_version, consent_at, consent_by = CONSENT_VERSION, now, author.subject
     return SettingsWrite(
         enabled=request.enabled,
         package_id=package.package_id,
@@ -161,19 +177,90 @@ def validated_settings(
         consent_version=consent_version,
         consent_at=consent_at,
         consent_by=consent_by,
+        changed_by=author.subject,
+    )
+
+
+def _beyond_support(request: SettingsRequest, current: TopUpState) -> list[str]:
+    """What of the request only the cardholder may ask: turning on, raising a cap, or any
+    other change of what their card is charged for."""
+    asks = [
+        name
+        for name, asked, now in (
+            ("package_id", request.package_id, current.package_id),
+            ("threshold", request.threshold_mt, current.threshold_mt),
+            ("target", request.target_mt, current.target_mt),
+            ("consent_text_version", request.consent_text_version, current.consent_version),
+        )
+        if asked is not None and asked != now
+    ]
+    if request.enabled and not current.enabled:
+        asks.insert(0, "enabled")
+    per_day = request.max_charges_per_day
+    if per_day is not None and per_day > (
+        current.max_charges_per_day or DEFAULT_MAX_CHARGES_PER_DAY
+    ):
+        asks.append("max_charges_per_day")
+    cap, current_cap = request.max_cents_per_month, current.max_cents_per_month
+    if cap is not None and (current_cap is None or cap > current_cap):
+        asks.append("max_cents_per_month")
+    return asks
+
+
+def support_settings(
+    request: SettingsRequest, current: TopUpState, *, subject: str
+) -> SettingsWrite:
+    """What support may write for a customer: auto top-up off, or its caps lowered (the
+    safe direction), everything else as the cardholder left it; CardholderOnly otherwise.
+    The consent stays the cardholder's; the write records support's subject."""
+    asks = _beyond_support(request, current)
+    if asks:
+        raise CardholderOnly(
+            "only the cardholder's own token may turn on auto top-up, raise its caps, or "
+            "change its package, threshold, target or consent; support may turn it off or "
+            f"lower its caps (asked to change: {', '.join(asks)})"
+        )
+    per_day, cap = request.max_charges_per_day, request.max_cents_per_month
+    if per_day is not None and per_day < 1:
+        raise InvalidRequest("max_charges_per_day must be at least 1", field="max_charges_per_day")
+    if cap is not None and cap < 0:
+        raise InvalidRequest("max_cents_per_month must be 0 or more", field="max_cents_per_month")
+    package = _package(current.package_id or "starter")
+    threshold = DEFAULT_THRESHOLD_MT if current.threshold_mt is None else current.threshold_mt
+    return SettingsWrite(
+        enabled=request.enabled and current.enabled,
+        package_id=package.package_id,
+        threshold_mt=threshold,
+        target_mt=threshold + package.total_mt if current.target_mt is None else current.target_mt,
+        max_charges_per_day=(
+            (current.max_charges_per_day or DEFAULT_MAX_CHARGES_PER_DAY)
+            if per_day is None
+            else per_day
+        ),
+        max_cents_per_month=current.max_cents_per_month if cap is None else cap,
+        consent_version=None,  # unchanged: the cardholder's
+        consent_at=None,
+        consent_by=None,
+        changed_by=subject,
+        expected_settings_version=current.settings_version,
     )
 
 
 def update_settings(
-    customer_id: str, request: SettingsRequest, *, caller: str, store: TopUpStore
+    customer_id: str, request: SettingsRequest, *, author: SettingsAuthor, store: TopUpStore
 ) -> TopUpView:
     """PUT: validate everything, then one conditional UpdateItem (enabling needs a card)."""
     current = store.get_state(customer_id)
-    write = validated_settings(request, current, caller=caller, now=utc_now_iso())
+    write = validated_settings(request, current, author=author, now=utc_now_iso())
     store.write_settings(customer_id, write)
     logger.info(
         "auto top-up settings written",
-        extra={"customer_id": customer_id, "enabled": write.enabled, "by": caller},
+        extra={
+            "customer_id": customer_id,
+            "enabled": write.enabled,
+            "by": author.subject,
+            "cardholder": author.is_cardholder,
+        },
     )
     return settings_view(customer_id, store=store)
 

@@ -24,9 +24,12 @@ RefusalReason = Literal[
 AdmissionOutcome = Literal["admitted", "duplicate"] | RefusalReason
 # How a charged attempt ended (its status from then on). `provider_unavailable` and
 # `processing` are no verdict: the order stays pending and its webhook may still credit it.
+# `provider_auth_failed`: Stripe refused OUR key (the operator's problem, never counted
+# against the card); `expired`: older than Stripe's idempotency window and never charged
+# (found by looking it up, not by sending it again), so closed without a charge.
 ChargeOutcome = Literal[
     "succeeded", "processing", "provider_unavailable", "authentication_required", "declined",
-    "error",
+    "error", "provider_auth_failed", "expired",
 ]  # fmt: skip
 # `charge_attempt` on an attempt that is no longer `admitted` (a redelivered INSERT).
 ChargeResult = ChargeOutcome | Literal["already_ended"]

@@ -59,8 +59,9 @@ class AttemptOut(BaseModel):
     status: str = Field(
         description=(
             "admitted | succeeded | processing | declined | authentication_required | "
-            "recovered | provider_unavailable | error | cap_reached | monthly_cap_reached | "
-            "in_flight | paused | disabled | no_card | card_expired"
+            "recovered | provider_unavailable | provider_auth_failed | expired | error | "
+            "cap_reached | monthly_cap_reached | in_flight | paused | disabled | no_card | "
+            "card_expired"
         )
     )
     order_id: str | None
@@ -73,6 +74,10 @@ class AttemptOut(BaseModel):
     decline_code: str | None
     payment_intent_id: str | None
     credited: bool
+    recovery_error: str | None = Field(
+        description="Why no recovery link could be made for an authentication_required "
+        "attempt (the pause stands; support is alerted)."
+    )
     created_at: str
     ended_at: str | None
 
@@ -93,6 +98,7 @@ class AttemptOut(BaseModel):
             decline_code=attempt.decline_code,
             payment_intent_id=attempt.payment_intent_id,
             credited=attempt.credited,
+            recovery_error=attempt.recovery_error,
             created_at=attempt.created_at,
             ended_at=attempt.ended_at,
         )
@@ -119,6 +125,10 @@ class AutoTopUpOut(BaseModel):
     consent: ConsentOut | None
     consent_text: str
     consent_text_version: str
+    updated_by: str | None = Field(
+        description="The JWT subject of the last settings change: the cardholder, or "
+        "support when an admin turned auto top-up off or lowered its caps."
+    )
     attempts: list[AttemptOut]
 
     @classmethod
@@ -161,5 +171,6 @@ class AutoTopUpOut(BaseModel):
             consent=consent,
             consent_text=CONSENT_TEXT,
             consent_text_version=CONSENT_VERSION,
+            updated_by=state.updated_by,
             attempts=[AttemptOut.of(attempt) for attempt in view.attempts],
         )
