@@ -21,6 +21,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# Stripe's test payment methods and what an charge with each does.
+TEST_CARDS: dict[str, dict[str, Any]] = {
+    "pm_card_visa": {"brand": "visa", "last4": "4242", "outcome": "succeeded"},
+    "pm_card_chargeDeclined": {"brand": "visa", "last4": "0002", "outcome": "card_declined"},
+    "pm_card_authenticationRequired": {
+        "brand": "visa",
+        "last4": "3184",
+        "outcome": "authentication_required",
+    },
+}
 SELLER_NAME = "Token Billing (offline Stripe)"
 SELLER_COUNTRY = "US"
 

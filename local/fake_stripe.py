@@ -12,29 +12,20 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.fake_invoices import FakeInvoices, billing_details, tax_lines
+from local.fake_invoice_api import route_invoice_api
+from local.fake_invoices import TEST_CARDS, FakeInvoices, billing_details, tax_lines
 from local.stripe_wire import decode_form
 from token_billing.domain.catalog import UnknownCatalogItem, get_package
 
 LOCAL_WEBHOOK_SECRET = "whsec_local_development_only"  # noqa: S105 - offline only
 LOCAL_SECRET_KEY = "sk_test_local_offline"  # noqa: S105 - offline only
-# Stripe's test payment methods and what an off-session charge with each does.
-TEST_CARDS: dict[str, dict[str, Any]] = {
-    "pm_card_visa": {"brand": "visa", "last4": "4242", "outcome": "succeeded"},
-    "pm_card_chargeDeclined": {"brand": "visa", "last4": "0002", "outcome": "card_declined"},
-    "pm_card_authenticationRequired": {
-        "brand": "visa",
-        "last4": "3184",
-        "outcome": "authentication_required",
-    },
-}
-# A fault a test queues for the next PaymentIntent request: "timeout" answers after the
-# client gave up (the charge IS made and kept under its idempotency key, Stripe's worst
-# case); "500" and "429" fail before anything runs (Stripe-Should-Retry: true, not kept).
+# A fault a test queues for the next charging request (a PaymentIntent, an invoice's
+# payment): "timeout" answers after the client gave up (the charge IS made and kept under
+# its key, Stripe's worst case); "500" and "429" fail before anything runs (not kept).
 FAULTS = frozenset({"timeout", "500", "429"})
 
 
@@ -103,10 +94,11 @@ class FakeStripe:
                 return 401, _error("invalid_request_error", "Invalid API Key provided")
             key = lowered.get("idempotency-key")
             fault = None
+            charging = self._charged_metadata(method, path, params)
             faulted = self.faults_for is None or (
-                (params.get("metadata") or {}).get("customer_id") == self.faults_for
+                charging is not None and charging.get("customer_id") == self.faults_for
             )
-            if method == "POST" and path == "/v1/payment_intents" and self.faults and faulted:
+            if charging is not None and self.faults and faulted:
                 fault = self.faults.pop(0)
                 assert fault in FAULTS, fault
                 if fault == "500":
@@ -128,6 +120,17 @@ class FakeStripe:
             time.sleep(self.timeout_sleep_s)  # outside the lock: the client has given up
         return response
 
+    def _charged_metadata(
+        self, method: str, path: str, params: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The metadata of what a charging request (an off-session PaymentIntent, an
+        invoice's payment) bills; None for any other request. Faults meet these."""
+        if method == "POST" and path == "/v1/payment_intents":
+            return dict(params.get("metadata") or {})
+        paying = re.fullmatch(r"/v1/invoices/([\w-]+)/pay", path)
+        invoice = self.invoicing.invoices.get(paying.group(1)) if paying else None
+        return dict(invoice["metadata"]) if method == "POST" and invoice else None
+
     def _route(
         self, method: str, path: str, params: dict[str, Any], key: str | None = None
     ) -> tuple[int, dict[str, Any]]:
@@ -141,16 +144,19 @@ class FakeStripe:
         if method == "POST" and detach and detach.group(1) in self.payment_methods:
             pm = self.payment_methods[detach.group(1)]
             pm["customer"] = None
-            self._emit("payment_method.detached", dict(pm))
+            self.emit("payment_method.detached", dict(pm))
             return 200, pm
         if method == "GET" and path == "/v1/payment_intents/search":
-            return 200, self._search_payment_intents(str(params.get("query", "")))
+            return 200, self.search(self.payment_intents.values(), str(params.get("query", "")))
         expire = re.fullmatch(r"/v1/checkout/sessions/([\w-]+)/expire", path)
         if method == "POST" and expire and expire.group(1) in self.sessions:
             return self._expire_session(self.sessions[expire.group(1)])
         found_pi = re.fullmatch(r"/v1/payment_intents/([\w-]+)", path)
         if method == "GET" and found_pi and found_pi.group(1) in self.payment_intents:
             return 200, self.payment_intents[found_pi.group(1)]
+        invoice_answer = route_invoice_api(self, method, path, params, key)
+        if invoice_answer is not None:
+            return invoice_answer
         found_in = re.fullmatch(r"/v1/invoices/([\w-]+)", path)
         if method == "GET" and found_in and found_in.group(1) in self.invoicing.invoices:
             return 200, self.invoicing.invoices[found_in.group(1)]
@@ -175,13 +181,13 @@ class FakeStripe:
         self.customers[customer_id] = customer
         return customer
 
-    def _search_payment_intents(self, query: str) -> dict[str, Any]:
+    def search(self, objects: Iterable[dict[str, Any]], query: str) -> dict[str, Any]:
         """Stripe's search, for the one form the service sends: metadata['<key>']:'<value>'."""
         found = re.fullmatch(r"metadata\['(\w+)'\]:'([^']*)'", query)
         if found is None:
             return _error("invalid_request_error", f"this fake searches no {query!r}")
         key, value = found.groups()
-        data = [pi for pi in self.payment_intents.values() if pi["metadata"].get(key) == value]
+        data = [obj for obj in objects if obj["metadata"].get(key) == value]
         return {"object": "search_result", "data": data, "has_more": False, "url": "/v1/search"}
 
     def _expire_session(self, session: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -189,7 +195,7 @@ class FakeStripe:
             message = "Only Checkout Sessions with a status in [open] can be expired"
             return 400, _error("invalid_request_error", message)
         session["status"] = "expired"
-        self._emit("checkout.session.expired", dict(session))
+        self.emit("checkout.session.expired", dict(session))
         return 200, session
 
     def _create_session(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -280,12 +286,12 @@ class FakeStripe:
             card={k: v for k, v in TEST_CARDS[card].items() if k != "outcome"},
             metadata=metadata,
         )
-        self._emit("charge.succeeded", dict(charge))
+        self.emit("charge.succeeded", dict(charge))
         if session["invoice_creation"]["enabled"] and customer is not None:
             invoice = self.invoicing.for_checkout(session, params, customer)
             session["invoice"] = invoice["id"]
-            self._emit("invoice.finalized", dict(invoice))
-            self._emit("invoice.paid", dict(invoice))
+            self.emit("invoice.finalized", dict(invoice))
+            self.emit("invoice.paid", dict(invoice))
 
     def _checkout_customer(
         self, session: dict[str, Any], params: dict[str, Any], details: dict[str, Any]
@@ -330,10 +336,10 @@ class FakeStripe:
             "test_card": card,  # this fake's own field: what a charge with it does
         }
         self.payment_methods[pm_id] = pm
-        self._emit("payment_method.attached", {k: v for k, v in pm.items() if k != "test_card"})
+        self.emit("payment_method.attached", {k: v for k, v in pm.items() if k != "test_card"})
         return pm
 
-    def _violation(self, message: str) -> tuple[int, dict[str, Any]]:
+    def violation(self, message: str) -> tuple[int, dict[str, Any]]:
         self.violations.append(message)
         return 400, _error("invalid_request_error", message)
 
@@ -345,20 +351,20 @@ class FakeStripe:
         amount the catalog gives for the packs it names."""
         metadata = params.get("metadata") or {}
         if not key:
-            return self._violation("an off-session charge needs an idempotency key")
+            return self.violation("an off-session charge needs an idempotency key")
         if params.get("off_session") != "true" or params.get("confirm") != "true":
-            return self._violation("auto top-up must send off_session=true and confirm=true")
+            return self.violation("auto top-up must send off_session=true and confirm=true")
         customer = params.get("customer")
         pm = self.payment_methods.get(str(params.get("payment_method")))
         if customer not in self.customers or pm is None or pm["customer"] != customer:
-            return self._violation("payment_method is not attached to this customer")
+            return self.violation("payment_method is not attached to this customer")
         try:
             price = get_package(str(metadata.get("package_id"))).price_cents
             expected = price * int(metadata.get("packs") or 0)
         except (UnknownCatalogItem, ValueError):
-            return self._violation("metadata must name the package and the packs")
+            return self.violation("metadata must name the package and the packs")
         if _int(params.get("amount")) != expected or expected <= 0:
-            return self._violation(f"amount {params.get('amount')} is not the catalog's {expected}")
+            return self.violation(f"amount {params.get('amount')} is not the catalog's {expected}")
         intent_id = "pi_local_" + secrets.token_hex(12)
         amount = _int(params.get("amount"))
         intent: dict[str, Any] = {
@@ -388,8 +394,8 @@ class FakeStripe:
                 metadata=metadata,
             )
             intent.update(status="succeeded", amount_received=amount, latest_charge=charge["id"])
-            self._emit("payment_intent.succeeded", dict(intent))
-            self._emit("charge.succeeded", dict(charge))
+            self.emit("payment_intent.succeeded", dict(intent))
+            self.emit("charge.succeeded", dict(charge))
             return 200, intent
         intent["status"] = "requires_payment_method"
         decline = "generic_decline" if outcome == "card_declined" else outcome
@@ -405,10 +411,10 @@ class FakeStripe:
             "payment_intent": dict(intent),
         }
         intent["last_payment_error"] = {k: v for k, v in error.items() if k != "payment_intent"}
-        self._emit("payment_intent.payment_failed", dict(intent))
+        self.emit("payment_intent.payment_failed", dict(intent))
         return 402, {"error": error}
 
-    def _emit(self, event_type: str, obj: dict[str, Any]) -> None:
+    def emit(self, event_type: str, obj: dict[str, Any]) -> None:
         # Called under the lock; delivered by `flush`, after the API answer, as Stripe does.
         self.outbox.append((event_type, obj))
 

@@ -14,7 +14,8 @@ from urllib.parse import parse_qs
 
 from local import identity, invoice_documents, offline_checkout
 from local.apigw import JSON_HEADERS, HttpResponse
-from local.fake_stripe import TEST_CARDS, FakeStripe
+from local.fake_invoices import TEST_CARDS
+from local.fake_stripe import FakeStripe
 from local.template import ROOT
 from token_billing.domain.agent_credentials import CREDENTIAL_TTL_DEFAULT_S
 from tools import agent_credential

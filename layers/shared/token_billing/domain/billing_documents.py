@@ -1,9 +1,10 @@
 """An order's invoice and receipt, from verified Stripe events only.
 
 - `checkout.session.completed` names the invoice Checkout created (`invoice`);
-- `invoice.finalized` / `invoice.paid` carry its number, hosted page and PDF; the invoice's
-  metadata (set by us: Checkout's `invoice_data.metadata`, the auto top-up's invoice) names
-  the order;
+- `invoice.finalized` / `invoice.paid` of a paid invoice carry its number, hosted page and
+  PDF (an unpaid one is not the order's document: a failed auto top-up voids it); the
+  invoice's metadata (set by us: Checkout's `invoice_data.metadata`, the auto top-up's
+  invoice) names the order;
 - `charge.succeeded` carries the receipt; the charge's metadata (Stripe copies the
   PaymentIntent's) or the payment intent -> order record names the order.
 
@@ -18,9 +19,11 @@ Stripe account (no order of ours in their metadata) are ignored.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
+from token_billing.core.errors import ServiceUnavailable
 from token_billing.core.observability import MetricUnit, logger, metrics
 from token_billing.domain.event_outcome import Outcome
 from token_billing.domain.session_orders import (
@@ -36,6 +39,7 @@ from token_billing.store.order_documents import (
 )
 from token_billing.store.order_records import Order
 from token_billing.store.orders import OrderStore
+from token_billing.store.top_up_store import TopUpStore
 from token_billing.store.unmatched_payments import UnmatchedPayment, UnmatchedPayments
 
 
@@ -43,8 +47,14 @@ class DocumentStores:
     """What recording a document reads and writes; the writers are made on first use (an
     event of another integration is ignored without touching any)."""
 
-    def __init__(self, orders: OrderStore, unmatched: UnmatchedPayments | None = None) -> None:
+    def __init__(
+        self,
+        orders: OrderStore,
+        unmatched: UnmatchedPayments | None = None,
+        top_ups: TopUpStore | None = None,
+    ) -> None:
         self.orders = orders
+        self.top_ups = top_ups  # tells a Stripe Customer of ours (auto top-up's)
         self._unmatched = unmatched
         self._documents: OrderDocuments | None = None
 
@@ -59,6 +69,10 @@ class DocumentStores:
         if self._unmatched is None:
             self._unmatched = UnmatchedPayments(self.orders.client, self.orders.table_name)
         return self._unmatched
+
+
+# How long a charge of our Stripe customer may wait for its invoice payment's link.
+RECEIPT_WAIT_S = 24 * 3600
 
 
 def _cents(value: object) -> int | None:
@@ -120,7 +134,7 @@ def record_session_invoice(
 
 
 def invoice_event(event_id: str, invoice: Mapping[str, Any], stores: DocumentStores) -> Outcome:
-    """`invoice.finalized` / `invoice.paid`: the order's invoice number, page and PDF."""
+    """`invoice.finalized` / `invoice.paid`: a paid invoice's number, page and PDF."""
     metadata = _metadata(invoice)
     invoice_id = nonempty_text(invoice.get("id"))
     order_id, customer_id = (
@@ -133,6 +147,10 @@ def invoice_event(event_id: str, invoice: Mapping[str, Any], stores: DocumentSto
     if order is None:
         reason = f"no order {order_id} for customer {customer_id}"
         return _unmatched(stores, "invoice", invoice_id, event_id, customer_id, order_id, reason)
+    if invoice.get("status") != "paid":
+        # Only a paid invoice is the order's document: an auto top-up's invoice whose payment
+        # fails is voided, and a recovery Checkout invoices the order anew.
+        return Outcome("invoice_unpaid", order.order_id)
     problems = invoice_mismatches(order, invoice)
     if problems:
         reason = "; ".join(problems)
@@ -154,8 +172,13 @@ def charge_succeeded(event_id: str, charge: Mapping[str, Any], stores: DocumentS
     order = order_of_payment(charge, stores.orders)
     claimed_order = nonempty_text(metadata.get("order_id"))
     claimed_customer = nonempty_text(metadata.get("customer_id"))
-    if charge_id is None or (order is None and not _names_our_order(claimed_order)):
+    if charge_id is None:
         return Outcome("ignored", detail="not a charge of this service")
+    if order is None and not _names_our_order(claimed_order):
+        if not _awaits_its_invoice_payment(charge, stores):
+            return Outcome("ignored", detail="not a charge of this service")
+        reason = "a charge of our Stripe customer that no order names"
+        return _unmatched(stores, "charge", charge_id, event_id, None, None, reason)
     if order is None:
         reason = f"no order {claimed_order} for customer {claimed_customer}"
         return _unmatched(
@@ -170,6 +193,48 @@ def charge_succeeded(event_id: str, charge: Mapping[str, Any], stores: DocumentS
     receipt = ReceiptDetails(charge_id, nonempty_text(charge.get("receipt_url")))
     written, named = stores.documents.record_receipt(order.customer_id, order.order_id, receipt)
     return _recorded(stores, "charge", written, named, order, charge_id, event_id)
+
+
+def _awaits_its_invoice_payment(charge: Mapping[str, Any], stores: DocumentStores) -> bool:
+    """Whether a charge no order names yet is one of ours: a charge of a Stripe Customer of
+    ours carries no metadata when it pays an auto top-up's invoice, and its order is known
+    once `invoice_payment.paid` links its payment intent. Until then (a day at most) Stripe
+    is asked to redeliver it (503); after that it is recorded for support (True)."""
+    stripe_customer = nonempty_text(charge.get("customer"))
+    if stores.top_ups is None or stripe_customer is None:
+        return False
+    if stores.top_ups.customer_of(stripe_customer_id=stripe_customer) is None:
+        return False
+    created = _cents(charge.get("created")) or 0
+    if time.time() - created < RECEIPT_WAIT_S:
+        raise ServiceUnavailable("the charge's invoice payment is not linked yet; redeliver")
+    return True
+
+
+def invoice_payment_paid(
+    event_id: str, invoice_payment: Mapping[str, Any], stores: DocumentStores
+) -> Outcome:
+    """`invoice_payment.paid`: which payment intent paid an invoice of ours. An auto top-up's
+    invoice (linked to its order by the charger before it paid) gets the payment intent ->
+    order record that its receipt, refunds and disputes are found by. Checkout's invoices
+    need none (the session names its payment intent); other invoices are not ours."""
+    invoice_id = nonempty_text(invoice_payment.get("invoice"))
+    payment = invoice_payment.get("payment")
+    payment_intent = (
+        nonempty_text(payment.get("payment_intent")) if isinstance(payment, Mapping) else None
+    )
+    if invoice_id is None or payment_intent is None or invoice_payment.get("status") != "paid":
+        return Outcome("ignored", detail="not a paid invoice payment")
+    linked = stores.documents.order_of_invoice(invoice_id)
+    order = stores.orders.find(*linked) if linked else None
+    if order is None:
+        return Outcome("ignored", detail="not an invoice an auto top-up made")
+    if not stores.orders.link_payment(order, payment_intent):
+        reason = f"payment intent {payment_intent} names another order"
+        return _unmatched(
+            stores, "invoice", invoice_id, event_id, order.customer_id, order.order_id, reason
+        )
+    return Outcome("payment_linked", order.order_id)
 
 
 def charge_mismatches(order: Order, charge: Mapping[str, Any]) -> list[str]:

@@ -15,6 +15,11 @@ never regresses, whatever the order of arrival or how often an event is redelive
 
 1 WCU per write (the order item is under 1 KB); a redelivery costs the same and changes
 nothing.
+
+    PK              SK          item
+    IN#<in_id>      INVOICE     invoice -> (customer, order): written by the auto top-up
+                                charger for the invoice it made, before paying it, so that
+                                `invoice_payment.paid` finds the order of the payment
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from botocore.exceptions import ClientError
 from token_billing.store.codecs import AttributeValue, Item
 from token_billing.store.conditions import condition_failed
 from token_billing.store.orders import order_key
+
+INVOICE_LINK_PREFIX = "IN#"
+INVOICE_LINK_SK = "INVOICE"
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -79,6 +87,36 @@ class OrderDocuments:
         fields = {"receipt_url": _text(receipt.receipt_url)}
         return self._write_once(customer_id, order_id, "charge_id", receipt.charge_id, fields)
 
+    def link_invoice(self, customer_id: str, order_id: str, invoice_id: str) -> bool:
+        """Record which order an invoice bills (the charger, before it pays the invoice);
+        False when the invoice already names another order."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    **_invoice_key(invoice_id),
+                    "entity": {"S": "invoice_link"},
+                    "customer_id": {"S": customer_id},
+                    "order_id": {"S": order_id},
+                },
+                ConditionExpression="attribute_not_exists(PK) OR order_id = :oid",
+                ExpressionAttributeValues={":oid": {"S": order_id}},
+            )
+        except ClientError as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
+
+    def order_of_invoice(self, invoice_id: str) -> tuple[str, str] | None:
+        """(customer id, order id) of the order an invoice of ours bills, if we made it."""
+        item = self._client.get_item(
+            TableName=self._table, Key=_invoice_key(invoice_id), ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        return item["customer_id"]["S"], item["order_id"]["S"]
+
     def _write_once(
         self,
         customer_id: str,
@@ -118,6 +156,10 @@ class OrderDocuments:
         before: Item = response.get("Attributes") or {}  # type: ignore[assignment]
         added = [name for name in (id_name, *present) if name not in before]
         return ("recorded" if added else "unchanged"), document_id
+
+
+def _invoice_key(invoice_id: str) -> dict[str, AttributeValue]:
+    return {"PK": {"S": INVOICE_LINK_PREFIX + invoice_id}, "SK": {"S": INVOICE_LINK_SK}}
 
 
 def _text(value: str | None) -> AttributeValue | None:

@@ -295,6 +295,18 @@ class OrderStore:
             }
         }
 
+    def link_payment(self, order: Order, payment_intent_id: str) -> bool:
+        """The payment intent -> order record on its own, for a payment the credit could not
+        name (an invoice's, learnt from `invoice_payment.paid`); False when that payment
+        intent already names another order."""
+        try:
+            self._client.put_item(**self.payment_link(order, payment_intent_id)["Put"])
+        except ClientError as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
+
     def apply(self, transition: Mapping[str, Any]) -> None:
         """Run one transaction item built here (e.g. a clawback transition) on its own."""
         update = dict(transition["Update"])
