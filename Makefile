@@ -130,10 +130,11 @@ chromium: $(CHROMIUM)
 # Starts and stops its own dev server (free ports, temporary DynamoDB Local data) and the
 # Next.js example (`next build` against that server, then `next start`); screenshots go to
 # web/screenshots/.
-e2e: bootstrap web $(NEXT_STAMP) $(CHROMIUM)
+e2e: bootstrap $(SAM_VENV)/.installed web $(NEXT_STAMP) $(CHROMIUM)
 	cd $(WEB) && timeout --kill-after=15 $(E2E_TIMEOUT_S) node_modules/.bin/vitest run --config vitest.e2e.config.ts
 
-dev: bootstrap web
+# The SAM CLI's venv: SAM's translator makes the roles the local IAM check holds functions to.
+dev: bootstrap $(SAM_VENV)/.installed web
 	$(PY) -m local.devserver
 
 test: bootstrap $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
@@ -206,6 +207,21 @@ clean:
 openapi: bootstrap
 	$(PY) -m tools.openapi
 
-.PHONY: reconcile
+# The full reconciliation (and `make report`, the finance reports) on one machine: the
+# dev server's DynamoDB Local table exported in DynamoDB's export format, checked by DuckDB
+# with the SQL Athena runs in AWS. ARGS="--scan" is the old table Scan.
+.PHONY: reconcile report reconcile-scale
 reconcile: bootstrap
 	PYTHONPATH=layers/shared $(PY) -m tools.reconcile $(ARGS)
+
+report: bootstrap
+	PYTHONPATH=layers/shared $(PY) -m tools.reconcile --report $(ARGS)
+
+# At scale (not part of `make test`): an export of 1 million customers and 10 million
+# entries generated into $(SCALE_DIR) once (about 1.4 GB), then the reconciliation and the
+# reports over it, printing wall time and peak memory. Nice'd: the machine is shared.
+SCALE_DIR := .local/scale
+reconcile-scale: bootstrap
+	test -d $(SCALE_DIR)/AWSDynamoDB || nice $(PY) -m tools.generate_export --out $(SCALE_DIR) \
+	  --customers 1000000 --entries-per-customer 10
+	nice $(PY) -m tools.reconcile --export-dir $(SCALE_DIR) --report

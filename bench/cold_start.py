@@ -101,6 +101,7 @@ STACK_OF = {
     "PurchaseFunction": "stack_api_stripe",
     "WebhookFunction": "stack_api_stripe",
     "AutoTopUpFunction": API_STACK,
+    "VmLimitsFunction": API_STACK,
 }
 
 

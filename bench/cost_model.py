@@ -483,6 +483,142 @@ def live_balance_rows(
     )
 
 
+# ---- per-VM daily limits and usage by VM (issue 25) ---------------------------------------
+
+LIMIT_TOKENS = 10**6  # far above the rows' spending: they price the item, not a refusal
+USAGE_READ_VMS = (10, 10_000)  # the customers the README states the usage read for
+USAGE_DAYS = 30
+BATCH_WRITE_ITEMS = 25
+
+
+def vm_month_item(customer_id: str, month: str, vm_id: str, days: range) -> dict[str, Any]:
+    """A VM-month usage item as the ledger stream leaves it after a month of daily use
+    (`store.vm_usage`): one `dNN` per day, each a typical day's milli-tokens."""
+    from token_billing.store.table_layout import customer_pk
+    from token_billing.store.vm_usage import month_sk
+
+    item: dict[str, Any] = {
+        "PK": {"S": customer_pk(customer_id)},
+        "SK": {"S": month_sk(month, vm_id)},
+        "customer_id": {"S": customer_id},
+        "month": {"S": month},
+        "vm_id": {"S": vm_id},
+        "updated_at": {"S": "2026-12-01T10:00:00.000000Z"},
+    }
+    for day in days:
+        item[f"d{day:02d}"] = {"N": str(1_234_567 + day)}
+    return item
+
+
+def seed_vm_usage(harness: Harness, customer_id: str, vms: int) -> None:
+    """`vms` VMs each used every day of the last USAGE_DAYS days, written outside any
+    recording in batches (as the stream would have left them, without its thousands of
+    transactions)."""
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=USAGE_DAYS - 1)
+    months: dict[str, range] = {}
+    day = first
+    while day <= today:
+        month = day.isoformat()[:7]
+        span = months.get(month)
+        months[month] = range(span.start if span else day.day, day.day + 1)
+        day += timedelta(days=1)
+    items = [
+        vm_month_item(customer_id, month, f"vm-{n:05d}", days)
+        for month, days in months.items()
+        for n in range(vms)
+    ]
+    for start in range(0, len(items), BATCH_WRITE_ITEMS):
+        requests = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        pending: Any = {harness.table: requests}
+        while pending:
+            pending = harness.bare_client.batch_write_item(RequestItems=pending).get(
+                "UnprocessedItems"
+            )
+
+
+def vm_limit_rows(
+    harness: Harness,
+    measure: Callable[[str, Callable[[], object]], None],
+    op: Callable[..., Callable[[], object]],
+    context: object,
+) -> None:
+    """What a customer with VM limits pays more per write (its VM's day counter, one item),
+    the debit function's read of the limits (once per customer per container per 60 s),
+    what the stream spends counting usage by VM, and the usage read for 10 and 10,000 VMs."""
+    from token_billing import runtime
+    from token_billing.store.vm_limits import VmLimitSettings, VmLimitStore
+    from token_billing.store.vm_usage import VmUsageAggregates
+
+    settings = VmLimitStore(harness.bare_client, harness.table)
+    limited = harness.customer("cost-vm-limit")
+    at_limit = harness.customer("cost-vm-at-limit")
+    for customer, limit_tokens in ((limited, LIMIT_TOKENS), (at_limit, 1)):
+        harness.fund(customer, 10**12)
+        settings.put(customer, VmLimitSettings(limit_tokens * 1_000, {}), expected_version=0)
+    measure(
+        "VM limits: the debit function reads a customer's limits (once per customer per "
+        "container per 60 s, never per debit)",
+        lambda: runtime.default_vm_limits().get(limited),
+    )
+    runtime.default_vm_limits().get(at_limit)
+    payload = harness.debit_payload(limited, "cost-vm-3", THREE_LINES)
+    measure(
+        "debit, 3 lines, VM under a daily limit (+ its day counter)",
+        lambda: harness.handler(payload, context),
+    )
+    refused = harness.debit_payload(at_limit, "cost-vm-refused", THREE_LINES)
+    measure(
+        "debit refused: VM at its daily limit (+ the day's refusal mark, once per VM and day)",
+        lambda: harness.handler(refused, context),
+    )
+    holds = Payloads(limited)
+    ids = {slot: f"{harness.run_id}-cost-vm-hold-{slot}" for slot in "abc"}
+    measure(
+        "hold, VM under a daily limit (+ a ConditionCheck of its counter)", op(holds.hold(ids["a"]))
+    )
+    measure("settle, VM under a daily limit (+ its day counter)", op(holds.settle(ids["a"])))
+    op(holds.hold(ids["b"]))()
+    measure(
+        "renew, VM under a daily limit (+ its day counter)", op(holds.renew(ids["b"], ids["c"]))
+    )
+    aggregates = VmUsageAggregates(harness.runtime_client, harness.table)
+    from datetime import UTC, datetime
+
+    measure(
+        "usage by VM: the ledger stream counts one usage entry of one VM (marker Put + "
+        "VM-month Update, one transaction)",
+        lambda: aggregates.apply_entry(
+            customer_id=limited,
+            txn_id=f"txn_{harness.run_id}cost",
+            day=datetime.now(UTC).date(),
+            mt_by_vm={"vm-42": 7_700},
+            updated_at="2026-12-01T10:00:00.000000Z",
+        ),
+    )
+    balances = harness.function_handler(BALANCES_FUNCTION)
+    for vms in USAGE_READ_VMS:
+        reader = harness.customer(f"cost-vm-usage-{vms}")
+        seed_vm_usage(harness, reader, vms)
+        event = api_event("usage-by-vm.json", reader)
+        measure(
+            f"usage by VM read, {vms:,} VMs x {USAGE_DAYS} days (`GET .../tokens/usage`: VM-month "
+            "Queries, the limits, today's counters)",
+            functools.partial(api_call, balances, event, context),
+        )
+
+
+def limits_known(*customers: str) -> None:
+    """The debit function's container has read these customers' VM limits (none), as any
+    container has after its first op for them: the rows price each op, not that read."""
+    from token_billing import runtime
+
+    for customer in customers:
+        runtime.default_vm_limits().get(customer)
+
+
 def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
     from token_billing.domain.catalog import CATALOG_VERSION, PACKAGES
 
@@ -510,6 +646,7 @@ def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
     floor_customer = harness.customer("cost-upd")
     harness.fund(floor_customer, 10**9)
     cost_mt = harness.price_mt(THREE_LINES)
+    limits_known(rich, poor)
 
     def floor() -> object:
         return harness.runtime_client.update_item(
@@ -554,6 +691,7 @@ def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
     )
     holder = harness.customer("cost-hold")
     harness.fund(holder, 10**12)
+    limits_known(holder)
     holds = Payloads(holder)
 
     def op(payload: dict[str, Any], *, renewed: bool = True) -> Callable[[], object]:
@@ -581,6 +719,7 @@ def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
     # renew captures the usage and keeps the old hold (shrunk) as the VM's grace.
     short = harness.customer("cost-hold-short")
     harness.fund(short, (HOLD_MINUTES + 5) * 1_000)
+    limits_known(short)
     short_holds = Payloads(short)
     op(short_holds.hold(hold_ids["a"]))()
     measure(
@@ -588,6 +727,7 @@ def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
         op(short_holds.renew(hold_ids["a"], hold_ids["b"]), renewed=False),
     )
     live_balance_rows(harness, measure, rich)
+    vm_limit_rows(harness, measure, op, context)
     reader = seed_reader(harness, context)
     balances = harness.function_handler(BALANCES_FUNCTION)
     for name, event_file in READS:
@@ -645,6 +785,16 @@ def run(harness: Harness, *, progress: Callable[[str], None]) -> SectionResult:
         f"API Gateway charges ${PRICE_PER_MILLION_WS_MESSAGES:.2f} per million messages "
         f"(32 KB units) and ${PRICE_PER_MILLION_CONNECTION_MINUTES:.2f} per million "
         "connection-minutes (us-east-1; check before quoting); the debit path is unchanged."
+    )
+    result.notes.append(
+        "Cost, per-VM daily limits (issue 25): a customer without limits sends the same one "
+        "transaction as the rows above (the debit function learns it with the limits read "
+        "row, once per customer per container per 60 s); a VM under a limit adds its day "
+        "counter to the write (an Update, or a ConditionCheck for a hold, counted like a "
+        "transactional write). Usage by VM is the ledger stream's: one transaction per usage "
+        "entry (a marker Put and an Update per VM it names); its read is one eventually "
+        f"consistent Query per month the {USAGE_DAYS}-day window touches (here "
+        "two), reading each VM's month item once, plus the limits and today's counters."
     )
     result.notes.append(
         "Cost, credit purchase: `Ledger.credit_purchase` alone (2 items). The Stripe webhook "

@@ -120,6 +120,21 @@ def read_units(size: int, consistency: Consistency = "strong") -> float:
     return units * factor
 
 
+def query_read_units(item_sizes: Iterable[int], consistency: Consistency = "eventual") -> float:
+    """Read units of one Query (one page) reading items of these sizes: DynamoDB sums the
+    sizes first and rounds the total up to 4 KB once, not each item (unlike a BatchGetItem,
+    charged per key). A Query past 1 MB is several pages, each charged on its own."""
+    sizes = list(item_sizes)
+    units = 0.0
+    page = 0
+    for size in sizes:
+        if page and page + size > 1024 * KB:  # DynamoDB stops a page at 1 MB read
+            units += read_units(page, consistency)
+            page = 0
+        page += size
+    return units + read_units(page, consistency)
+
+
 @dataclass(frozen=True)
 class SecondaryIndex:
     """What a GSI holds of a base item: its keys, the table's keys, projected attributes."""

@@ -64,3 +64,14 @@ def test_the_original_query_is_left_as_it_was() -> None:
     }
     unfiltered(query)
     assert query["ExpressionAttributeValues"] == {":pk": PK, ":x": {"N": "1"}}
+
+
+def test_a_seeded_vm_month_item_has_the_stores_key_and_one_attribute_a_day() -> None:
+    from bench.cost_model import vm_month_item
+    from token_billing.store.vm_usage import month_sk
+
+    item = vm_month_item("c1", "2026-11", "vm-00007", range(2, 31))
+    assert item["SK"] == {"S": month_sk("2026-11", "vm-00007")}
+    assert sorted(name for name in item if name.startswith("d")) == [
+        f"d{day:02d}" for day in range(2, 31)
+    ]

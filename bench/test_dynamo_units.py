@@ -13,6 +13,7 @@ from bench.dynamo_units import (
     index_write_units,
     item_size,
     number_size,
+    query_read_units,
     read_units,
     secondary_indexes,
     significant_digits,
@@ -113,6 +114,17 @@ def test_read_units(size: int, strong: float, eventual: float, transactional: fl
     assert read_units(size, "strong") == strong
     assert read_units(size, "eventual") == eventual
     assert read_units(size, "transactional") == transactional
+
+
+def test_a_query_rounds_its_items_total_once_per_page() -> None:
+    # Usage by VM (issue 25): ten VM-month items of 400 B are one 4 KB unit, half of it
+    # eventually consistent; 10,000 of them are three full 1 MB pages (2,621 items, 256
+    # units each) and a last one of 2,137 items (209 units).
+    assert query_read_units([400] * 10) == 0.5
+    assert query_read_units([400] * 10, "strong") == 1.0
+    assert query_read_units([]) == 0.5  # a Query that finds nothing still costs the minimum
+    assert query_read_units([400] * 10_000) == 0.5 * (3 * 256 + 209)
+    assert query_read_units([3 * KB, 3 * KB]) == read_units(6 * KB, "eventual") == 1.0
 
 
 def test_batch_get_rounds_each_item_before_summing() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from local import cors, dynamodb_local
+from local import cors, dynamodb_local, iam_check
 from local.ddb_streams import POLL_INTERVAL_S
 from local.environment import (
     DATA_DIR,
@@ -94,6 +94,9 @@ def banner(server: DevServer, ddb: dynamodb_local.DynamoDBLocal, data_dir: Path 
         f" EventBridge PutEvents on {server.url} -> console and"
         f" {shown_path(server.fake_events.log_path or EVENTS_LOG)}",
         *([server.websocket_api.banner_line()] if server.websocket_api else []),
+        f"IAM           each function's AWS calls held to its role in"
+        f" {shown_path(iam_check.template_path())} (LOCAL_IAM_TEMPLATE); a refusal prints"
+        " `IAM (local check): <function>: AccessDeniedException: ...`",
         "Handlers run in this process: restart to pick up code changes. Ctrl-C stops.",
     ]
     return "\n".join(lines)

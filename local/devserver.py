@@ -3,6 +3,7 @@
 What `make dev` is and stands in for: `local.cli.DESCRIPTION` (its `--help`). The parts:
 
     local.lambda_runtime  the template's functions run in this process; the Invoke API
+    local.iam_check       each function's AWS calls held to its IAM role in the template
     local.http_router     the HTTP port: which kind of request goes where
     local.http_api        the template's HTTP API: routes, JWT authorizer, 2.0 events
     local.websocket       the template's WebSocket API and its Management API
@@ -27,7 +28,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from local import cors, dynamodb_local
+from local import cors, dynamodb_local, iam_check
 from local.apigw import HttpResponse
 from local.cli import banner, parse_args, stop_on_signals
 from local.ddb_streams import StreamPoller
@@ -71,6 +72,8 @@ class DevServer(ThreadingHTTPServer):
         cors_origins: tuple[str, ...] = cors.DEFAULT_ORIGINS,
     ) -> None:
         template = load_template()
+        # Before any function makes a client: each one's AWS calls are held to its role.
+        iam_check.install()
         self.functions = local_functions(template)
         self.http_api = LocalHttpApi(template.http_routes(), self.functions)
         self.routes: list[HttpRoute] = self.http_api.routes
@@ -117,7 +120,12 @@ class DevServer(ThreadingHTTPServer):
     def start_stream_pollers(self, ddb_endpoint: str) -> list[StreamPoller]:
         """Deliver each template stream event source (the ledger stream) to its function,
         from the stream's tip on. Separate from construction, so tests decide when."""
+        check = iam_check.install()
         for source in load_template().stream_sources():
+            # Lambda refuses the mapping (the deploy fails) unless the role reads the stream.
+            refusal = check.stream_source_refusal(source.function, source.table)
+            if refusal is not None:
+                raise PermissionError(refusal)
             function = self.functions[source.function]
             poller = StreamPoller(source, function.invoke, endpoint=ddb_endpoint)
             self.stream_pollers.append(poller.start())

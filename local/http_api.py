@@ -1,6 +1,7 @@
 """The template's HTTP API on the dev server: each request matched to its route, checked by
-the route's JWT authorizer (the development identity's tokens), and handed to the route's
-function as the payload format 2.0 event API Gateway sends (`local.apigw`)."""
+the route's JWT authorizer as API Gateway checks it (the development identity's RS256
+tokens, `local.identity`), and handed to the route's function as the payload format 2.0
+event API Gateway sends (`local.apigw`)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from local.apigw import (
 )
 from local.lambda_runtime import LocalFunction
 from local.template import HttpRoute
+from token_billing.edge.socket_auth import TokenVerifier
 
 UNAUTHORIZED = HttpResponse(401, JSON_HEADERS, b'{"message":"Unauthorized"}')
 
@@ -29,9 +31,15 @@ UNAUTHORIZED = HttpResponse(401, JSON_HEADERS, b'{"message":"Unauthorized"}')
 class LocalHttpApi:
     """The HTTP API's routes, each answered by its function as API Gateway answers it."""
 
-    def __init__(self, routes: list[HttpRoute], functions: Mapping[str, LocalFunction]) -> None:
+    def __init__(
+        self,
+        routes: list[HttpRoute],
+        functions: Mapping[str, LocalFunction],
+        verifier: TokenVerifier | None = None,
+    ) -> None:
         self.routes = routes
         self.functions = functions
+        self.verifier = verifier or identity.verifier()
         # First path segments of the API's routes ("/api/", "/webhooks/"): never web pages.
         self.path_prefixes = tuple(
             sorted({"/" + route.path.strip("/").split("/", 1)[0] + "/" for route in routes})
@@ -61,7 +69,7 @@ class LocalHttpApi:
             return NOT_FOUND
         authorizer = None
         if route.authorized:
-            authorizer = verify_bearer(headers)
+            authorizer = verify_bearer(headers, self.verifier)
             if authorizer is None:
                 return UNAUTHORIZED
         event = http_api_event(
@@ -83,13 +91,15 @@ class LocalHttpApi:
             return INTERNAL_SERVER_ERROR
 
 
-def verify_bearer(headers: list[tuple[str, str]]) -> dict[str, Any] | None:
-    """The JWT authorizer's context for a valid local bearer token, else None (401)."""
-    value = next((v for k, v in headers if k.lower() == "authorization"), "")
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+def verify_bearer(headers: list[tuple[str, str]], verifier: TokenVerifier) -> dict[str, Any] | None:
+    """The JWT authorizer's context for a token API Gateway would accept, else None (401).
+    Its identity source is the Authorization header: the token alone, or after "Bearer "."""
+    value = next((v for k, v in headers if k.lower() == "authorization"), "").strip()
+    scheme, _, rest = value.partition(" ")
+    token = rest.strip() if scheme.lower() == "bearer" else value
+    if not token:
         return None
     try:
-        return identity.authorizer_context(identity.verify(token.strip()))
-    except jwt.InvalidTokenError:
+        return identity.authorizer_context(verifier.claims(token))
+    except jwt.PyJWTError:
         return None

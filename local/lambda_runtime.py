@@ -22,8 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+    AmazonCloudWatchEMFProvider,
+)
+
 from local import dynamodb_local
 from local.apigw import JSON_HEADERS, LOCAL_ACCOUNT_ID, HttpResponse
+from local.iam_check import acting_as, as_function
 from local.template import FunctionSpec, Template, load_template
 
 Handler = Callable[[Any, Any], Any]
@@ -57,6 +62,10 @@ class LambdaContext:
 # The service of the function this thread is running. A filter rather than Powertools'
 # thread-safe keys: `inject_lambda_context(clear_state=True)` clears those on every call.
 _INVOKED_SERVICE: ContextVar[str | None] = ContextVar("invoked_service", default=None)
+# The metrics of the invocation this thread is running, under its function's service.
+_INVOCATION_METRICS: ContextVar[AmazonCloudWatchEMFProvider | None] = ContextVar(
+    "invocation_metrics", default=None
+)
 
 
 class _InvokedServiceName(logging.Filter):
@@ -67,22 +76,37 @@ class _InvokedServiceName(logging.Filter):
         return True
 
 
-_service_filter_lock = threading.Lock()
-_service_filter_installed = False
+class _InvocationMetrics:
+    """Stands in for the functions' one Metrics provider: each invocation records into a
+    provider of its own, under its function's service, as each function's own process does
+    in AWS. (The shared one took its service from the environment at import, the last
+    function's, and concurrent invocations would flush each other's metrics.)"""
+
+    def __init__(self, shared: Any) -> None:
+        self._shared = shared
+
+    def __getattr__(self, name: str) -> Any:
+        provider = _INVOCATION_METRICS.get()
+        return getattr(self._shared if provider is None else provider, name)
 
 
-def _install_service_filter() -> None:
+_observability_lock = threading.Lock()
+_observability_installed = False
+
+
+def _install_per_function_observability() -> None:
     """Once, on the first handler import: importing the functions' observability module
     creates their Logger and Metrics, which read the environment the dev server sets up
     (the metric namespace, ...) before it imports any handler."""
-    global _service_filter_installed
-    with _service_filter_lock:
-        if _service_filter_installed:
+    global _observability_installed
+    with _observability_lock:
+        if _observability_installed:
             return
-        from token_billing.core.observability import logger
+        from token_billing.core.observability import logger, metrics
 
         logging.getLogger(logger.name).addFilter(_InvokedServiceName())
-        _service_filter_installed = True
+        metrics.provider = _InvocationMetrics(metrics.provider)  # type: ignore[assignment]
+        _observability_installed = True
 
 
 class LocalFunction:
@@ -106,7 +130,7 @@ class LocalFunction:
         """The handler function, imported once; concurrent first calls wait for one import."""
         with self._lock:
             if self._handler is None:
-                _install_service_filter()
+                _install_per_function_observability()
                 ensure_on_path(self.spec.code_uri)
                 module = importlib.import_module(self.spec.module_name)
                 source = Path(module.__file__ or "").resolve()
@@ -129,10 +153,17 @@ class LocalFunction:
             return self._run(event)
 
     def _run(self, event: Any) -> Any:
+        """The handler on `event` as this function: its records carry its service, its
+        metrics its own service dimension, its AWS calls are held to its IAM role."""
         handler = self.handler()
-        # All functions share one process here, and so one Powertools Logger: this thread's
-        # records carry this function's service name, as its own process would on AWS.
+        # All functions share one process here, and so one Powertools Logger and Metrics.
         service_token = _INVOKED_SERVICE.set(self.service)
+        metrics_token = _INVOCATION_METRICS.set(
+            AmazonCloudWatchEMFProvider(
+                service=self.service,
+                namespace=self.spec.environment.get("POWERTOOLS_METRICS_NAMESPACE"),
+            )
+        )
         started = time.monotonic()
         context = LambdaContext(
             function_name=self.spec.logical_id,
@@ -143,8 +174,10 @@ class LocalFunction:
             deadline=started + self.timeout_s,
         )
         try:
-            return handler(event, context)
+            with acting_as(self.spec.logical_id):
+                return handler(event, context)
         finally:
+            _INVOCATION_METRICS.reset(metrics_token)
             _INVOKED_SERVICE.reset(service_token)
             elapsed = time.monotonic() - started
             if elapsed > self.timeout_s:
@@ -153,6 +186,17 @@ class LocalFunction:
                     f"{self.timeout_s} s timeout: Lambda would have stopped it",
                     file=sys.stderr,
                 )
+
+
+def hold_handlers_to_their_roles(template: Template) -> None:
+    """Replace every template function's handler in its module by one that runs as that
+    function, for callers that import the handler themselves (the integration tests'
+    `import debit_handler`): their AWS calls are held to the role, as in the dev server."""
+    for spec in template.functions().values():
+        ensure_on_path(spec.code_uri)
+        module = importlib.import_module(spec.module_name)
+        handler = getattr(module, spec.function_name)
+        setattr(module, spec.function_name, as_function(spec.logical_id, handler))
 
 
 def lambda_error(status: int, error_type: str, message: str) -> HttpResponse:

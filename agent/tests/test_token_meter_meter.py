@@ -369,6 +369,27 @@ def test_insufficient_tokens_keeps_batches_and_fires_on_exhausted_once(
     assert exhausted == [(None, None), (None, None)]
 
 
+def test_a_vm_at_its_daily_limit_is_refused_once_never_retried_and_named(
+    make_meter: MakeMeter,
+) -> None:
+    exhausted: list[tuple[str | None, str | None]] = []
+    refusal = error_reply("vm_limit_reached")
+    refusal["error"] |= {"vm_id": "vm-7", "limit": "100", "resets_at": "2026-12-02T00:00:00Z"}
+    fake = FakeLambda(lambda payload: refusal)
+    meter = make_meter(fake, on_exhausted=lambda vm, grace: exhausted.append((vm, grace)))
+
+    meter.record("vm_runtime", 5, vm_id="vm-7")
+    assert meter.flush(timeout_s=5)
+    meter.record("vm_runtime", 5, vm_id="vm-7")
+    assert meter.flush(timeout_s=5)
+
+    assert len(fake.calls) == 2  # each batch sent once: a final refusal, not a retry loop
+    assert exhausted == [("vm-7", None)]  # once per episode, naming the VM
+    status = meter.status()
+    assert status.counts[State.REFUSED] == 2
+    assert "vm_limit_reached" in (status.refused[0].last_error or "")
+
+
 def test_on_exhausted_errors_do_not_stop_the_meter(make_meter: MakeMeter) -> None:
     def broken(vm_id: str | None, grace_until: str | None) -> None:
         raise RuntimeError("callback bug")

@@ -489,7 +489,8 @@ class Meter:
         if listener is not None:
             listener.on_answer(batch, outcome)
         if fire:
-            self.notify_exhausted(None, None)
+            # A VM at its daily limit is named: the caller stops that VM, not every VM.
+            self.notify_exhausted(protocol.refused_vm(outcome), None)
 
     @staticmethod
     def _as_debit(batch: Batch) -> NewBatch | None:

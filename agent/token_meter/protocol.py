@@ -54,7 +54,10 @@ PAYLOAD_LAMBDA_ERRORS = frozenset(
         "UnsupportedMediaTypeException",
     }
 )
-REFUSAL_CODES = frozenset({"insufficient_tokens", "customer_not_found"})
+# Kept as refused, never retried on their own: tokens run out, or the VM reached its daily
+# limit (`vm_limit_reached`, until the next UTC day or a raised limit); `retry_refused()`
+# resends them once that changed.
+REFUSAL_CODES = frozenset({"insufficient_tokens", "customer_not_found", "vm_limit_reached"})
 # The credential ran out or the service rotated its keys: a fresh credential fixes it, so
 # the batch is retried (same key, same payload) once the meter has fetched one.
 CREDENTIAL_RETRY_CODES = frozenset({"credential_expired", "credential_invalid"})
@@ -186,6 +189,15 @@ def classify_reply(reply: Mapping[str, Any]) -> Outcome:
     if code == "invalid_request":
         return Outcome(Verdict.INVALID, dict(reply), code, message)
     return Outcome(Verdict.FAILED, dict(reply), code, message)
+
+
+def refused_vm(outcome: Outcome) -> str | None:
+    """The VM a `vm_limit_reached` refusal names (the VM at its daily limit), else None."""
+    if outcome.code != "vm_limit_reached" or outcome.reply is None:
+        return None
+    error = outcome.reply.get("error")
+    vm_id = error.get("vm_id") if isinstance(error, Mapping) else None
+    return vm_id if isinstance(vm_id, str) else None
 
 
 def with_credential(payload_text: str, credential: str | None) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -22,6 +22,7 @@ from token_billing.domain.account_view import (
     quick_purchase_suggestions,
 )
 from token_billing.domain.catalog import CURRENCY
+from token_billing.domain.vm_usage import MAX_DAYS, MAX_TOP_VMS, usage_by_vm
 from token_billing.edge.access import require_admin
 from token_billing.edge.csv_export import ledger_csv
 from token_billing.edge.identity import caller_for_customer, current_caller
@@ -35,11 +36,14 @@ from token_billing.edge.models.balances import (
     UsageOut,
 )
 from token_billing.edge.models.catalog import PackageOut
+from token_billing.edge.models.vm_limits import UsageByVmOut
 from token_billing.edge.resolver import create_resolver
 from token_billing.runtime import (
     default_history,
     default_order_store,
     default_usage_aggregates,
+    default_vm_limit_store,
+    default_vm_usage,
 )
 from token_billing.store.history import (
     ENTRY_KINDS,
@@ -170,6 +174,37 @@ def get_dashboard(customer_id: CustomerId) -> DashboardOut:
             for package in quick_purchase_suggestions(balance_out.available_mt)
         ],
     )
+
+
+@app.get(
+    "/api/v1/customers/<customer_id>/tokens/usage",
+    tags=["balances"],
+    summary="Tokens per VM per day and the top VMs of the period, with their daily limits",
+)
+def get_usage(
+    customer_id: CustomerId,
+    group_by: Annotated[Literal["vm"], Query(description="Only `vm` for now")] = "vm",
+    days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = USAGE_DAYS,
+    top: Annotated[int, Query(ge=1, le=MAX_TOP_VMS)] = 10,
+) -> UsageByVmOut:
+    caller_for_customer(app, customer_id)
+    today = datetime.now(UTC).date()
+    first_day = today - timedelta(days=days - 1)
+    # Three reads side by side: the VM-month aggregates, the limits, today's counters.
+    usage = READERS.submit(default_vm_usage().usage, customer_id, first_day, today)
+    limits = READERS.submit(default_vm_limit_store().get, customer_id)
+    counters = READERS.submit(
+        default_vm_limit_store().counters_of_day, customer_id, today.isoformat()
+    )
+    report = usage_by_vm(
+        usage.result(),
+        first_day=first_day,
+        last_day=today,
+        top=top,
+        limits=limits.result(),
+        today=counters.result(),
+    )
+    return UsageByVmOut.of(customer_id, report)
 
 
 @app.get(

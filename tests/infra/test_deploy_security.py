@@ -118,6 +118,7 @@ NAME_PROPERTIES = {
     "AWS::DynamoDB::Table": ("TableName",),
     "AWS::Serverless::Function": ("FunctionName",),
     "AWS::S3::Bucket": ("BucketName",),
+    "AWS::Athena::WorkGroup": ("Name",),
     "AWS::Cognito::UserPool": ("UserPoolName",),
     "AWS::IAM::ManagedPolicy": ("ManagedPolicyName",),
     "AWS::CloudFront::OriginAccessControl": ("OriginAccessControlConfig", "Name"),
@@ -151,11 +152,12 @@ def test_explicit_names_are_derived_from_the_stack(resource: str) -> None:
 def test_schedules_are_named_by_cloudformation_or_after_the_stack() -> None:
     schedules = [
         (function, event["Properties"])
-        for function, spec in of_type("AWS::Serverless::Function").items()
+        for kind in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine")
+        for function, spec in of_type(kind).items()
         for event in spec["Properties"].get("Events", {}).values()
         if event["Type"] in ("Schedule", "ScheduleV2")
     ]
-    assert len(schedules) == 2
+    assert len(schedules) == 2  # the holds sweeper, the reconciliation
     for function, properties in schedules:
         assert properties.get("OmitName") is True or stack_scoped(properties.get("Name")), function
 
@@ -325,6 +327,8 @@ def test_only_the_grants_function_writes_among_the_read_and_grant_routes() -> No
         # Auto top-up: its settings item (UpdateItem); the charger ends attempts (UpdateItem).
         "AutoTopUpFunction",
         "TopUpChargerFunction",
+        # Per-VM limits (issue 25): its settings item only (PutItem under its version).
+        "VmLimitsFunction",
     }
 
 

@@ -11,7 +11,7 @@ RESOURCES = load_template().resources
 FUNCTION = RESOURCES["LedgerStreamFunction"]["Properties"]
 
 
-def test_event_source_reads_only_account_items_with_partial_batch_failures() -> None:
+def test_event_source_reads_account_items_usage_entries_and_limit_marks_only() -> None:
     assert "Events" not in FUNCTION  # the mapping below, not a SAM event (see test_template)
     source = RESOURCES["LedgerStreamEventSource"]
     assert source["Type"] == "AWS::Lambda::EventSourceMapping"
@@ -21,8 +21,25 @@ def test_event_source_reads_only_account_items_with_partial_batch_failures() -> 
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert properties["BisectBatchOnFunctionError"] is True
     assert properties["MaximumRetryAttempts"] == 10
-    (pattern,) = [json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]]
-    assert pattern == {"dynamodb": {"Keys": {"SK": {"S": ["ACCOUNT"]}}}}
+    account, usage_entries, limit_marks = [
+        json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]
+    ]
+    assert account == {"dynamodb": {"Keys": {"SK": {"S": ["ACCOUNT"]}}}}
+    # Usage by VM (issue 25): a usage entry's INSERT, never its other kinds or a counter.
+    assert usage_entries == {
+        "eventName": ["INSERT"],
+        "dynamodb": {
+            "Keys": {"SK": {"S": [{"prefix": "TXN#"}]}},
+            "NewImage": {"kind": {"S": ["usage"]}},
+        },
+    }
+    # VmLimitReached: a VM's day counter once it carries the refusal mark, not its spending.
+    assert limit_marks == {
+        "dynamodb": {
+            "Keys": {"SK": {"S": [{"prefix": "VMDAY#"}]}},
+            "NewImage": {"limit_reached_at": {"S": [{"exists": True}]}},
+        }
+    }
     on_failure = properties["DestinationConfig"]["OnFailure"]
     assert on_failure == {"Destination": {"Fn::GetAtt": ["LedgerStreamDLQ", "Arn"]}}
 

@@ -118,6 +118,19 @@ def test_routes_match_the_design() -> None:
     assert routes[("POST", "/api/v1/usage-estimate")] == "PackagesFunction"
     auto_top_up = "/api/v1/customers/{id}/tokens/auto-top-up"
     assert routes[("GET", auto_top_up)] == routes[("PUT", auto_top_up)] == "AutoTopUpFunction"
+    vm_limits = "/api/v1/customers/{id}/tokens/vm-limits"
+    assert routes[("GET", vm_limits)] == routes[("PUT", vm_limits)] == "VmLimitsFunction"
+    # Usage by VM is a read: the read-only balances function serves it.
+    assert routes[("GET", "/api/v1/customers/{id}/tokens/usage")] == "BalancesFunction"
+
+
+def test_vm_limits_may_only_read_and_replace_their_settings_item() -> None:
+    actions = {
+        action for statement in statements("VmLimitsFunction") for action in statement["Action"]
+    }
+    assert actions == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    (statement,) = statements("VmLimitsFunction")
+    assert statement["Resource"] == {"Fn::GetAtt": ["LedgerTable", "Arn"]}
 
 
 def test_only_purchase_webhook_and_the_top_up_charger_may_read_the_stripe_secret() -> None:
@@ -174,11 +187,12 @@ def test_business_alarms_watch_the_metrics_the_code_emits() -> None:
         "StripeAuthFailures",
         "AutoTopUpRecoveryLinkFailures",
         "AutoTopUpExpired",
+        "LedgerDrift",
     }
     sources = "".join(path.read_text() for path in (ROOT / "functions").rglob("*.py"))
     sources += "".join(path.read_text() for path in (ROOT / "layers" / "shared").rglob("*.py"))
-    for metric in business:
-        assert f'name="{metric}"' in sources, metric
+    for metric in business:  # added by name=, or counted by name (observability.count)
+        assert f'name="{metric}"' in sources or f'"{metric}"' in sources, metric
 
 
 def test_failed_asynchronous_work_goes_to_a_dead_letter_queue() -> None:
@@ -190,19 +204,21 @@ def test_failed_asynchronous_work_goes_to_a_dead_letter_queue() -> None:
         assert stream["DestinationConfig"]["OnFailure"]["Destination"] == {
             "Fn::GetAtt": [queue, "Arn"]
         }
-    for function in ("HoldsSweeperFunction", "ReconcileFunction"):
-        (event,) = RESOURCES[function]["Properties"]["Events"].values()
+    for scheduled in ("HoldsSweeperFunction", "ReconciliationStateMachine"):
+        (event,) = RESOURCES[scheduled]["Properties"]["Events"].values()
         assert event["Type"] == "ScheduleV2"
         assert event["Properties"]["DeadLetterConfig"]["Arn"] == {
             "Fn::GetAtt": ["ScheduledWorkDLQ", "Arn"]
         }
 
 
-def test_reconcile_only_reads() -> None:
-    actions = {
-        action for statement in statements("ReconcileFunction") for action in [statement["Action"]]
-    }
-    assert actions == {"dynamodb:Scan"}
+def test_reconcile_only_reads_query_results() -> None:
+    actions = set()
+    for statement in statements("ReconcileFunction"):
+        actions |= set(
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    assert actions == {"athena:GetQueryRuntimeStatistics", "athena:GetQueryResults", "s3:GetObject"}
 
 
 def test_hosted_sign_in_exists_only_with_the_pool_the_web_app_and_a_domain() -> None:

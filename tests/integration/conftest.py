@@ -1,6 +1,9 @@
 """DynamoDB Local for the whole test session: started once, in memory, stopped at the end.
 
-Tests share the template's tables and stay apart by using their own customer ids.
+Tests share the template's tables and stay apart by using their own customer ids. Every
+function's AWS calls are held to its IAM role in template.yaml (`local.iam_check`), whether
+a test calls its handler directly or through the dev server; a test's own calls (writing
+fixtures, reading results) are not.
 """
 
 from __future__ import annotations
@@ -11,10 +14,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from local import dynamodb_local
+from local import dynamodb_local, iam_check
 from local.devserver import DevServer, build_server
+from local.lambda_runtime import hold_handlers_to_their_roles
+from local.template import load_template
 from token_billing import runtime
 from token_billing.store.ledger import Ledger
+
+# At import, before any test module imports a handler (`from debit_handler import ...`) or
+# any function makes a boto3 client.
+iam_check.install()
+hold_handlers_to_their_roles(load_template())
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +56,7 @@ def ledger(ddb_local: dynamodb_local.DynamoDBLocal) -> Ledger:
 def dev_server() -> Iterator[DevServer]:
     """The dev server on a free port, serving the template's routes in-process."""
     server = build_server("127.0.0.1", 0)
+    server.fake_events.log_path = None  # never into a running `make dev`'s .local/events.jsonl
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
     thread.start()
     yield server

@@ -245,3 +245,60 @@ def test_nothing_happened_prints_no_metric_line_and_no_warning(
     assert not [w for w in caught if "metrics" in str(w.message)]
     out = capsys.readouterr().out
     assert '"_aws"' not in out, out
+
+
+def _emf_lines(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+
+
+def test_each_function_emits_its_metrics_under_its_own_service_in_the_dev_server(
+    server: DevServer, ledger: Ledger, customer_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 22: the debit function's TokensDebitedMt came out under `service: realtime`
+    (the shared Metrics took the last function's service from the environment at import)."""
+    fund(ledger, customer_id, 5_000_000)
+    capsys.readouterr()
+    reply = server.functions["DebitFunction"].invoke(
+        {
+            "customer_id": customer_id,
+            "idempotency_key": "metrics-1",
+            "usage": [{"action": "api_call", "quantity": 3}],
+        }
+    )
+    assert reply["ok"] is True, reply
+    (line,) = [m for m in _emf_lines(capsys.readouterr().out) if "TokensDebitedMt" in m]
+    assert line["service"] == "debit"
+    assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "TokenBilling"
+
+
+def test_concurrent_invocations_flush_only_their_own_metrics(
+    server: DevServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two functions running at once in the dev server: each one's line holds its metric
+    only, under its service (they shared one metric set, flushed by whichever ended first)."""
+    from token_billing.core.observability import count, publish_metrics
+
+    both_recorded = threading.Barrier(2, timeout=10)
+
+    def recording(metric: str) -> Any:
+        @publish_metrics
+        def handler(event: Any, context: Any) -> None:
+            count(metric, 1)
+            both_recorded.wait()
+
+        return handler
+
+    for function, metric in (("PackagesFunction", "MetricA"), ("GrantsFunction", "MetricB")):
+        monkeypatch.setattr(server.functions[function], "_handler", recording(metric))
+    capsys.readouterr()
+    threads = [
+        threading.Thread(target=server.functions[name].invoke, args=({},))
+        for name in ("PackagesFunction", "GrantsFunction")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    lines = _emf_lines(capsys.readouterr().out)
+    services = {line["service"]: {k for k in line if k.startswith("Metric")} for line in lines}
+    assert services == {"packages": {"MetricA"}, "grants": {"MetricB"}}

@@ -68,9 +68,13 @@ def aggregates(ddb_local: dynamodb_local.DynamoDBLocal) -> UsageAggregates:
 # ---- helpers -----------------------------------------------------------------------------
 
 
-def stream_records(ddb: dynamodb_local.DynamoDBLocal, customer_id: str) -> list[dict[str, Any]]:
-    """Every record of the customer's items in the table's stream, oldest first, as Lambda's
-    event carries them and after the template's FilterCriteria (ACCOUNT items only)."""
+def stream_records(
+    ddb: dynamodb_local.DynamoDBLocal, customer_id: str, *, account_only: bool = True
+) -> list[dict[str, Any]]:
+    """Every record of the customer's ACCOUNT item in the table's stream, oldest first, as
+    Lambda's event carries them and after the template's FilterCriteria; with
+    `account_only=False` also the usage entries and VM limit marks the filter passes
+    (tests/integration/test_vm_usage.py)."""
     streams: Any = boto3.client("dynamodbstreams", **local_client_arguments(ddb.endpoint))
     arn = ddb.client().describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
     shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
@@ -89,7 +93,12 @@ def stream_records(ddb: dynamodb_local.DynamoDBLocal, customer_id: str) -> list[
                 break
         else:
             raise AssertionError("the stream did not drain")
-    return [record for record in found if passes_filters(SOURCE.filter_patterns, record)]
+    return [
+        record
+        for record in found
+        if passes_filters(SOURCE.filter_patterns, record)
+        and (not account_only or record["dynamodb"]["Keys"]["SK"]["S"] == "ACCOUNT")
+    ]
 
 
 def deliver(records: Sequence[dict[str, Any]], batch_size: int = SOURCE.batch_size) -> None:

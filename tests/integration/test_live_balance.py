@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from types import MappingProxyType
 from typing import Any
 
-import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -296,13 +296,18 @@ def test_a_client_pinging_in_a_loop_runs_no_function_and_starves_nobody(
     other = f"{customer_id}-other"
     fund(ledger, other, 1_000_000)
     with watch(server, customer_id) as looping:
+        started = time.monotonic()
         for _ in range(60):  # as fast as the socket takes them: a loop, not a keep-alive
             looping.send("ping")
         replies = [json.loads(looping.recv(timeout=DELIVERY_S)) for _ in range(60)]
+        elapsed_s = time.monotonic() - started
         pongs = [reply for reply in replies if reply == {"type": "pong"}]
         throttled = [reply for reply in replies if reply.get("message") == "Too Many Requests"]
         assert len(pongs) + len(throttled) == 60
-        assert 10 <= len(pongs) < 60, (len(pongs), len(throttled))  # the burst, then 5/s
+        # At most the burst (the bucket is the stage's, shared with the other tests' pings)
+        # and what 5 a second refilled meanwhile; the rest is throttled.
+        assert 1 <= len(pongs) <= 10 + 5 * elapsed_s + 1, (len(pongs), elapsed_s)
+        assert throttled
         with watch(server, other) as bystander:
             drain(bystander)
             debit(server, other, quantity=2)
@@ -457,35 +462,13 @@ def refused_status(server: DevServer, token: str | None, *, query: str = "") -> 
 
 
 def forged(customer_id: str, **claims: Any) -> str:
-    now = int(time.time())
-    body = {
-        "iss": identity.ISSUER,
-        "aud": identity.AUDIENCE,
-        "sub": "user-x",
-        "iat": now,
-        "exp": now + 600,
-        "customer_id": customer_id,
-        **claims,
-    }
-    return jwt.encode(
-        body, b"not-the-dev-key-" * 2, algorithm="HS256", headers={"kid": "local-dev"}
-    )
+    """Signed by another key under the dev key's `kid`."""
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return identity.mint(customer_id=customer_id, claims=claims, key=other)
 
 
 def signed(customer_id: str, **claims: Any) -> str:
-    now = int(time.time())
-    body = {
-        "iss": identity.ISSUER,
-        "aud": identity.AUDIENCE,
-        "sub": "user-x",
-        "iat": now,
-        "exp": now + 600,
-        "customer_id": customer_id,
-        **claims,
-    }
-    return jwt.encode(
-        body, identity.signing_key(), algorithm="HS256", headers={"kid": identity.KEY_ID}
-    )
+    return identity.mint(customer_id=customer_id, claims=claims)
 
 
 @pytest.mark.parametrize(

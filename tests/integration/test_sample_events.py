@@ -65,3 +65,15 @@ def test_auto_top_up_sample_events() -> None:
     # An attempt the table does not hold (the sample's): nothing to charge, nothing failed.
     reply = call("top_up_charger_handler", "top_up_charger/attempt-admitted.json")
     assert reply == {"batchItemFailures": []}
+
+
+def test_vm_limits_sample_events_run_in_order() -> None:
+    set_by_customer = call("vm_limits_handler", "vm_limits/put-vm-limits.json")
+    assert set_by_customer["statusCode"] == 200, set_by_customer["body"]
+    raised_by_admin = call("vm_limits_handler", "vm_limits/put-vm-limits-admin-raise.json")
+    assert raised_by_admin["statusCode"] == 403, raised_by_admin["body"]
+    read = call("vm_limits_handler", "vm_limits/get-vm-limits.json")
+    assert json.loads(read["body"])["default_daily_limit"] == "500"
+    usage = call("balances_handler", "balances/usage-by-vm.json")
+    assert usage["statusCode"] == 200, usage["body"]
+    assert json.loads(usage["body"])["group_by"] == "vm"

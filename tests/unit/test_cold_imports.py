@@ -41,6 +41,11 @@ def test_debit_loads_no_module_it_does_not_use() -> None:
         "token_billing.store.usage_aggregates",
         "token_billing.domain.payments",
         "aws_lambda_powertools.event_handler",
+        # Per-VM limits (issue 25): the debit reads and enforces them, never changes them,
+        # and usage by VM is the ledger stream's.
+        "token_billing.domain.vm_limits",
+        "token_billing.domain.vm_usage",
+        "token_billing.store.vm_usage",
     ]
     assert imported("debit_handler", "debit", unused) == []
 
@@ -55,6 +60,7 @@ def test_debit_loads_no_module_it_does_not_use() -> None:
         ("holds_sweeper_handler", "holds_sweeper"),
         ("reconcile_handler", "reconcile"),
         ("auto_top_up_handler", "auto_top_up"),
+        ("vm_limits_handler", "vm_limits"),
     ],
 )
 def test_only_purchase_and_webhook_import_stripe(module: str, folder: str) -> None:

@@ -48,7 +48,8 @@ def test_template_stream_source_is_read_as_lambda_reads_it() -> None:
     assert (SOURCE.batch_size, SOURCE.starting_position) == (100, "LATEST")
     assert SOURCE.maximum_retry_attempts == 10
     assert SOURCE.report_batch_item_failures is True
-    assert SOURCE.filter_patterns == ({"dynamodb": {"Keys": {"SK": {"S": ["ACCOUNT"]}}}},)
+    assert SOURCE.filter_patterns[0] == {"dynamodb": {"Keys": {"SK": {"S": ["ACCOUNT"]}}}}
+    assert len(SOURCE.filter_patterns) == 3  # + usage entries and VM limit marks (issue 25)
 
 
 def test_lambda_record_has_epoch_seconds_and_base64_binary() -> None:
@@ -66,6 +67,29 @@ def test_template_filter_keeps_only_the_account_item() -> None:
     assert not passes_filters(
         SOURCE.filter_patterns, lambda_record(raw_record("ACCOUNT#HOLD#h"), **shape)
     )
+
+
+def with_image(record: dict[str, Any], **attributes: dict[str, Any]) -> dict[str, Any]:
+    record["dynamodb"]["NewImage"].update(attributes)
+    return record
+
+
+@pytest.mark.parametrize(
+    ("record", "passes"),
+    [
+        (with_image(raw_record("TXN#t", name="INSERT"), kind={"S": "usage"}), True),
+        (with_image(raw_record("TXN#t", name="INSERT"), kind={"S": "grant"}), False),
+        (with_image(raw_record("TXN#t", name="MODIFY"), kind={"S": "usage"}), False),
+        (with_image(raw_record("VMDAY#2026-12-01#vm-1"), limit_reached_at={"S": "t"}), True),
+        (with_image(raw_record("VMDAY#2026-12-01#vm-1"), spent_mt={"N": "5"}), False),
+        (with_image(raw_record("VMUSE#2026-12#vm-1"), limit_reached_at={"S": "t"}), False),
+    ],
+)
+def test_template_filter_passes_usage_entries_and_vm_limit_marks_only(
+    record: dict[str, Any], passes: bool
+) -> None:
+    shaped = lambda_record(record, stream_arn="arn:s", region="us-east-1")
+    assert passes_filters(SOURCE.filter_patterns, shaped) is passes
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ declare module "vitest" {
     socketUrl: string;
     deadApiUrl: string;
     nextUrl: string;
+    hostedAppUrl: string;
   }
 }
 
@@ -142,6 +143,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   ];
   const nextUrl = `http://127.0.0.1:${nextPort}`;
   const appUrl = `http://127.0.0.1:${appPort}`;
+  // The app as the stack hosts it, under the template's headers (hosted-app.e2e.ts starts it).
+  const hostedAppUrl = `http://127.0.0.1:${await freePort()}`;
   const wsPort = await freePort(); // the WebSocket API
   const socketUrl = `ws://127.0.0.1:${wsPort}`;
   const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: "1" };
@@ -163,7 +166,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       dataDir,
       // The apps' origins: browsers there may call the API, and Checkout return there.
       "--cors-origins",
-      `${appUrl},${nextUrl}`,
+      `${appUrl},${nextUrl},${hostedAppUrl}`,
     ],
     { cwd: ROOT, env, stdio: ["ignore", log, log] },
   );
@@ -210,5 +213,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("socketUrl", socketUrl);
   project.provide("deadApiUrl", `http://127.0.0.1:${deadPort}`);
   project.provide("nextUrl", nextUrl);
+  project.provide("hostedAppUrl", hostedAppUrl);
   return stop;
 }

@@ -12,6 +12,9 @@ const NAMES = [
   "TokenTransactionHistory",
   "PricingCalculator",
   "TokenAutoTopUp",
+  "TokenUsageByVm",
+  "VmLimitsForm",
+  "TokenVmSpending",
 ];
 
 describe("the component library", () => {

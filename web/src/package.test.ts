@@ -92,6 +92,9 @@ describe("the packed package", () => {
       "components/TokenDashboard.js",
       "components/TokenPricing.js",
       "components/TokenTransactionHistory.js",
+      "components/TokenUsageByVm.js",
+      "components/TokenVmSpending.js",
+      "components/VmLimitsForm.js",
     ]);
   });
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from token_billing.store.orders import OrderStore
     from token_billing.store.top_up_store import TopUpStore
     from token_billing.store.usage_aggregates import UsageAggregates
+    from token_billing.store.vm_limits import VmLimitsCache, VmLimitStore
+    from token_billing.store.vm_usage import VmUsageAggregates
 
 # Each store is imported where it is first asked for: the debit function, whose cold start
 # budget is a few milliseconds, never loads the order, history or aggregate modules.
@@ -80,6 +82,29 @@ def default_top_up_store() -> TopUpStore:
     return TopUpStore(dynamodb_client(), table_name())
 
 
+@cache
+def default_vm_limit_store() -> VmLimitStore:
+    from token_billing.store.vm_limits import VmLimitStore
+
+    return VmLimitStore(dynamodb_client(), table_name())
+
+
+@cache
+def default_vm_limits() -> VmLimitsCache:
+    """This container's copy of customers' VM limits (the debit function's), read through
+    the store at most once per customer per refresh period."""
+    from token_billing.store.vm_limits import VmLimitsCache
+
+    return VmLimitsCache(default_vm_limit_store())
+
+
+@cache
+def default_vm_usage() -> VmUsageAggregates:
+    from token_billing.store.vm_usage import VmUsageAggregates
+
+    return VmUsageAggregates(dynamodb_client(), table_name())
+
+
 def reset() -> None:
     """Forget cached clients (tests switch between moto and DynamoDB Local)."""
     from token_billing.integrations.eventbridge import events_client
@@ -89,6 +114,9 @@ def reset() -> None:
     default_history.cache_clear()
     default_usage_aggregates.cache_clear()
     default_top_up_store.cache_clear()
+    default_vm_limit_store.cache_clear()
+    default_vm_limits.cache_clear()
+    default_vm_usage.cache_clear()
     dynamodb_client.cache_clear()
     events_client.cache_clear()
     # Only purchase and webhook load stripe; clear its client where it was loaded, without

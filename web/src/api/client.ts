@@ -27,6 +27,11 @@ export type CheckoutStarted = Schemas["PurchaseOut"];
 export type AutoTopUp = Schemas["AutoTopUpOut"];
 export type AutoTopUpSettings = Schemas["AutoTopUpIn"];
 export type AutoTopUpAttempt = Schemas["AttemptOut"];
+export type VmLimits = Schemas["VmLimitsOut"];
+export type VmLimitsSettings = Schemas["VmLimitsIn"];
+export type UsageByVm = Schemas["UsageByVmOut"];
+export type VmUsage = Schemas["VmUsageOut"];
+export type UsageDay = Schemas["UsageDayOut"];
 
 // ---- types of one operation, read from `paths` ------------------------------------------
 
@@ -150,6 +155,13 @@ export interface BalanceSocket {
 
 export const BALANCE_SUBPROTOCOL = "token-billing.v1";
 
+/** The usage-by-VM window: the last `days` UTC days (1-90, default 30), its `top` VMs
+ * (1-50, default 10); every other VM is summed per day. */
+export interface UsageByVmQuery {
+  days?: number;
+  top?: number;
+}
+
 export interface PageQuery {
   limit?: number;
   cursor?: string | null;
@@ -246,6 +258,40 @@ export class TokenBillingClient {
     return this.request("put", "/api/v1/customers/{id}/tokens/auto-top-up", {
       path: { id: customerId },
       body,
+      signal,
+    });
+  }
+
+  /** Per-VM daily limits: the default for every VM and per-VM overrides. */
+  getVmLimits(customerId: string, signal?: AbortSignal): Promise<VmLimits> {
+    return this.request("get", "/api/v1/customers/{id}/tokens/vm-limits", {
+      path: { id: customerId },
+      signal,
+    });
+  }
+
+  /** Replaces the per-VM daily limits (the customer's token; an admin may only lower). */
+  updateVmLimits(
+    customerId: string,
+    body: VmLimitsSettings,
+    signal?: AbortSignal,
+  ): Promise<VmLimits> {
+    return this.request("put", "/api/v1/customers/{id}/tokens/vm-limits", {
+      path: { id: customerId },
+      body,
+      signal,
+    });
+  }
+
+  /** Tokens per VM per day and the top VMs of the window, each with its daily limit. */
+  getUsageByVm(
+    customerId: string,
+    query: UsageByVmQuery = {},
+    signal?: AbortSignal,
+  ): Promise<UsageByVm> {
+    return this.request("get", "/api/v1/customers/{id}/tokens/usage", {
+      path: { id: customerId },
+      query: { group_by: "vm", ...query },
       signal,
     });
   }

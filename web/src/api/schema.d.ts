@@ -144,6 +144,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/customers/{id}/tokens/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Tokens per VM per day and the top VMs of the period, with their daily limits */
+        get: operations["get_usage_api_v1_customers__customer_id__tokens_usage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/customers/{id}/tokens/vm-limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Per-VM daily token limits */
+        get: operations["get_vm_limits_api_v1_customers__customer_id__tokens_vm_limits_get"];
+        /** Replace the per-VM daily limits (an admin may only lower them) */
+        put: operations["put_vm_limits_api_v1_customers__customer_id__tokens_vm_limits_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/token-packages": {
         parameters: {
             query?: never;
@@ -890,6 +925,73 @@ export interface components {
             /** Reason */
             reason?: string | null;
         };
+        /** UsageByVmOut */
+        UsageByVmOut: {
+            /**
+             * Object
+             * @default token_usage_by_vm
+             * @constant
+             */
+            object: "token_usage_by_vm";
+            /** Customer Id */
+            customer_id: string;
+            /**
+             * Group By
+             * @default vm
+             * @constant
+             */
+            group_by: "vm";
+            /** Period Start */
+            period_start: string;
+            /** Period End */
+            period_end: string;
+            /**
+             * Total
+             * @description Exact decimal token amount as a string, e.g. "1999.9".
+             */
+            total: string;
+            /** Total Mt */
+            total_mt: number;
+            /**
+             * Vm Count
+             * @description VMs that used tokens in the period.
+             */
+            vm_count: number;
+            /**
+             * Top Vms
+             * @description Most tokens first.
+             */
+            top_vms: components["schemas"]["VmUsageOut"][];
+            /**
+             * Days
+             * @description Oldest first, every day of the period.
+             */
+            days: components["schemas"]["UsageDayOut"][];
+        };
+        /** UsageDayOut */
+        UsageDayOut: {
+            /** Day */
+            day: string;
+            /**
+             * Total
+             * @description Exact decimal token amount as a string, e.g. "1999.9".
+             */
+            total: string;
+            /** Total Mt */
+            total_mt: number;
+            /**
+             * Top Vms
+             * @description The period's top VMs that used tokens.
+             */
+            top_vms: components["schemas"]["VmDayAmountOut"][];
+            /**
+             * Other
+             * @description Every other VM that day. Exact decimal token amount as a string, e.g. "1999.9".
+             */
+            other: string;
+            /** Other Mt */
+            other_mt: number;
+        };
         /** UsageEstimateIn */
         UsageEstimateIn: {
             /** Usage */
@@ -952,6 +1054,112 @@ export interface components {
              * @example 600
              */
             quantity: number | string;
+        };
+        /** VmDayAmountOut */
+        VmDayAmountOut: {
+            /** Vm Id */
+            vm_id: string | null;
+            /** Used */
+            used: string;
+            /** Used Mt */
+            used_mt: number;
+        };
+        /**
+         * VmLimitsIn
+         * @description The whole set of limits; it replaces the one before.
+         */
+        VmLimitsIn: {
+            /**
+             * Default Daily Limit
+             * @description Tokens a UTC day, as an exact decimal string (at most 3 decimals); null: no limit. Applies to every VM that `limits` does not name.
+             * @example 500
+             */
+            default_daily_limit?: string | null;
+            /**
+             * Limits
+             * @description Tokens a UTC day, as an exact decimal string (at most 3 decimals); null: no limit. Per VM id, overriding the default (null: that VM has no limit). At most 1000 VMs.
+             * @example {
+             *       "vm-7": "100",
+             *       "vm-build": null
+             *     }
+             */
+            limits?: {
+                [key: string]: string | null;
+            };
+        };
+        /** VmLimitsOut */
+        VmLimitsOut: {
+            /**
+             * Object
+             * @default vm_limits
+             * @constant
+             */
+            object: "vm_limits";
+            /** Customer Id */
+            customer_id: string;
+            /**
+             * Default Daily Limit
+             * @description Exact decimal token amount as a string, e.g. "1999.9". null: none.
+             */
+            default_daily_limit: string | null;
+            /** Default Daily Limit Mt */
+            default_daily_limit_mt: number | null;
+            /**
+             * Limits
+             * @description Per VM id; null: no limit for that VM.
+             */
+            limits: {
+                [key: string]: string | null;
+            };
+            /** Limits Mt */
+            limits_mt: {
+                [key: string]: number | null;
+            };
+            /**
+             * Max Named Vms
+             * @default 1000
+             */
+            max_named_vms: number;
+            /**
+             * Takes Effect Within S
+             * @description A changed limit binds every debit within this many seconds.
+             * @default 60
+             */
+            takes_effect_within_s: number;
+            /** Version */
+            version: number;
+            /** Updated At */
+            updated_at: string | null;
+            /** Updated By */
+            updated_by: string | null;
+        };
+        /** VmUsageOut */
+        VmUsageOut: {
+            /**
+             * Vm Id
+             * @description null: usage lines that named no VM.
+             */
+            vm_id: string | null;
+            /**
+             * Used
+             * @description Over the period. Exact decimal token amount as a string, e.g. "1999.9".
+             */
+            used: string;
+            /** Used Mt */
+            used_mt: number;
+            /** Daily Limit */
+            daily_limit: string | null;
+            /** Daily Limit Mt */
+            daily_limit_mt: number | null;
+            /** Used Today */
+            used_today: string;
+            /** Used Today Mt */
+            used_today_mt: number;
+            /**
+             * At Limit
+             * @description Today's spending reached the VM's daily limit.
+             */
+            at_limit: boolean;
         };
     };
     responses: {
@@ -1266,6 +1474,96 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TransactionListOut"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    get_usage_api_v1_customers__customer_id__tokens_usage_get: {
+        parameters: {
+            query?: {
+                /** @description Only `vm` for now */
+                group_by?: "vm";
+                days?: number;
+                top?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageByVmOut"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    get_vm_limits_api_v1_customers__customer_id__tokens_vm_limits_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmLimitsOut"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    put_vm_limits_api_v1_customers__customer_id__tokens_vm_limits_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VmLimitsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmLimitsOut"];
                 };
             };
             400: components["responses"]["Error"];

@@ -13,6 +13,7 @@ import { TokenAutoTopUp } from "./TokenAutoTopUp";
 import { BalanceSummary, isNewAccount } from "./TokenBalanceCard";
 import { TokenCheckout } from "./TokenCheckout";
 import { TokenTransactionHistory } from "./TokenTransactionHistory";
+import { TokenVmSpending } from "./TokenVmSpending";
 
 export interface TokenDashboardProps {
   customerId: string;
@@ -115,6 +116,7 @@ function DashboardBody({ data, live, customerId, checkout, historyPageSize }: Da
       </div>
       <QuickPurchase packages={data.quick_purchase} customerId={customerId} checkout={checkout} />
       <TokenAutoTopUp customerId={customerId} live={false} refreshKey={data} {...checkout} />
+      <TokenVmSpending customerId={customerId} refreshKey={data} />
       <div className="tb-dashboard__columns">
         <TokenTransactionHistory
           customerId={customerId}

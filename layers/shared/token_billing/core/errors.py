@@ -57,6 +57,15 @@ class InsufficientTokens(BillingError):
     status = 402
 
 
+class VmLimitReached(BillingError):
+    """The VM's captured spending today would pass its daily limit (or a hold would not fit
+    in what is left of it): refused whole, nothing moved. Not retryable before the limit
+    resets at the next UTC midnight or the customer raises it."""
+
+    code = "vm_limit_reached"
+    status = 402
+
+
 class IdempotencyKeyReused(BillingError):
     """The key was already used for a different request; the first result stands."""
 

@@ -41,7 +41,9 @@ def publish_metrics(handler: Callable[..., Any]) -> Callable[..., Any]:
             return handler(*args, **kwargs)
         finally:
             with _flush_lock:
-                if metrics.metric_set:
+                # The provider's set (the same dict in AWS): the dev server gives each
+                # invocation a provider of its own, under its function's service.
+                if metrics.provider.metric_set:
                     metrics.flush_metrics()
                 else:
                     metrics.clear_metrics()

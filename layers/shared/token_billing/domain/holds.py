@@ -8,7 +8,12 @@ then post (settle) or void (release), with a timeout (the holds-sweeper). Decisi
 - A refused renew still captures the usage and KEEPS the old hold, shrunk by what was
   captured, until its own expiry: that is the VM's grace to stop (`grace_until`). The
   agent's final settle of the old hold bills the grace minutes; if it never comes, the
-  sweeper releases the rest.
+  sweeper releases the rest. A renew is refused so when available tokens do not cover the
+  next hold, or when it does not fit in what the VM may still spend today (`reason`).
+- Under a VM's daily limit (`domain.vm_limits`), a hold must fit in what the VM may still
+  spend today, and what a settle or renew captures (all of it, past the hold too) counts
+  as the VM's spending of the day of the capture: one that would pass the limit is
+  refused whole (`vm_limit_reached`), and the hold stays until it expires.
 """
 
 from __future__ import annotations
@@ -18,11 +23,17 @@ from datetime import datetime
 from typing import NamedTuple
 
 from token_billing.core.clock import iso_utc
-from token_billing.core.errors import InsufficientTokens, NotFound, ServiceUnavailable
+from token_billing.core.errors import (
+    InsufficientTokens,
+    NotFound,
+    ServiceUnavailable,
+    VmLimitReached,
+)
 from token_billing.domain.agent_credentials import check_hold_vm
 from token_billing.domain.usage import PricedUsage
 from token_billing.store.holds import HoldChanged, HoldLedger
-from token_billing.store.records import Hold, NewHold, PostedEntry, UsageCause
+from token_billing.store.records import Hold, NewHold, PostedEntry, UsageCause, VmDayLimit
+from token_billing.store.vm_limits import VmLimitSettings
 
 # A hold read and then changed by a racing settle, release or sweep is read again.
 HOLD_RACE_ATTEMPTS = 3
@@ -91,6 +102,7 @@ class RenewResult(NamedTuple):
     renewed: bool
     next_expires_at: str | None  # when renewed
     grace_until: str | None  # when not: the old hold's expiry, if it is still held
+    reason: str | None = None  # when not: insufficient_tokens or vm_limit_reached
 
 
 class ReleaseResult(NamedTuple):
@@ -107,6 +119,8 @@ class _Capture(NamedTuple):
     canonical: str
     keep_remaining: bool = False
     next_hold: NewHold | None = None
+    limits: VmLimitSettings | None = None  # the customer's VM limits, if any
+    not_renewed: str | None = None  # with keep_remaining: why the renew placed no hold
 
     @property
     def cost_mt(self) -> int:
@@ -117,6 +131,30 @@ class _Capture(NamedTuple):
         return self.request.usage.cause
 
 
+def hold_limit(
+    settings: VmLimitSettings | None, vm_id: str | None, amount_mt: int
+) -> VmDayLimit | None:
+    """A hold of `amount_mt` for `vm_id` must fit in what the VM may still spend today."""
+    limit_mt = settings.limit_for(vm_id) if settings is not None and vm_id else None
+    return (
+        None
+        if limit_mt is None or vm_id is None
+        else VmDayLimit(vm_id, limit_mt, reserve_mt=amount_mt)
+    )
+
+
+def capture_limit(
+    settings: VmLimitSettings | None, hold_vm_id: str | None, cost_mt: int, next_hold_mt: int = 0
+) -> VmDayLimit | None:
+    """What a settle or renew of a VM's hold adds to the VM's day: its whole cost (usage
+    past the hold included); a renew's next hold must fit after it. A hold placed for no VM
+    answers to no limit."""
+    limit_mt = settings.limit_for(hold_vm_id) if settings is not None and hold_vm_id else None
+    if limit_mt is None or hold_vm_id is None:
+        return None
+    return VmDayLimit(hold_vm_id, limit_mt, spend_mt=cost_mt, reserve_mt=next_hold_mt)
+
+
 def _canonical(**parts: object) -> str:
     return json.dumps(parts, sort_keys=True, separators=(",", ":"))
 
@@ -124,6 +162,11 @@ def _canonical(**parts: object) -> str:
 def _reply_json(**reply: object) -> str:
     """What this call answers, kept in its entry so that a replay answers the same."""
     return json.dumps(reply, sort_keys=True, separators=(",", ":"))
+
+
+def _text(reply: dict[str, object], name: str) -> str | None:
+    value = reply.get(name)
+    return None if value is None else str(value)
 
 
 def _first_reply(entry: PostedEntry) -> dict[str, object] | None:
@@ -137,10 +180,16 @@ def _first_reply(entry: PostedEntry) -> dict[str, object] | None:
 # ---- the ops ---------------------------------------------------------------------------
 
 
-def place_hold(ledger: HoldLedger, request: HoldRequest) -> HoldResult:
-    """`hold`: reserve tokens for a VM; refused whole when available tokens fall short."""
+def place_hold(
+    ledger: HoldLedger, request: HoldRequest, limits: VmLimitSettings | None = None
+) -> HoldResult:
+    """`hold`: reserve tokens for a VM; refused whole when available tokens fall short or
+    the VM may not spend that much more today."""
+    spec = request.hold
     hold, replayed = ledger.place_hold(
-        customer_id=request.customer_id, hold=request.hold.new_hold()
+        customer_id=request.customer_id,
+        hold=spec.new_hold(),
+        vm_limit=hold_limit(limits, spec.vm_id, spec.amount_mt),
     )
     return HoldResult(hold, replayed)
 
@@ -167,6 +216,7 @@ def _bill_closed_hold(ledger: HoldLedger, capture: _Capture, hold: Hold) -> Sett
             reply=_reply_json(released_mt=released, late=not settled_here),
         ),
         scope=capture.scope,
+        vm_limit=capture_limit(capture.limits, hold.vm_id, capture.cost_mt),
     )
     first = _first_reply(entry)
     if first is not None:
@@ -178,7 +228,13 @@ def _capture_reply(capture: _Capture, hold: Hold) -> tuple[int, str]:
     """What a capture from this active hold releases, and the reply it records: the reply
     is known before the write, so a replay answers exactly what the first call did."""
     if capture.keep_remaining:
-        return 0, _reply_json(released_mt=0, late=False, renewed=False, grace_until=hold.expires_at)
+        return 0, _reply_json(
+            released_mt=0,
+            late=False,
+            renewed=False,
+            grace_until=hold.expires_at,
+            reason=capture.not_renewed,
+        )
     released = hold.amount_mt - min(capture.cost_mt, hold.amount_mt)
     if capture.next_hold is not None:
         expires_at = capture.next_hold.expires_at
@@ -198,6 +254,7 @@ def _capture_or_debit(ledger: HoldLedger, capture: _Capture) -> tuple[SettleResu
         if not hold.active:
             return _bill_closed_hold(ledger, capture, hold), hold
         _, reply = _capture_reply(capture, hold)
+        next_mt = capture.next_hold.amount_mt if capture.next_hold else 0
         try:
             captured = ledger.capture_hold(
                 hold=hold,
@@ -207,6 +264,7 @@ def _capture_or_debit(ledger: HoldLedger, capture: _Capture) -> tuple[SettleResu
                 usage=capture.cause._replace(reply=reply),
                 keep_remaining=capture.keep_remaining,
                 next_hold=capture.next_hold,
+                vm_limit=capture_limit(capture.limits, hold.vm_id, capture.cost_mt, next_mt),
             )
         except HoldChanged:
             continue
@@ -217,17 +275,22 @@ def _capture_or_debit(ledger: HoldLedger, capture: _Capture) -> tuple[SettleResu
     raise ServiceUnavailable("the hold kept changing; retry with the same ids")
 
 
-def settle(ledger: HoldLedger, request: SettleRequest) -> SettleResult:
+def settle(
+    ledger: HoldLedger, request: SettleRequest, limits: VmLimitSettings | None = None
+) -> SettleResult:
     """`settle`: capture the usage, release the rest of the hold, one ledger entry."""
     canonical = _canonical(op="settle", usage=request.usage.records)
-    capture = _Capture(request, "settle", canonical)
+    capture = _Capture(request, "settle", canonical, limits=limits)
     result, _ = _capture_or_debit(ledger, capture)
     return result
 
 
-def renew(ledger: HoldLedger, request: RenewRequest) -> RenewResult:
+def renew(
+    ledger: HoldLedger, request: RenewRequest, limits: VmLimitSettings | None = None
+) -> RenewResult:
     """`renew`: settle and place the next hold in one transaction. When the next hold
-    cannot be covered, the usage is still captured and the old hold kept until expiry."""
+    cannot be covered (by available tokens, or by what the VM may still spend today), the
+    usage is still captured and the old hold kept until expiry."""
     settling, next_hold = request.settle, request.next_hold.new_hold()
     canonical = _canonical(
         op="renew",
@@ -235,19 +298,26 @@ def renew(ledger: HoldLedger, request: RenewRequest) -> RenewResult:
         next_hold_id=next_hold.hold_id,
         amount_mt=next_hold.amount_mt,
     )
-    capture = _Capture(settling, "renew", canonical)
+    capture = _Capture(settling, "renew", canonical, limits=limits)
     try:
         result, _ = _capture_or_debit(ledger, capture._replace(next_hold=next_hold))
-    except InsufficientTokens:
-        result, old = _capture_or_debit(ledger, capture._replace(keep_remaining=True))
-        return RenewResult(result, False, None, old.expires_at)
+    except (InsufficientTokens, VmLimitReached) as refusal:
+        keep = capture._replace(keep_remaining=True, not_renewed=refusal.code)
+        result, old = _capture_or_debit(ledger, keep)
+        first = _first_reply(result.entry)  # a replay answers what the first call did
+        reason = refusal.code if first is None else _text(first, "reason")
+        return RenewResult(result, False, None, old.expires_at, reason)
     if not result.entry.replayed and not result.late:
         return RenewResult(result, True, next_hold.expires_at, None)  # the common case
-    return _renew_after_replay(ledger, settling, next_hold, result)
+    return _renew_after_replay(ledger, settling, next_hold, result, limits)
 
 
 def _renew_after_replay(
-    ledger: HoldLedger, settling: SettleRequest, next_hold: NewHold, result: SettleResult
+    ledger: HoldLedger,
+    settling: SettleRequest,
+    next_hold: NewHold,
+    result: SettleResult,
+    limits: VmLimitSettings | None,
 ) -> RenewResult:
     """A replay, or a late renew whose old hold was already gone: the usage is billed once;
     the next hold is what the first call answered, what it left, or placed now."""
@@ -256,8 +326,9 @@ def _renew_after_replay(
         return RenewResult(
             result,
             bool(first["renewed"]),
-            None if first.get("expires_at") is None else str(first["expires_at"]),
-            None if first.get("grace_until") is None else str(first["grace_until"]),
+            _text(first, "expires_at"),
+            _text(first, "grace_until"),
+            _text(first, "reason"),
         )
     placed = ledger.get_hold(settling.customer_id, next_hold.hold_id)
     if placed is not None:
@@ -266,9 +337,13 @@ def _renew_after_replay(
     if old.active:  # the replay of a refused renew: the old hold is still the grace
         return RenewResult(result, False, None, old.expires_at)
     try:
-        placed, _ = ledger.place_hold(customer_id=settling.customer_id, hold=next_hold)
-    except InsufficientTokens:
-        return RenewResult(result, False, None, None)
+        placed, _ = ledger.place_hold(
+            customer_id=settling.customer_id,
+            hold=next_hold,
+            vm_limit=hold_limit(limits, next_hold.vm_id, next_hold.amount_mt),
+        )
+    except (InsufficientTokens, VmLimitReached) as refusal:
+        return RenewResult(result, False, None, None, refusal.code)
     return RenewResult(result, True, placed.expires_at, None)
 
 

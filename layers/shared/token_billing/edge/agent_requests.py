@@ -161,7 +161,7 @@ def _hold_spec(payload: Mapping[str, object], id_field: str, now: datetime) -> H
 # ---- one parser per op -----------------------------------------------------------------
 
 
-def parse_debit_request(payload: object) -> DebitRequest:
+def parse_debit_request(payload: object, credential_vm_id: str | None = None) -> DebitRequest:
     """A debit invoke payload as a DebitRequest, or InvalidRequest saying what is wrong."""
     payload = _object(payload, "debit")
     _only(payload, DEBIT_FIELDS)
@@ -173,7 +173,9 @@ def parse_debit_request(payload: object) -> DebitRequest:
     occurred_at = parse_occurred_at(payload.get("occurred_at"))
     # Priced last: every other field is checked before the lines are.
     usage = price_batch(payload.get("usage"), occurred_at=occurred_at or None)
-    return DebitRequest(customer_id, idempotency_key, usage, occurred_at, return_balance)
+    return DebitRequest(
+        customer_id, idempotency_key, usage, occurred_at, return_balance, credential_vm_id
+    )
 
 
 def parse_hold_request(payload: object, now: datetime) -> HoldRequest:

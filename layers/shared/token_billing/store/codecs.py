@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from token_billing.store.records import Account, CauseValue, Hold, UsageCause
+from token_billing.store.table_layout import customer_pk, vm_day_sk
 
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
@@ -133,3 +134,8 @@ def hold_from_item(item: Item) -> Hold:
         expires_at=item["expires_at"]["S"],
         request_hash=item["request_hash"]["S"],
     )
+
+
+def vm_day_key(customer_id: str, day: str, vm_id: str) -> Item:
+    """The key of a VM's spending counter for one UTC day."""
+    return {"PK": attr_s(customer_pk(customer_id)), "SK": attr_s(vm_day_sk(day, vm_id))}

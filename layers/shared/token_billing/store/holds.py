@@ -27,7 +27,7 @@ from token_billing.store.codecs import (
     usage_counter,
 )
 from token_billing.store.ledger import Ledger
-from token_billing.store.records import ACTIVE, Capture, Hold, NewHold, UsageCause
+from token_billing.store.records import ACTIVE, Capture, Hold, NewHold, UsageCause, VmDayLimit
 from token_billing.store.table_layout import (
     ACTIVE_HOLD_SHARDS,
     ACTIVE_HOLDS_INDEX,
@@ -35,7 +35,12 @@ from token_billing.store.table_layout import (
     customer_pk,
     hold_sk,
 )
-from token_billing.store.transactions import ExtraConditionFailed, retryable_reads
+from token_billing.store.transactions import (
+    ExtraConditionFailed,
+    LimitItem,
+    retryable_reads,
+    vm_day_counter,
+)
 
 # A closed hold stays as a tombstone (its id cannot be reused) until DynamoDB's TTL drops it.
 CLOSED_HOLD_RETENTION_S = 30 * 24 * 3600
@@ -43,6 +48,13 @@ CLOSED_HOLD_RETENTION_S = 30 * 24 * 3600
 
 class HoldChanged(Exception):
     """The hold was settled, released or swept between our read and our write."""
+
+
+def _covering(need_mt: int) -> tuple[str, dict[str, AttributeValue]]:
+    """The account's condition for a capture: it exists, and covers `need_mt` if positive."""
+    if need_mt <= 0:
+        return "attribute_exists(PK)", {}
+    return "attribute_exists(PK) AND available_mt >= :need", {":need": attr_n(need_mt)}
 
 
 def _epoch(iso: str) -> int:
@@ -53,15 +65,21 @@ class HoldLedger(Ledger):
     """The ledger plus two-phase transfers: reserve (hold), then capture (settle) or void
     (release), with a timeout (the sweeper). Every step is one conditional transaction."""
 
-    def place_hold(self, *, customer_id: str, hold: NewHold) -> tuple[Hold, bool]:
+    def place_hold(
+        self, *, customer_id: str, hold: NewHold, vm_limit: VmDayLimit | None = None
+    ) -> tuple[Hold, bool]:
         """Reserve available tokens; (the hold, replayed). Refused whole when available
-        tokens do not cover it; a repeated hold id returns the first hold."""
+        tokens do not cover it, or when it does not fit in what the VM may still spend
+        today (`vm_limit`: a ConditionCheck of its day counter, which a hold never moves);
+        a repeated hold id returns the first hold."""
         assert hold.amount_mt > 0
+        assert vm_limit is None or (vm_limit.spend_mt == 0 and vm_limit.reserve_mt > 0)
         fingerprint = request_hash(hold.canonical_request)
         now = self._clock()
         account = self._account_update(
             customer_id,
             now,
+            change_id=f"hold:{hold.hold_id}",
             balance_delta_mt=0,
             held_delta_mt=hold.amount_mt,
             counters={},
@@ -76,13 +94,19 @@ class HoldLedger(Ledger):
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
+        items: list[Mapping[str, Any]] = [account, put]
+        limit = None
+        if vm_limit is not None:
+            limit = LimitItem(vm_limit, now, position=len(items))
+            items.append(vm_day_counter(self._table, customer_id, limit, now))
         try:
             self._transact(
                 customer_id,
-                [account, put],
+                items,
                 entry_index=None,
                 fingerprint=fingerprint,
                 record_index=1,
+                limit=limit,
             )
         except ExtraConditionFailed as failure:
             assert failure.current is not None, "ALL_OLD returns the existing hold"
@@ -225,12 +249,15 @@ class HoldLedger(Ledger):
         usage: UsageCause,
         keep_remaining: bool = False,
         next_hold: NewHold | None = None,
+        vm_limit: VmDayLimit | None = None,
     ) -> Capture:
         """Capture usage from an active hold in one transaction: the usage entry, the hold
         settled (its rest released) or shrunk, and optionally the next hold placed.
 
         Usage beyond the hold comes from available tokens; if they do not cover it (plus
-        any next hold), nothing happens: InsufficientTokens.
+        any next hold), nothing happens: InsufficientTokens. Under a VM's daily limit, the
+        whole cost counts as the VM's captured spending (`vm_limit`), and a next hold must
+        fit after it: VmLimitReached otherwise.
         """
         assert hold.active
         assert cost_mt > 0
@@ -241,12 +268,7 @@ class HoldLedger(Ledger):
         held_delta = -from_hold - released + next_mt
         # available moves by -cost - held_delta; conditions cannot subtract, so the ledger
         # states how much available must cover.
-        need = cost_mt + held_delta
-        condition = "attribute_exists(PK)"
-        values: dict[str, AttributeValue] = {}
-        if need > 0:
-            condition += " AND available_mt >= :need"
-            values[":need"] = attr_n(need)
+        condition, values = _covering(cost_mt + held_delta)
         now = self._clock()
         extra = self._capture_items(
             hold,
@@ -274,6 +296,7 @@ class HoldLedger(Ledger):
                 extra_items=extra,
                 held_delta_mt=held_delta,
                 record_index=2,
+                vm_limit=vm_limit,
             )
         except ExtraConditionFailed as failure:
             if failure.index == 2:
@@ -291,6 +314,7 @@ class HoldLedger(Ledger):
         account = self._account_update(
             hold.customer_id,
             now,
+            change_id=f"{status}:{hold.hold_id}",
             balance_delta_mt=0,
             held_delta_mt=-hold.amount_mt,
             counters={},

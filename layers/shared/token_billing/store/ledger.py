@@ -6,6 +6,9 @@ Every balance change is ONE `TransactWriteItems` of (at least) two items:
   1. Put of the immutable ledger entry at a key derived from the idempotency key, under
      `attribute_not_exists`: a retry collides with the first write instead of reading first.
  2+. Items a caller adds (an order moving pending -> paid), each with its own condition.
+last. For a VM under a daily limit (issue 25), its counter of the day, under its own
+     condition: spent <= limit - amount (conditions cannot add). Customers without limits
+     send no such item.
 A cancelled transaction names the failed item and returns its current state for free
 (`ReturnValuesOnConditionCheckFailure: ALL_OLD`), which is how a replay returns the first
 result and a refusal carries the current balance, without a read on the write path.
@@ -15,7 +18,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from token_billing.core.clock import utc_now_iso
@@ -31,15 +35,24 @@ from token_billing.store.codecs import (
     usage_cause_attributes,
     usage_counter,
 )
-from token_billing.store.records import Account, CauseValue, PostedEntry, UsageCause
+from token_billing.store.entry_reads import EntryReads
+from token_billing.store.records import Account, CauseValue, PostedEntry, UsageCause, VmDayLimit
 from token_billing.store.table_layout import (
     ACCOUNT_SK,
-    ENTRY_PREFIX,
+    LAST_BALANCE_DELTA,
+    LAST_CHANGE_ID,
+    LAST_HELD_DELTA,
     customer_pk,
     entry_sk,
     transaction_id,
 )
-from token_billing.store.transactions import retryable_reads, run_transaction
+from token_billing.store.transactions import (
+    LimitItem,
+    replay_of,
+    retryable_reads,
+    run_transaction,
+    vm_day_counter,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -49,7 +62,7 @@ ACCOUNT_COUNTERS = frozenset(
 )
 
 
-class Ledger:
+class Ledger(EntryReads):
     """Balance changes and the reads that check them, for one ledger table."""
 
     def __init__(
@@ -77,8 +90,10 @@ class Ledger:
         usage: UsageCause,
         kind: str = "usage",
         scope: str | None = None,
+        vm_limit: VmDayLimit | None = None,
     ) -> PostedEntry:
-        """Take `amount_mt` from available tokens; refused whole if they do not cover it.
+        """Take `amount_mt` from available tokens; refused whole if they do not cover it,
+        or if `vm_limit` says the VM's spending today would pass its daily limit.
 
         The usage's cost per action also moves the account's lifetime per-action counters,
         from whose stream images the daily usage aggregates are derived idempotently.
@@ -100,6 +115,7 @@ class Ledger:
             condition_values={":spend": attr_n(amount_mt)},
             canonical_request=canonical_request,
             cause=usage_cause_attributes(usage),
+            vm_limit=vm_limit,
         )
 
     def credit(
@@ -227,21 +243,57 @@ class Ledger:
         extra_items: Sequence[Mapping[str, Any]] = (),
         held_delta_mt: int = 0,
         record_index: int | None = None,
+        vm_limit: VmDayLimit | None = None,
     ) -> PostedEntry:
-        """One transaction: the account update, the entry, then `extra_items`."""
+        """One transaction: the account update, the entry, then `extra_items`, then the VM's
+        day counter when a limit applies."""
         assert amount_mt != 0
-        assert 2 + len(extra_items) <= 100  # DynamoDB's transaction limit
+        assert 3 + len(extra_items) <= 100  # DynamoDB's transaction limit
         now = self._clock()
+        fingerprint = request_hash(canonical_request)
+        txn_id, put_entry = self._entry_put(
+            customer_id, scope, idempotency_key, kind, amount_mt, fingerprint, now, cause
+        )
         account = self._account_update(
             customer_id,
             now,
+            change_id=txn_id,  # the drift check's: this write changed the account by the entry
             balance_delta_mt=amount_mt,
             held_delta_mt=held_delta_mt,
             counters=counters,
             condition=condition,
             condition_values=condition_values,
         )
-        fingerprint = request_hash(canonical_request)
+        items: list[Mapping[str, Any]] = [account, put_entry, *extra_items]
+        limit = None
+        if vm_limit is not None:
+            limit = LimitItem(vm_limit, now, position=len(items))
+            items.append(vm_day_counter(self._table, customer_id, limit, now))
+        replayed = run_transaction(
+            self._client,
+            customer_id,
+            items,
+            sleep=self._sleep,
+            entry_index=1,
+            fingerprint=fingerprint,
+            record_index=record_index,
+            limit=limit,
+        )
+        return replayed or PostedEntry(txn_id, customer_id, kind, amount_mt, now, replayed=False)
+
+    def _entry_put(
+        self,
+        customer_id: str,
+        scope: str,
+        idempotency_key: str,
+        kind: str,
+        amount_mt: int,
+        fingerprint: str,
+        now: str,
+        cause: Item,
+    ) -> tuple[str, dict[str, Any]]:
+        """The immutable entry's Put, at the key its idempotency key names: a retry collides
+        with the first write instead of reading first."""
         txn_id = transaction_id(customer_id, scope, idempotency_key)
         entry: Item = {
             "PK": attr_s(customer_pk(customer_id)),
@@ -257,7 +309,7 @@ class Ledger:
             "ledger_sk": attr_s(f"{now}#{txn_id}"),
             **cause,
         }
-        put_entry = {
+        put = {
             "Put": {
                 "TableName": self._table,
                 "Item": entry,
@@ -265,22 +317,14 @@ class Ledger:
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        replayed = run_transaction(
-            self._client,
-            customer_id,
-            [account, put_entry, *extra_items],
-            sleep=self._sleep,
-            entry_index=1,
-            fingerprint=fingerprint,
-            record_index=record_index,
-        )
-        return replayed or PostedEntry(txn_id, customer_id, kind, amount_mt, now, replayed=False)
+        return txn_id, put
 
     def _account_update(
         self,
         customer_id: str,
         now: str,
         *,
+        change_id: str | None = None,
         balance_delta_mt: int,
         held_delta_mt: int,
         counters: Mapping[str, int],
@@ -288,19 +332,33 @@ class Ledger:
         condition_values: Mapping[str, AttributeValue],
     ) -> dict[str, Any]:
         """The account's part of a transaction: balance, held and available move together
-        (available = balance - held), with the version and lifetime counters."""
+        (available = balance - held), with the version and lifetime counters.
+
+        The item also records what this write meant to change (`last_change_id`, the
+        balance and held deltas): the ledger stream compares each old/new image pair with
+        it (`domain.ledger_drift`), so a write that bypassed the ledger shows at once,
+        with no request beyond the stream's own. `change_id` names the write (the entry's
+        `txn_id`, `hold:<id>`); a write without a name of its own gets a random one, which is
+        all the check needs: a new value on every write."""
         assert all(name in ACCOUNT_COUNTERS or USAGE_COUNTER.match(name) for name in counters)
+        change_id = change_id or f"write:{uuid.uuid4().hex}"
         available_delta_mt = balance_delta_mt - held_delta_mt
         values: dict[str, AttributeValue] = {
             ":one": attr_n(1),
             ":now": attr_s(now),
             ":cid": attr_s(customer_id),
+            ":change": attr_s(change_id),
+            ":balance_change": attr_n(balance_delta_mt),
+            ":held_change": attr_n(held_delta_mt),
             **condition_values,
         }
         sets = [
             "updated_at = :now",
             "customer_id = :cid",
             "created_at = if_not_exists(created_at, :now)",
+            f"{LAST_CHANGE_ID} = :change",
+            f"{LAST_BALANCE_DELTA} = :balance_change",
+            f"{LAST_HELD_DELTA} = :held_change",
         ]
         adds = ["version :one"]
         for name, delta in (
@@ -336,6 +394,7 @@ class Ledger:
         entry_index: int | None,
         fingerprint: str,
         record_index: int | None = None,
+        limit: LimitItem | None = None,
     ) -> PostedEntry | None:
         """One transaction of this ledger's (see `transactions.run_transaction`)."""
         return run_transaction(
@@ -346,6 +405,7 @@ class Ledger:
             entry_index=entry_index,
             fingerprint=fingerprint,
             record_index=record_index,
+            limit=limit,
         )
 
     # ---- reads -----------------------------------------------------------------------
@@ -361,30 +421,18 @@ class Ledger:
         item = response.get("Item")
         return account_from_item(item) if item else None  # type: ignore[arg-type]
 
-    def iter_entries(self, customer_id: str, *, projection: str | None = None) -> Iterator[Item]:
-        """Every ledger entry of a customer, oldest key first (strongly consistent)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {
-                ":pk": attr_s(customer_pk(customer_id)),
-                ":prefix": attr_s(ENTRY_PREFIX),
-            },
-            "ConsistentRead": True,
-        }
-        if projection:
-            kwargs["ProjectionExpression"] = projection
-        while True:
-            response = self._client.query(**kwargs)
-            yield from response.get("Items", [])  # type: ignore[misc]
-            last_key = response.get("LastEvaluatedKey")
-            if not last_key:
-                return
-            kwargs["ExclusiveStartKey"] = last_key
-
-    def sum_entries_mt(self, customer_id: str) -> int:
-        """Sum of a customer's ledger entries: what their balance must equal."""
-        return sum(
-            int(item["amount_mt"]["N"])
-            for item in self.iter_entries(customer_id, projection="amount_mt")
-        )
+    def first_result(
+        self, *, customer_id: str, scope: str, idempotency_key: str, canonical_request: str
+    ) -> PostedEntry | None:
+        """What an operation already posted under this key answered (1 strongly consistent
+        GetItem of its entry), or None. For a refusal decided before any write, so that a
+        replay still answers its first result."""
+        txn_id = transaction_id(customer_id, scope, idempotency_key)
+        with retryable_reads():
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"PK": attr_s(customer_pk(customer_id)), "SK": attr_s(entry_sk(txn_id))},
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return replay_of(item, request_hash(canonical_request)) if item else None  # type: ignore[arg-type]

@@ -25,6 +25,40 @@ class UsageCause(NamedTuple):
     reply: str | None = None  # JSON of what the first call answered
 
 
+class VmDayLimit:
+    """A VM's daily limit as one write checks it, in the same transaction as the balance:
+    the write adds `spend_mt` to the VM's captured spending of the UTC day (the day of the
+    write itself, from the ledger's clock), and `reserve_mt` (a hold, a renew's next hold)
+    must still fit after it. Conditions cannot add, so the counter's condition compares its
+    spending with `room_mt` = limit - spend - reserve. A plain slotted class: the debit
+    function's import path."""
+
+    __slots__ = ("limit_mt", "reserve_mt", "spend_mt", "vm_id")
+
+    def __init__(self, vm_id: str, limit_mt: int, spend_mt: int = 0, reserve_mt: int = 0) -> None:
+        self.vm_id = vm_id
+        self.limit_mt = limit_mt
+        self.spend_mt = spend_mt
+        self.reserve_mt = reserve_mt
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, VmDayLimit) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        vm_id, limit_mt, spend_mt, reserve_mt = self._fields()
+        return f"VmDayLimit({vm_id!r}, {limit_mt}, spend_mt={spend_mt}, reserve_mt={reserve_mt})"
+
+    def _fields(self) -> tuple[str, int, int, int]:
+        return (self.vm_id, self.limit_mt, self.spend_mt, self.reserve_mt)
+
+    @property
+    def room_mt(self) -> int:
+        return self.limit_mt - self.spend_mt - self.reserve_mt
+
+
 @dataclass(frozen=True, slots=True)
 class PostedEntry:
     """The result of a balance change; `replayed` when the key had already been used."""

@@ -11,6 +11,9 @@ is a transaction inside one partition and a customer's reads are single Queries:
     CUST#<id>       WS#<connection_id>    a live WebSocket watching the balance (2 h TTL)
     CUST#<id>       WATCH                 until_epoch: the latest expiry of the customer's
                                           sockets (TTL the same), read in batches by the stream
+    CUST#<id>       LIMITS#VM             the customer's per-VM daily limits (issue 25)
+    CUST#<id>       VMDAY#<day>#<vm_id>   a limited VM's captured spending in one UTC day,
+                                          moved in the same transaction as the balance
 
 GSI `ledger-by-time` (PK, ledger_sk = "<created_at>#<txn_id>") lists a customer's entries
 newest first; only entries carry `ledger_sk`, so the index is sparse. GSI `active-holds`
@@ -34,6 +37,16 @@ CONNECTION_PREFIX = "WS#"
 # The watch marker: one per customer ever watched, so the stream finds who is watched with
 # one BatchGetItem per batch and Queries the connections of those customers only.
 WATCH_SK = "WATCH"
+# Per-VM daily limits (issue 25): the settings item, and one counter per limited VM and
+# UTC day. Not under "ACCOUNT": the balance Query reads neither.
+VM_LIMITS_SK = "LIMITS#VM"
+VM_DAY_PREFIX = "VMDAY#"
+# What the ACCOUNT item's latest write meant to change, written by that same write
+# (`ledger.Ledger._account_update`): the ledger stream checks every old/new image pair
+# against it (`domain.ledger_drift`), so a write that bypassed the ledger shows at once.
+LAST_CHANGE_ID = "last_change_id"
+LAST_BALANCE_DELTA = "last_balance_delta_mt"
+LAST_HELD_DELTA = "last_held_delta_mt"
 # The sparse index of active holds is spread over a few partitions so no single index
 # partition takes every hold write; the sweeper queries each shard.
 ACTIVE_HOLD_SHARDS = 8
@@ -57,6 +70,11 @@ def hold_sk(hold_id: str) -> str:
 
 def connection_sk(connection_id: str) -> str:
     return CONNECTION_PREFIX + connection_id
+
+
+def vm_day_sk(day: str, vm_id: str) -> str:
+    """A VM's counter of one UTC day (`YYYY-MM-DD`): a day's counters share a prefix."""
+    return f"{VM_DAY_PREFIX}{day}#{vm_id}"
 
 
 def active_hold_shard(hold_id: str) -> str:

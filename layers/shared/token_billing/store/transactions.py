@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
@@ -16,10 +17,18 @@ from token_billing.core.errors import (
     IdempotencyKeyReused,
     InsufficientTokens,
     ServiceUnavailable,
+    VmLimitReached,
 )
 from token_billing.core.units import format_tokens
-from token_billing.store.codecs import Item, account_from_item
-from token_billing.store.records import PostedEntry
+from token_billing.store.codecs import (
+    Item,
+    account_from_item,
+    attr_n,
+    attr_s,
+    item_int,
+    vm_day_key,
+)
+from token_billing.store.records import PostedEntry, VmDayLimit
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -59,6 +68,65 @@ def retryable_reads() -> Iterator[None]:
         raise ServiceUnavailable("could not reach the ledger; retry with the same ids") from error
 
 
+class LimitItem:
+    """Where a transaction carries a VM's day counter, and what it checks (issue 25). A
+    plain class: this module is on the debit function's import path."""
+
+    __slots__ = ("day", "limit", "position", "resets_at")
+
+    def __init__(self, limit: VmDayLimit, now: str, position: int) -> None:
+        self.limit = limit
+        self.position = position
+        self.day = now[:10]  # the ledger writes moments as ISO 8601 UTC: YYYY-MM-DDT...Z
+        next_day = date.fromisoformat(self.day) + timedelta(days=1)
+        self.resets_at = f"{next_day.isoformat()}T00:00:00Z"
+
+
+# A VM's day counter is read only on the day it counts; kept a few days more, then TTL.
+VM_DAY_RETENTION_DAYS = 3
+
+
+def vm_day_expiry_epoch(day: str) -> int:
+    """When DynamoDB's TTL may drop a VM's counter of `day` (epoch seconds)."""
+    expires = date.fromisoformat(day) + timedelta(days=1 + VM_DAY_RETENTION_DAYS)
+    return (expires - date(1970, 1, 1)).days * 86_400
+
+
+def vm_day_counter(table: str, customer_id: str, limit: LimitItem, now: str) -> dict[str, Any]:
+    """The VM's counter of the write's own UTC day as a transaction item: an Update adding
+    the spend, or a ConditionCheck when nothing is spent (a hold), under `spent_mt <= room`
+    (`attribute_not_exists` passes a first spend that fits; a room below zero fails even
+    then). What its refusal means is read below (`_raise_limit_refusal`)."""
+    vm_limit = limit.limit
+    condition = "spent_mt <= :room"
+    if vm_limit.room_mt >= 0:
+        condition = "attribute_not_exists(spent_mt) OR " + condition
+    body: dict[str, Any] = {
+        "TableName": table,
+        "Key": vm_day_key(customer_id, limit.day, vm_limit.vm_id),
+        "ConditionExpression": condition,
+        "ExpressionAttributeValues": {":room": attr_n(vm_limit.room_mt)},
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+    if vm_limit.spend_mt == 0:
+        return {"ConditionCheck": body}
+    body["UpdateExpression"] = (
+        "SET customer_id = :cid, vm_id = :vm, #day = :day, limit_mt = :limit, "
+        "updated_at = :now, ttl_epoch = :ttl ADD spent_mt :spend"
+    )
+    body["ExpressionAttributeNames"] = {"#day": "day"}  # a reserved word
+    body["ExpressionAttributeValues"] |= {
+        ":cid": attr_s(customer_id),
+        ":vm": attr_s(vm_limit.vm_id),
+        ":day": attr_s(limit.day),
+        ":limit": attr_n(vm_limit.limit_mt),
+        ":now": attr_s(now),
+        ":ttl": attr_n(vm_day_expiry_epoch(limit.day)),
+        ":spend": attr_n(vm_limit.spend_mt),
+    }
+    return {"Update": body}
+
+
 class ExtraConditionFailed(Exception):
     """A caller-supplied transaction item (index >= 2) failed its condition."""
 
@@ -77,12 +145,15 @@ def run_transaction(
     entry_index: int | None,
     fingerprint: str,
     record_index: int | None = None,
+    limit: LimitItem | None = None,
 ) -> PostedEntry | None:
     """Run one transaction with bounded retries of lost races. None when it committed;
     the first result when the entry at `entry_index` already existed (a replay).
 
     A failed condition on `record_index` (an idempotency record other than an entry,
-    such as a hold) raises ExtraConditionFailed before any account refusal is read."""
+    such as a hold) raises ExtraConditionFailed before any account refusal is read; one on
+    the VM's day counter (`limit`) raises VmLimitReached, before an account refusal too: a
+    VM at its limit stays refused whatever a top-up does."""
     assert len(transact_items) <= 100  # DynamoDB's transaction limit
     for attempt in range(TRANSACTION_ATTEMPTS):
         if attempt:
@@ -90,7 +161,9 @@ def run_transaction(
         try:
             client.transact_write_items(TransactItems=transact_items)  # type: ignore[arg-type]
         except ClientError as error:
-            outcome = _interpret_failure(error, customer_id, fingerprint, entry_index, record_index)
+            outcome = _interpret_failure(
+                error, customer_id, fingerprint, entry_index, record_index, limit
+            )
             if outcome is not None:
                 return outcome
         except (ConnectionError, HTTPClientError) as error:
@@ -109,6 +182,7 @@ def _interpret_failure(
     fingerprint: str,
     entry_index: int | None,
     record_index: int | None = None,
+    limit: LimitItem | None = None,
 ) -> PostedEntry | None:
     """The first result when the key was used before, None when a retry may succeed;
     otherwise raises the domain error the failure means."""
@@ -124,11 +198,14 @@ def _interpret_failure(
     if entry_index is not None and codes[entry_index : entry_index + 1] == [
         "ConditionalCheckFailed"
     ]:
-        return _replay(reasons[entry_index].get("Item"), fingerprint)
+        return replay_of(reasons[entry_index].get("Item"), fingerprint)
     if record_index is not None and codes[record_index : record_index + 1] == [
         "ConditionalCheckFailed"
     ]:
         raise ExtraConditionFailed(record_index, reasons[record_index].get("Item"))
+    at = limit.position if limit is not None else -1
+    if limit is not None and codes[at : at + 1] == ["ConditionalCheckFailed"]:
+        _raise_limit_refusal(limit, reasons[at].get("Item"))
     if reasons and codes[0] == "ConditionalCheckFailed":
         _raise_account_refusal(customer_id, reasons[0].get("Item"))
     for index in range(1, len(reasons)):
@@ -139,7 +216,8 @@ def _interpret_failure(
     raise error
 
 
-def _replay(item: Item | None, fingerprint: str) -> PostedEntry:
+def replay_of(item: Item | None, fingerprint: str) -> PostedEntry:
+    """The first result an existing entry records, if it answered the same request."""
     assert item is not None, "ALL_OLD returns the existing entry"
     if item["request_hash"]["S"] != fingerprint:
         raise IdempotencyKeyReused(
@@ -169,6 +247,28 @@ def _raise_account_refusal(customer_id: str, item: Item | None) -> None:
         available=format_tokens(account.available_mt),
         balance_mt=account.balance_mt,
         available_mt=account.available_mt,
+    )
+
+
+def _raise_limit_refusal(limit: LimitItem, item: Item | None) -> None:
+    """The counter's state when the write was refused (ALL_OLD: no read)."""
+    spent_mt = item_int(item or {}, "spent_mt")
+    vm = limit.limit
+    needed_mt = vm.spend_mt + vm.reserve_mt
+    raise VmLimitReached(
+        f"VM {vm.vm_id!r} has spent {format_tokens(spent_mt)} of its daily limit of "
+        f"{format_tokens(vm.limit_mt)} tokens today and this request needs "
+        f"{format_tokens(needed_mt)}; nothing moved. The limit resets at "
+        f"{limit.resets_at}",
+        vm_id=vm.vm_id,
+        limit=format_tokens(vm.limit_mt),
+        limit_mt=vm.limit_mt,
+        spent_today=format_tokens(spent_mt),
+        spent_today_mt=spent_mt,
+        requested=format_tokens(needed_mt),
+        requested_mt=needed_mt,
+        day=limit.day,
+        resets_at=limit.resets_at,
     )
 
 
