@@ -158,6 +158,7 @@ describe("TokenAutoTopUp", () => {
               available: "420",
               available_mt: 420000,
               decline_code: "authentication_required",
+              recovery_error: null,
               payment_intent_id: null,
               credited: false,
               created_at: "2026-12-01T09:00:00.000000Z",

@@ -251,6 +251,7 @@ export function autoTopUp(overrides: Partial<AutoTopUp> = {}): AutoTopUp {
     consent: null,
     consent_text: "I authorise this service to charge my saved card.",
     consent_text_version: "2026-12-01",
+    updated_by: null,
     attempts: [],
     ...overrides,
   };
