@@ -43,12 +43,13 @@ from local.environment import (
     function_environment,
 )
 from local.fake_events import FakeEventBridge
-from local.fake_stripe import LOCAL_WEBHOOK_SECRET, FakeStripe, event_payload, sign
+from local.fake_stripe import LOCAL_WEBHOOK_SECRET, FakeStripe
 from local.http_api import LocalHttpApi
 from local.http_router import DevRequestHandler
 from local.lambda_runtime import ensure_on_path, local_functions, serve_invoke
 from local.local_pages import SIGN_IN_PATH, LocalPages, is_loopback
 from local.schedules import ScheduleRunner, schedules
+from local.stripe_wire import event_payload, sign
 from local.template import HttpRoute, load_template
 from local.web_app import serve_web_app
 from local.websocket import LocalWebSocketApi

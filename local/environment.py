@@ -48,6 +48,11 @@ def function_environment(
         AGENT_CREDENTIAL_KEYS=agent_credential.local_keys_document(),
     )
     environment.update(local_websocket_environment(server_url))
+    # The template's billing switches (StripeInvoices, StripeTax, CollectTaxIds) may be
+    # tried locally: `STRIPE_TAX=true make dev`.
+    for switch in ("STRIPE_INVOICES", "STRIPE_TAX", "COLLECT_TAX_IDS"):
+        if switch in os.environ:
+            environment[switch] = os.environ[switch]
     environment.pop("AGENT_CREDENTIAL_SECRET_ARN", None)
     if os.environ.get("STRIPE_SECRET_KEY"):
         environment["STRIPE_SECRET_KEY"] = os.environ["STRIPE_SECRET_KEY"]

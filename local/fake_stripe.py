@@ -2,95 +2,36 @@
 
 The purchase function talks to it through the official SDK, unchanged (only the SDK's
 `api` base address points here), so `make dev` runs a whole checkout on one machine and
-tests see the exact parameters the SDK sends. It also builds and signs events the way
-Stripe does (HMAC-SHA256 over "<t>.<payload>") for the webhook.
+tests see the exact parameters the SDK sends. Its events go to the webhook signed the way
+Stripe signs them (`local.stripe_wire`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
+from local.fake_invoice_api import route_invoice_api
+from local.fake_invoices import TEST_CARDS, FakeInvoices, billing_details, tax_lines
+from local.stripe_wire import decode_form
 from token_billing.domain.catalog import UnknownCatalogItem, get_package
 
-API_VERSION = "2025-09-30.clover"
 LOCAL_WEBHOOK_SECRET = "whsec_local_development_only"  # noqa: S105 - offline only
 LOCAL_SECRET_KEY = "sk_test_local_offline"  # noqa: S105 - offline only
-_INDEX = re.compile(r"\[([^\]]*)\]")
-# Stripe's test payment methods and what an off-session charge with each does.
-TEST_CARDS: dict[str, dict[str, Any]] = {
-    "pm_card_visa": {"brand": "visa", "last4": "4242", "outcome": "succeeded"},
-    "pm_card_chargeDeclined": {"brand": "visa", "last4": "0002", "outcome": "card_declined"},
-    "pm_card_authenticationRequired": {
-        "brand": "visa",
-        "last4": "3184",
-        "outcome": "authentication_required",
-    },
-}
-# A fault a test queues for the next PaymentIntent request: "timeout" answers after the
-# client gave up (the charge IS made and kept under its idempotency key, Stripe's worst
-# case); "500" and "429" fail before anything runs (Stripe-Should-Retry: true, not kept).
+# A fault a test queues for the next charging request (a PaymentIntent, an invoice's
+# payment): "timeout" answers after the client gave up (the charge IS made and kept under
+# its key, Stripe's worst case); "500" and "429" fail before anything runs (not kept).
 FAULTS = frozenset({"timeout", "500", "429"})
 
 
-def decode_form(body: str) -> dict[str, Any]:
-    """Stripe's form encoding (`a[b][0][c]=v`) back into nested dicts and lists."""
-    root: dict[str, Any] = {}
-    for key, value in parse_qsl(body, keep_blank_values=True):
-        head = key.split("[", 1)[0]
-        path: list[str] = [head, *_INDEX.findall(key[len(head) :])]
-        node: Any = root
-        for part, following in zip(path, [*path[1:], None], strict=True):
-            last = following is None
-            container_for_next: Any = [] if (following or "").isdigit() else {}
-            if isinstance(node, list):
-                index = int(part)
-                while len(node) <= index:
-                    node.append(None)
-                if last:
-                    node[index] = value
-                elif node[index] is None:
-                    node[index] = container_for_next
-                node = node[index]
-            else:
-                if last:
-                    node[part] = value
-                else:
-                    node = node.setdefault(part, container_for_next)
-    return root
-
-
-def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
-    """A `Stripe-Signature` header for `payload`, as Stripe computes it."""
-    moment = int(time.time()) if timestamp is None else timestamp
-    signed = f"{moment}.".encode() + payload
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"t={moment},v1={digest}"
-
-
-def event_payload(event_type: str, obj: dict[str, Any], *, event_id: str | None = None) -> bytes:
-    """A Stripe event around `obj`, serialised as Stripe sends it."""
-    event = {
-        "id": event_id or "evt_" + secrets.token_hex(12),
-        "object": "event",
-        "api_version": API_VERSION,
-        "created": int(time.time()),
-        "data": {"object": obj},
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-    }
-    return json.dumps(event).encode()
+def _on(option: Any) -> bool:
+    """Whether a `{enabled: true}` option of a request is on (form values are strings)."""
+    return isinstance(option, dict) and option.get("enabled") in (True, "true")
 
 
 def _int(value: Any) -> int:
@@ -121,6 +62,12 @@ class FakeStripe:
     # Where signed events go (the dev server's webhook route); None: kept in `outbox`.
     webhook_sink: Callable[[str, dict[str, Any]], None] | None = None
     outbox: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Invoices and charges (with their documents); what each session was created with.
+    invoicing: FakeInvoices = field(init=False)
+    session_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.invoicing = FakeInvoices(self.public_base)
 
     def handle(
         self, method: str, path: str, headers: dict[str, str], body: str
@@ -147,10 +94,11 @@ class FakeStripe:
                 return 401, _error("invalid_request_error", "Invalid API Key provided")
             key = lowered.get("idempotency-key")
             fault = None
+            charging = self._charged_metadata(method, path, params)
             faulted = self.faults_for is None or (
-                (params.get("metadata") or {}).get("customer_id") == self.faults_for
+                charging is not None and charging.get("customer_id") == self.faults_for
             )
-            if method == "POST" and path == "/v1/payment_intents" and self.faults and faulted:
+            if charging is not None and self.faults and faulted:
                 fault = self.faults.pop(0)
                 assert fault in FAULTS, fault
                 if fault == "500":
@@ -172,49 +120,74 @@ class FakeStripe:
             time.sleep(self.timeout_sleep_s)  # outside the lock: the client has given up
         return response
 
+    def _charged_metadata(
+        self, method: str, path: str, params: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The metadata of what a charging request (an off-session PaymentIntent, an
+        invoice's payment) bills; None for any other request. Faults meet these."""
+        if method == "POST" and path == "/v1/payment_intents":
+            return dict(params.get("metadata") or {})
+        paying = re.fullmatch(r"/v1/invoices/([\w-]+)/pay", path)
+        invoice = self.invoicing.invoices.get(paying.group(1)) if paying else None
+        return dict(invoice["metadata"]) if method == "POST" and invoice else None
+
     def _route(
         self, method: str, path: str, params: dict[str, Any], key: str | None = None
     ) -> tuple[int, dict[str, Any]]:
         if method == "POST" and path == "/v1/checkout/sessions":
             return 200, self._create_session(params)
         if method == "POST" and path == "/v1/customers":
-            customer = {
-                "id": "cus_local_" + secrets.token_hex(8),
-                "object": "customer",
-                "created": int(time.time()),
-                "livemode": False,
-                "metadata": params.get("metadata", {}),
-            }
-            self.customers[customer["id"]] = customer
-            return 200, customer
+            return 200, self._new_customer(params.get("metadata", {}))
         if method == "POST" and path == "/v1/payment_intents":
             return self._off_session_payment(params, key)
         detach = re.fullmatch(r"/v1/payment_methods/([\w-]+)/detach", path)
         if method == "POST" and detach and detach.group(1) in self.payment_methods:
             pm = self.payment_methods[detach.group(1)]
             pm["customer"] = None
-            self._emit("payment_method.detached", dict(pm))
+            self.emit("payment_method.detached", dict(pm))
             return 200, pm
         if method == "GET" and path == "/v1/payment_intents/search":
-            return 200, self._search_payment_intents(str(params.get("query", "")))
+            return 200, self.search(self.payment_intents.values(), str(params.get("query", "")))
         expire = re.fullmatch(r"/v1/checkout/sessions/([\w-]+)/expire", path)
         if method == "POST" and expire and expire.group(1) in self.sessions:
             return self._expire_session(self.sessions[expire.group(1)])
         found_pi = re.fullmatch(r"/v1/payment_intents/([\w-]+)", path)
         if method == "GET" and found_pi and found_pi.group(1) in self.payment_intents:
             return 200, self.payment_intents[found_pi.group(1)]
+        invoice_answer = route_invoice_api(self, method, path, params, key)
+        if invoice_answer is not None:
+            return invoice_answer
+        found_in = re.fullmatch(r"/v1/invoices/([\w-]+)", path)
+        if method == "GET" and found_in and found_in.group(1) in self.invoicing.invoices:
+            return 200, self.invoicing.invoices[found_in.group(1)]
         found = re.fullmatch(r"/v1/checkout/sessions/([\w-]+)", path)
         if method == "GET" and found and found.group(1) in self.sessions:
             return 200, self.sessions[found.group(1)]
         return 404, _error("invalid_request_error", f"Unrecognized request URL ({method} {path})")
 
-    def _search_payment_intents(self, query: str) -> dict[str, Any]:
+    def _new_customer(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        customer_id = "cus_local_" + secrets.token_hex(8)
+        customer: dict[str, Any] = {
+            "id": customer_id,
+            "object": "customer",
+            "created": int(time.time()),
+            "livemode": False,
+            "metadata": metadata,
+            "name": None,
+            "email": None,
+            "address": None,
+            "tax_ids": [],  # Stripe lists them apart (GET /v1/customers/{id}/tax_ids)
+        }
+        self.customers[customer_id] = customer
+        return customer
+
+    def search(self, objects: Iterable[dict[str, Any]], query: str) -> dict[str, Any]:
         """Stripe's search, for the one form the service sends: metadata['<key>']:'<value>'."""
         found = re.fullmatch(r"metadata\['(\w+)'\]:'([^']*)'", query)
         if found is None:
             return _error("invalid_request_error", f"this fake searches no {query!r}")
         key, value = found.groups()
-        data = [pi for pi in self.payment_intents.values() if pi["metadata"].get(key) == value]
+        data = [obj for obj in objects if obj["metadata"].get(key) == value]
         return {"object": "search_result", "data": data, "has_more": False, "url": "/v1/search"}
 
     def _expire_session(self, session: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -222,7 +195,7 @@ class FakeStripe:
             message = "Only Checkout Sessions with a status in [open] can be expired"
             return 400, _error("invalid_request_error", message)
         session["status"] = "expired"
-        self._emit("checkout.session.expired", dict(session))
+        self.emit("checkout.session.expired", dict(session))
         return 200, session
 
     def _create_session(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -255,25 +228,90 @@ class FakeStripe:
             "status": "open",
             "success_url": params.get("success_url"),
             "url": f"{self.public_base}/_local/checkout/{session_id}",
+            "automatic_tax": {"enabled": _on(params.get("automatic_tax")), "status": None},
+            "billing_address_collection": params.get("billing_address_collection"),
+            "customer_details": None,
+            "invoice": None,
+            "invoice_creation": {"enabled": _on(params.get("invoice_creation"))},
+            "tax_id_collection": {"enabled": _on(params.get("tax_id_collection"))},
+            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
         }
         self.sessions[session_id] = session
+        self.session_params[session_id] = params
         return session
 
-    def pay(self, session_id: str, card: str = "pm_card_visa") -> dict[str, Any]:
-        """What paying on Stripe's page does to a session: complete and paid; a session
-        that saves the card (`setup_future_usage`) attaches a payment method made from the
-        test card to its customer, and Stripe sends `payment_method.attached`."""
+    def pay(
+        self, session_id: str, card: str = "pm_card_visa", billing: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """What paying on Stripe's page does to a session: complete and paid, with the
+        buyer's billing details (`billing`, the page's form) and the tax for their address;
+        a charge with its receipt; with `invoice_creation`, a Customer when the session has
+        none and a paid invoice. A session that saves the card (`setup_future_usage`)
+        attaches a payment method made from the test card to its customer. Stripe's events
+        (`charge.succeeded`, `invoice.*`, `payment_method.attached`) go to the outbox."""
         with self._lock:
             session = self.sessions[session_id]
             if session["status"] == "open":
-                session.update(
-                    status="complete",
-                    payment_status="paid",
-                    payment_intent="pi_local_" + secrets.token_hex(12),
-                )
-                if session.get("customer") and session.get("setup_future_usage"):
-                    self.attach_test_card(str(session["customer"]), card)
+                self._complete(session, self.session_params[session_id], card, billing)
             return dict(session)
+
+    def _complete(
+        self,
+        session: dict[str, Any],
+        params: dict[str, Any],
+        card: str,
+        billing: dict[str, str] | None,
+    ) -> None:
+        details = billing_details(billing)
+        subtotal = int(session["amount_subtotal"])
+        taxes = tax_lines(session["automatic_tax"]["enabled"], details["address"], subtotal)
+        tax = sum(int(line["amount"]) for line in taxes)
+        session.update(
+            status="complete",
+            payment_status="paid",
+            payment_intent="pi_local_" + secrets.token_hex(12),
+            customer_details=details,
+            amount_total=subtotal + tax,
+            total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": tax},
+        )
+        customer = self._checkout_customer(session, params, details)
+        if customer and session.get("setup_future_usage"):
+            self.attach_test_card(str(customer["id"]), card)
+        metadata = (params.get("payment_intent_data") or {}).get("metadata") or {}
+        charge = self.invoicing.charge(
+            amount=subtotal + tax,
+            currency=str(session["currency"]),
+            customer=customer["id"] if customer else None,
+            payment_intent=str(session["payment_intent"]),
+            card={k: v for k, v in TEST_CARDS[card].items() if k != "outcome"},
+            metadata=metadata,
+        )
+        self.emit("charge.succeeded", dict(charge))
+        if session["invoice_creation"]["enabled"] and customer is not None:
+            invoice = self.invoicing.for_checkout(session, params, customer)
+            session["invoice"] = invoice["id"]
+            self.emit("invoice.finalized", dict(invoice))
+            self.emit("invoice.paid", dict(invoice))
+
+    def _checkout_customer(
+        self, session: dict[str, Any], params: dict[str, Any], details: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The session's Customer: its own, or one created for its invoice (Checkout's
+        `customer_creation: if_required`), keeping the billing details Checkout may save."""
+        customer = self.customers.get(str(session.get("customer")))
+        if customer is None and session["invoice_creation"]["enabled"]:
+            customer = self._new_customer({})
+            customer.update(email=details["email"])
+            session["customer"] = customer["id"]
+            params = {**params, "customer_update": {"name": "auto", "address": "auto"}}
+        if customer is not None:
+            update = params.get("customer_update") or {}
+            if update.get("name") == "auto":
+                customer.update(name=details["name"], tax_ids=details["tax_ids"])
+            if update.get("address") == "auto":
+                customer.update(address=details["address"])
+            customer["email"] = customer.get("email") or details["email"]
+        return customer
 
     def attach_test_card(self, customer: str, card: str) -> dict[str, Any]:
         """A payment method made from one of Stripe's test cards, attached to a customer."""
@@ -298,10 +336,10 @@ class FakeStripe:
             "test_card": card,  # this fake's own field: what a charge with it does
         }
         self.payment_methods[pm_id] = pm
-        self._emit("payment_method.attached", {k: v for k, v in pm.items() if k != "test_card"})
+        self.emit("payment_method.attached", {k: v for k, v in pm.items() if k != "test_card"})
         return pm
 
-    def _violation(self, message: str) -> tuple[int, dict[str, Any]]:
+    def violation(self, message: str) -> tuple[int, dict[str, Any]]:
         self.violations.append(message)
         return 400, _error("invalid_request_error", message)
 
@@ -313,20 +351,20 @@ class FakeStripe:
         amount the catalog gives for the packs it names."""
         metadata = params.get("metadata") or {}
         if not key:
-            return self._violation("an off-session charge needs an idempotency key")
+            return self.violation("an off-session charge needs an idempotency key")
         if params.get("off_session") != "true" or params.get("confirm") != "true":
-            return self._violation("auto top-up must send off_session=true and confirm=true")
+            return self.violation("auto top-up must send off_session=true and confirm=true")
         customer = params.get("customer")
         pm = self.payment_methods.get(str(params.get("payment_method")))
         if customer not in self.customers or pm is None or pm["customer"] != customer:
-            return self._violation("payment_method is not attached to this customer")
+            return self.violation("payment_method is not attached to this customer")
         try:
             price = get_package(str(metadata.get("package_id"))).price_cents
             expected = price * int(metadata.get("packs") or 0)
         except (UnknownCatalogItem, ValueError):
-            return self._violation("metadata must name the package and the packs")
+            return self.violation("metadata must name the package and the packs")
         if _int(params.get("amount")) != expected or expected <= 0:
-            return self._violation(f"amount {params.get('amount')} is not the catalog's {expected}")
+            return self.violation(f"amount {params.get('amount')} is not the catalog's {expected}")
         intent_id = "pi_local_" + secrets.token_hex(12)
         amount = _int(params.get("amount"))
         intent: dict[str, Any] = {
@@ -347,10 +385,17 @@ class FakeStripe:
         outcome = TEST_CARDS[pm["test_card"]]["outcome"]
         self.payment_intents[intent_id] = intent
         if outcome == "succeeded":
-            charge_id = "ch_local_" + secrets.token_hex(12)
-            intent.update(status="succeeded", amount_received=amount, latest_charge=charge_id)
-            self._emit("payment_intent.succeeded", dict(intent))
-            self._emit("charge.succeeded", _charge(charge_id, intent, pm))
+            charge = self.invoicing.charge(
+                amount=amount,
+                currency=str(intent["currency"]),
+                customer=customer,
+                payment_intent=intent_id,
+                card=pm["card"],
+                metadata=metadata,
+            )
+            intent.update(status="succeeded", amount_received=amount, latest_charge=charge["id"])
+            self.emit("payment_intent.succeeded", dict(intent))
+            self.emit("charge.succeeded", dict(charge))
             return 200, intent
         intent["status"] = "requires_payment_method"
         decline = "generic_decline" if outcome == "card_declined" else outcome
@@ -366,12 +411,18 @@ class FakeStripe:
             "payment_intent": dict(intent),
         }
         intent["last_payment_error"] = {k: v for k, v in error.items() if k != "payment_intent"}
-        self._emit("payment_intent.payment_failed", dict(intent))
+        self.emit("payment_intent.payment_failed", dict(intent))
         return 402, {"error": error}
 
-    def _emit(self, event_type: str, obj: dict[str, Any]) -> None:
+    def emit(self, event_type: str, obj: dict[str, Any]) -> None:
         # Called under the lock; delivered by `flush`, after the API answer, as Stripe does.
         self.outbox.append((event_type, obj))
+
+    def take_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """The queued events, taken undelivered (tests deliver them in orders of their own)."""
+        with self._lock:
+            pending, self.outbox = self.outbox, []
+        return pending
 
     def flush(self) -> int:
         """Deliver the queued events to the webhook sink, oldest first; how many went."""
@@ -384,28 +435,6 @@ class FakeStripe:
         for event_type, obj in pending:
             self.webhook_sink(event_type, obj)
         return len(pending)
-
-
-def _charge(charge_id: str, intent: dict[str, Any], pm: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": charge_id,
-        "object": "charge",
-        "amount": intent["amount"],
-        "amount_captured": intent["amount"],
-        "amount_refunded": 0,
-        "currency": intent["currency"],
-        "customer": intent["customer"],
-        "paid": True,
-        "captured": True,
-        "refunded": False,
-        "status": "succeeded",
-        "payment_intent": intent["id"],
-        "payment_method": pm["id"],
-        "payment_method_details": {"type": "card", "card": dict(pm["card"])},
-        "metadata": intent["metadata"],
-        "created": int(time.time()),
-        "livemode": False,
-    }
 
 
 def _error(kind: str, message: str) -> dict[str, Any]:

@@ -12,14 +12,19 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from local import identity, offline_checkout
+from local import identity, invoice_documents, offline_checkout
 from local.apigw import JSON_HEADERS, HttpResponse
-from local.fake_stripe import TEST_CARDS, FakeStripe
+from local.fake_invoices import TEST_CARDS
+from local.fake_stripe import FakeStripe
 from local.template import ROOT
 from token_billing.domain.agent_credentials import CREDENTIAL_TTL_DEFAULT_S
 from tools import agent_credential
 
 CHECKOUT_PAGE = re.compile(r"^/_local/checkout/(?P<id>[\w-]+)(?:/(?P<action>pay|cancel))?$")
+INVOICE_PAGE = re.compile(r"^/_local/invoices/(?P<id>[\w-]+)(?P<pdf>/pdf)?$")
+RECEIPT_PAGE = re.compile(r"^/_local/receipts/(?P<id>[\w-]+)$")
+HTML_HEADERS = [("Content-Type", "text/html; charset=utf-8")]
+BILLING_FIELDS = ("name", "email", "line1", "city", "postal_code", "country", "tax_id")
 SIGN_IN_PATH = "/_local/identity/token"
 AGENT_CREDENTIAL_PATH = "/_local/agent-credential"
 CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -71,7 +76,30 @@ class LocalPages:
             return HttpResponse(200, JSON_HEADERS, document)
         if path.startswith("/_stripe/"):
             return self.serve_fake_stripe(method, path, headers, body)
+        if method == "GET" and (INVOICE_PAGE.match(path) or RECEIPT_PAGE.match(path)):
+            return self.serve_document(path)
         return self.serve_checkout_page(method, path, body)
+
+    def serve_document(self, path: str) -> HttpResponse | None:
+        """An invoice's page or PDF, or a charge's receipt, as the fake Stripe made them."""
+        invoicing = self.fake_stripe.invoicing
+        found = INVOICE_PAGE.match(path)
+        if found and found["id"] in invoicing.invoices:
+            invoice = invoicing.invoices[found["id"]]
+            if found["pdf"]:
+                name = f"Invoice-{invoice.get('number') or invoice['id']}.pdf"
+                headers = [
+                    ("Content-Type", "application/pdf"),
+                    ("Content-Disposition", f'inline; filename="{name}"'),
+                ]
+                return HttpResponse(200, headers, invoice_documents.render_invoice_pdf(invoice))
+            page = invoice_documents.render_invoice_html(invoice)
+            return HttpResponse(200, HTML_HEADERS, page.encode())
+        found = RECEIPT_PAGE.match(path)
+        if found and found["id"] in invoicing.charges:
+            page = invoice_documents.render_receipt_html(invoicing.charges[found["id"]])
+            return HttpResponse(200, HTML_HEADERS, page.encode())
+        return None
 
     def serve_fake_stripe(
         self, method: str, path: str, headers: list[tuple[str, str]], body: bytes
@@ -94,14 +122,19 @@ class LocalPages:
         session = self.fake_stripe.sessions[session_id]
         if method == "GET" and not action:
             page = offline_checkout.render(session)
-            return HttpResponse(200, [("Content-Type", "text/html; charset=utf-8")], page.encode())
+            return HttpResponse(200, HTML_HEADERS, page.encode())
         if method == "POST" and action == "pay":
-            card = parse_qs(body.decode()).get("card", ["pm_card_visa"])[0]
+            form = {name: values[0] for name, values in parse_qs(body.decode()).items()}
+            card = form.get("card", "pm_card_visa")
+            billing = {name: form[name] for name in BILLING_FIELDS if name in form}
             paid = self.fake_stripe.pay(
-                session_id, card=card if card in TEST_CARDS else "pm_card_visa"
+                session_id,
+                card=card if card in TEST_CARDS else "pm_card_visa",
+                billing=billing or dict(offline_checkout.DEFAULT_BILLING),
             )
             self.deliver_stripe_event("checkout.session.completed", paid)
-            self.fake_stripe.flush()  # payment_method.attached when the card was saved
+            # The charge and invoice events, and payment_method.attached when the card was saved
+            self.fake_stripe.flush()
             target = str(paid["success_url"]).replace("{CHECKOUT_SESSION_ID}", session_id)
             return HttpResponse(303, [("Location", target)])
         if method == "POST" and action == "cancel":

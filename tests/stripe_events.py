@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from local.apigw import http_api_event
-from local.fake_stripe import sign
+from local.stripe_wire import sign
 
 FIXTURES = Path(__file__).parent / "fixtures" / "stripe"
 WEBHOOK_SECRET = "whsec_test_secret"
@@ -37,13 +37,18 @@ def checkout_session(
     currency: str = "usd",
     payment_status: str = "paid",
     payment_intent: str | None = None,
+    tax: int = 0,
+    invoice: str | None = None,
 ) -> dict[str, Any]:
+    """A Checkout Session paying `amount_total` before tax (the catalog price), plus `tax`."""
     session = fixture("checkout.session")
     metadata = {"customer_id": customer_id, "order_id": order_id, "package_id": package_id}
     session.update(
         id=session_id,
         amount_subtotal=amount_total,
-        amount_total=amount_total,
+        amount_total=amount_total + tax,
+        total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": tax},
+        invoice=invoice,
         currency=currency,
         client_reference_id=customer_id,
         metadata=metadata,

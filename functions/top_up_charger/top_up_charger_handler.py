@@ -1,5 +1,6 @@
 """top-up-charger: admitted auto top-up attempts (their INSERT on the table's stream) charged
-with ONE off-session PaymentIntent each, outcomes recorded. The only stream consumer that
+with ONE off-session payment each (an invoice's with StripeInvoices=true, else a
+PaymentIntent), outcomes recorded. The only stream consumer that
 loads stripe: the ledger-stream function admits, this one pays.
 """
 
@@ -21,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from token_billing.core.observability import logger, publish_metrics
 from token_billing.domain.auto_top_up.charge import RecoveryUrls, charge_attempt
 from token_billing.domain.auto_top_up.vocabulary import EVENT_SOURCE
+from token_billing.domain.billing_settings import BillingSettings
 from token_billing.integrations.eventbridge import event_bus_name, events_client, put_event
 from token_billing.integrations.stripe_gateway import StripePaymentGateway
 from token_billing.runtime import default_ledger, default_order_store, default_top_up_store
@@ -47,13 +49,15 @@ def recovery_urls() -> RecoveryUrls | None:
     return RecoveryUrls(success, cancel) if success and cancel else None
 
 
-def credit_found(payment_intent: Mapping[str, Any]) -> object:
-    """A succeeded PaymentIntent found for an attempt past Stripe's idempotency window,
-    credited through the webhook's exactly-once path (loaded only then: rare)."""
-    from token_billing.domain.auto_top_up.webhooks import payment_intent_succeeded
+def credit_found(paid: Mapping[str, Any]) -> object:
+    """A succeeded PaymentIntent, or a paid invoice, found for an attempt past Stripe's
+    idempotency window, credited through the webhook's exactly-once path (loaded only
+    then: rare)."""
+    from token_billing.domain.auto_top_up.webhooks import invoice_paid, payment_intent_succeeded
 
-    return payment_intent_succeeded(
-        payment_intent,
+    credit = invoice_paid if paid.get("object") == "invoice" else payment_intent_succeeded
+    return credit(
+        paid,
         orders=default_order_store(),
         ledger=default_ledger(),
         top_ups=default_top_up_store(),
@@ -75,6 +79,7 @@ def charge_record(record: DynamoDBRecord) -> None:
         publish=publish,
         recovery_urls=recovery_urls(),
         credit_found=credit_found,
+        billing=BillingSettings.from_environment(),
     )
     logger.info(
         "auto top-up attempt charged", extra={"customer_id": customer_id, "outcome": outcome}

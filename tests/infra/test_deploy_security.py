@@ -216,6 +216,14 @@ def test_rules_refuse_checkout_without_redirects_unless_the_stack_hosts_the_app(
     assert refused(hosted) == []
 
 
+@pytest.mark.parametrize(("invoices", "tax"), list(product(["true", "false"], repeat=2)))
+def test_rules_refuse_stripe_tax_without_invoices(invoices: str, tax: str) -> None:
+    # An auto top-up without an invoice is a bare PaymentIntent: Stripe Tax cannot tax it.
+    parameters = {**DEPLOY_ANSWERS, "StripeInvoices": invoices, "StripeTax": tax}
+    expected = ["StripeTaxNeedsInvoices"] if (invoices, tax) == ("false", "true") else []
+    assert refused(parameters) == expected
+
+
 def test_outputs_name_the_event_bus_and_every_dead_letter_queue() -> None:
     outputs = TEMPLATE.raw["Outputs"]
     (bus,) = of_type("AWS::Events::EventBus")

@@ -3,6 +3,10 @@ server's pollers to the ledger-stream function (admission) and the charger (the 
 the dev server's fake Stripe (Customers, saved cards, off-session PaymentIntents with
 Stripe's test cards, injected faults, signed webhooks back to the real webhook handler)
 and its fake EventBridge.
+
+Here with StripeInvoices=false: each attempt is a bare PaymentIntent.
+`test_auto_top_up_invoices.py` proves the same guard rails for the default, an invoice
+paid off-session.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ def environment(server: DevServer, local_aws: None, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", server.url)
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     monkeypatch.setenv("STRIPE_TIMEOUT_S", "1")
+    monkeypatch.setenv("STRIPE_INVOICES", "false")
     monkeypatch.setattr(charge, "STRIPE_BACKOFF_BASE_S", 0.05)
     eventbridge_module.events_client.cache_clear()
     runtime.reset()

@@ -99,6 +99,16 @@ def test_purchase_sends_stripe_exactly_the_order(
         "catalog_version": order.catalog_version,
     }
     assert sent["params"] == {
+        # StripeInvoices (on by default): an invoice naming the order and the tokens bought,
+        # to the billing address Checkout collects.
+        "billing_address_collection": "required",
+        "invoice_creation": {
+            "enabled": "true",
+            "invoice_data": {
+                "metadata": metadata,
+                "custom_fields": [{"name": "Tokens", "value": "6,500"}],
+            },
+        },
         "mode": "payment",
         "line_items": [
             {

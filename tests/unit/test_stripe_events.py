@@ -7,7 +7,7 @@ import re
 from typing import Any, cast
 
 from tests.conftest import ROOT
-from token_billing.domain.payments import Outcome
+from token_billing.domain.event_outcome import Outcome
 from token_billing.domain.stripe_events import ROUTES, EventStores, apply_stripe_event
 from token_billing.store.ledger import Ledger
 from token_billing.store.orders import OrderStore

@@ -683,6 +683,41 @@ export interface components {
             clawed_back_mt: number;
             /** Flag Reason */
             flag_reason: string | null;
+            /**
+             * Subtotal Cents
+             * @description What was paid before tax (the catalog price); null until paid.
+             */
+            subtotal_cents: number | null;
+            /**
+             * Tax Cents
+             * @description Tax charged on top of the subtotal; null until paid.
+             */
+            tax_cents: number | null;
+            /**
+             * Total Cents
+             * @description What was charged: subtotal + tax; null until paid.
+             */
+            total_cents: number | null;
+            /**
+             * Invoice Number
+             * @description The Stripe invoice's number; null until Stripe reports it.
+             */
+            invoice_number: string | null;
+            /**
+             * Invoice Url
+             * @description The invoice's page (Stripe's hosted invoice); null until known.
+             */
+            invoice_url: string | null;
+            /**
+             * Invoice Pdf
+             * @description The invoice as a PDF to download; null until known.
+             */
+            invoice_pdf: string | null;
+            /**
+             * Receipt Url
+             * @description The card payment's receipt; null until Stripe reports it.
+             */
+            receipt_url: string | null;
         };
         /** PackageListOut */
         PackageListOut: {

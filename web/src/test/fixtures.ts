@@ -200,6 +200,13 @@ export function order(status: string, overrides: Partial<Order> = {}): Order {
     clawed_back: "0",
     clawed_back_mt: 0,
     flag_reason: null,
+    subtotal_cents: status === "paid" ? 4900 : null,
+    tax_cents: status === "paid" ? 0 : null,
+    total_cents: status === "paid" ? 4900 : null,
+    invoice_number: null,
+    invoice_url: null,
+    invoice_pdf: null,
+    receipt_url: null,
     ...overrides,
   };
 }

@@ -8,34 +8,27 @@ status moves only by conditional writes, so a replay can never move tokens again
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from token_billing.core.errors import ServiceUnavailable
 from token_billing.core.observability import MetricUnit, logger, metrics
+from token_billing.domain.billing_documents import DocumentStores, record_session_invoice
+from token_billing.domain.event_outcome import Outcome
 from token_billing.domain.session_orders import (
     is_paid,
     names_our_order,
+    order_of_payment,
     order_of_session,
     record_unmatched,
 )
 from token_billing.store.ledger import Ledger
-from token_billing.store.order_records import PAID_STATUSES, Order
+from token_billing.store.order_records import PAID_STATUSES, Order, PaidAmounts
 from token_billing.store.orders import OrderConditionFailed, OrderStore
 from token_billing.store.records import PostedEntry
 from token_billing.store.transactions import ExtraConditionFailed
 from token_billing.store.unmatched_payments import UnmatchedPayments
 
 CLAWBACK_ATTEMPTS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What an event did: `action` is a stable word for logs, metrics and the reply."""
-
-    action: str
-    order_id: str | None = None
-    detail: str | None = None
 
 
 def credit_order(
@@ -65,13 +58,15 @@ def checkout_session_event(
 ) -> Outcome:
     """A Checkout Session's event: credit a paid session's order once, fail or expire an
     unpaid one; a paid session naming an order of ours that we lack is recorded, never
-    silent; a session of another integration is ignored."""
+    silent; a session of another integration is ignored. The invoice Checkout created is
+    recorded on the order first (it moves no tokens)."""
     order = order_of_session(session, store)
     if order is None:
         if names_our_order(session) and is_paid(event_type, session):
             sink = unmatched or UnmatchedPayments(store.client, store.table_name)
             return Outcome("unmatched", detail=record_unmatched(event_id, session, sink))
         return Outcome("ignored", detail="not an order of this service")
+    record_session_invoice(event_id, session, order, DocumentStores(store, unmatched))
     if event_type == "checkout.session.expired":
         moved = store.mark(order, "expired")
         return Outcome("expired" if moved else "unchanged", order.order_id)
@@ -84,12 +79,35 @@ def checkout_session_event(
     return _credit(order, session, store, ledger)
 
 
+def session_amounts(session: Mapping[str, Any]) -> PaidAmounts | None:
+    """What a paid session charged: its subtotal, tax and total; None unless all are
+    integers and add up (total = subtotal + tax, with no discount and no shipping)."""
+    details = session.get("total_details") or {}
+    subtotal, total = session.get("amount_subtotal"), session.get("amount_total")
+    tax = details.get("amount_tax") or 0
+    extras = [details.get("amount_discount") or 0, details.get("amount_shipping") or 0]
+    numbers = [subtotal, total, tax, *extras]
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+        return None
+    assert isinstance(subtotal, int) and isinstance(total, int) and isinstance(tax, int)
+    if any(extras) or tax < 0 or total != subtotal + tax:
+        return None
+    return PaidAmounts(subtotal_cents=subtotal, tax_cents=tax, total_cents=total)
+
+
 def mismatches(order: Order, session: Mapping[str, Any]) -> list[str]:
-    """Every way the paid session disagrees with the order it claims to pay for."""
+    """Every way the paid session disagrees with the order it claims to pay for. Catalog
+    prices are tax-exclusive: the subtotal must be the order's price, and the total that
+    subtotal plus the tax Stripe added (tax may differ by address; the tokens never do)."""
     metadata = session.get("metadata") or {}
     found = []
-    if session.get("amount_total") != order.price_cents:
-        found.append(f"amount {session.get('amount_total')} != {order.price_cents}")
+    if session.get("amount_subtotal") != order.price_cents:
+        found.append(f"amount {session.get('amount_subtotal')} != {order.price_cents}")
+    elif session_amounts(session) is None:
+        found.append(
+            f"total {session.get('amount_total')} is not the subtotal plus tax "
+            f"(details {session.get('total_details')})"
+        )
     if str(session.get("currency", "")).lower() != order.currency:
         found.append(f"currency {session.get('currency')} != {order.currency}")
     if (
@@ -121,7 +139,10 @@ def _credit(order: Order, session: Mapping[str, Any], store: OrderStore, ledger:
     payment_intent_id = payment_intent if isinstance(payment_intent, str) else None
     extra_items = [
         store.paid_transition(
-            order, payment_intent_id=payment_intent_id, session_id=str(session["id"])
+            order,
+            payment_intent_id=payment_intent_id,
+            session_id=str(session["id"]),
+            amounts=session_amounts(session),
         )
     ]
     if payment_intent_id:
@@ -142,23 +163,10 @@ def _credit(order: Order, session: Mapping[str, Any], store: OrderStore, ledger:
     return Outcome("credited", order.order_id)
 
 
-def _order_of_payment(obj: Mapping[str, Any], store: OrderStore) -> Order | None:
-    payment_intent = obj.get("payment_intent")
-    if isinstance(payment_intent, str):
-        order = store.order_for_payment(payment_intent)
-        if order is not None:
-            return order
-    metadata = obj.get("metadata") or {}
-    customer_id, order_id = metadata.get("customer_id"), metadata.get("order_id")
-    if isinstance(customer_id, str) and isinstance(order_id, str):
-        return store.find(customer_id, order_id)
-    return None
-
-
 def claw_back_refund(charge: Mapping[str, Any], store: OrderStore, ledger: Ledger) -> Outcome:
     """`charge.refunded`: the refunded share of the credited tokens, from the cumulative
     `amount_refunded`."""
-    order = _order_of_payment(charge, store)
+    order = order_of_payment(charge, store)
     if order is None:
         return Outcome("ignored", detail="refund of a payment this service did not credit")
     refunded = int(charge.get("amount_refunded") or 0)
@@ -170,7 +178,7 @@ def claw_back_refund(charge: Mapping[str, Any], store: OrderStore, ledger: Ledge
 
 def claw_back_dispute(dispute: Mapping[str, Any], store: OrderStore, ledger: Ledger) -> Outcome:
     """`charge.dispute.created`: the disputed share of the credited tokens."""
-    order = _order_of_payment(dispute, store)
+    order = order_of_payment(dispute, store)
     if order is None:
         return Outcome("ignored", detail="dispute of a payment this service did not credit")
     key = f"dispute:{dispute.get('id')}"

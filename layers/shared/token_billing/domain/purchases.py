@@ -9,13 +9,14 @@ import os
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from token_billing.core.clock import utc_now_iso
 from token_billing.core.errors import InvalidRequest
 from token_billing.core.units import format_tokens
+from token_billing.domain.billing_settings import BillingSettings, checkout_document_params
 from token_billing.domain.catalog import (
     CATALOG_VERSION,
     CURRENCY,
@@ -40,6 +41,7 @@ class CheckoutConfig:
     default_success_url: str
     default_cancel_url: str
     price_ids: dict[str, str]
+    billing: BillingSettings = field(default_factory=BillingSettings)
 
     @classmethod
     def from_environment(cls) -> CheckoutConfig:
@@ -56,6 +58,7 @@ class CheckoutConfig:
             default_success_url=os.environ.get("CHECKOUT_SUCCESS_URL", ""),
             default_cancel_url=os.environ.get("CHECKOUT_CANCEL_URL", ""),
             price_ids=price_ids,
+            billing=BillingSettings.from_environment(),
         )
 
 
@@ -99,10 +102,18 @@ def with_query(url: str, **params: str) -> str:
 
 
 def checkout_params(
-    order: Order, package: TokenPackage, success_url: str, cancel_url: str, price_id: str | None
+    order: Order,
+    package: TokenPackage,
+    success_url: str,
+    cancel_url: str,
+    price_id: str | None,
+    billing: BillingSettings | None = None,
+    *,
+    has_customer: bool = False,
 ) -> dict[str, Any]:
     """The Checkout Session for one order: everything Stripe needs and nothing the client
-    chose but the package and the redirect URLs."""
+    chose but the package and the redirect URLs; the invoice, billing address, tax IDs and
+    tax the operator turned on (`billing`)."""
     if price_id:
         line_item: dict[str, Any] = {"price": price_id, "quantity": 1}
     else:
@@ -120,6 +131,10 @@ def checkout_params(
                 },
             },
         }
+        if (
+            billing and billing.stripe_tax
+        ):  # catalog prices are before tax; a Stripe price says so itself
+            line_item["price_data"]["tax_behavior"] = "exclusive"
     metadata = {
         "customer_id": order.customer_id,
         "package_id": order.package_id,
@@ -127,7 +142,14 @@ def checkout_params(
         "catalog_version": order.catalog_version,
     }
     assert order.expires_at is not None
+    documents = checkout_document_params(
+        billing or BillingSettings(),
+        metadata=metadata,
+        total_mt=order.total_mt,
+        has_customer=has_customer,
+    )
     return {
+        **documents,
         "mode": "payment",
         "line_items": [line_item],
         "client_reference_id": order.customer_id,
@@ -183,7 +205,9 @@ def start_purchase(
     if order.session_id and order.checkout_url:
         return PurchaseResult(order, order.checkout_url, order.session_id)  # a client retry
     price_id = config.price_ids.get(package.package_id) or package.stripe_price_id
-    params = checkout_params(order, package, success, cancel, price_id)
+    params = checkout_params(
+        order, package, success, cancel, price_id, config.billing, has_customer=save_card
+    )
     if save_card:
         assert stripe_customer is not None, "save_card needs the customer's Stripe Customer"
         params["customer"] = stripe_customer()

@@ -26,25 +26,41 @@ PAID_SESSION_EVENTS = frozenset(
 )
 
 
-def _text(value: object) -> str | None:
+def nonempty_text(value: object) -> str | None:
+    """A Stripe field that is a non-empty string, else None."""
     return value if isinstance(value, str) and value else None
 
 
 def order_of_session(session: Mapping[str, Any], store: OrderStore) -> Order | None:
     """The order this session was created for: by its Stripe id, else by its metadata."""
-    session_id = _text(session.get("id"))
+    session_id = nonempty_text(session.get("id"))
     if session_id is not None:
         order = store.order_for_session(session_id)
         if order is not None:
             return order
     metadata = session.get("metadata") or {}
-    order_id = _text(metadata.get("order_id")) if isinstance(metadata, Mapping) else None
+    order_id = nonempty_text(metadata.get("order_id")) if isinstance(metadata, Mapping) else None
     customer_id = (
-        _text(metadata.get("customer_id")) if isinstance(metadata, Mapping) else None
-    ) or _text(session.get("client_reference_id"))
+        nonempty_text(metadata.get("customer_id")) if isinstance(metadata, Mapping) else None
+    ) or nonempty_text(session.get("client_reference_id"))
     if order_id is None or customer_id is None:
         return None
     return store.find(customer_id, order_id)
+
+
+def order_of_payment(obj: Mapping[str, Any], store: OrderStore) -> Order | None:
+    """The order a charge or dispute pays for: by the payment intent -> order record the
+    credit wrote, else by the metadata Stripe copied from the PaymentIntent."""
+    payment_intent = obj.get("payment_intent")
+    if isinstance(payment_intent, str):
+        order = store.order_for_payment(payment_intent)
+        if order is not None:
+            return order
+    metadata = obj.get("metadata") or {}
+    customer_id, order_id = metadata.get("customer_id"), metadata.get("order_id")
+    if isinstance(customer_id, str) and isinstance(order_id, str):
+        return store.find(customer_id, order_id)
+    return None
 
 
 def names_our_order(session: Mapping[str, Any]) -> bool:
@@ -68,17 +84,17 @@ def record_unmatched(
     metadata = metadata if isinstance(metadata, Mapping) else {}
     amount = session.get("amount_total")
     payment = UnmatchedPayment(
-        session_id=str(session.get("id") or "unknown"),
+        object_id=str(session.get("id") or "unknown"),
         event_id=event_id,
-        claimed_customer_id=_text(metadata.get("customer_id"))
-        or _text(session.get("client_reference_id")),
-        claimed_order_id=_text(metadata.get("order_id")),
-        claimed_package_id=_text(metadata.get("package_id")),
+        claimed_customer_id=nonempty_text(metadata.get("customer_id"))
+        or nonempty_text(session.get("client_reference_id")),
+        claimed_order_id=nonempty_text(metadata.get("order_id")),
+        claimed_package_id=nonempty_text(metadata.get("package_id")),
         amount_total_cents=amount
         if isinstance(amount, int) and not isinstance(amount, bool)
         else None,
-        currency=_text(session.get("currency")),
-        payment_intent_id=_text(session.get("payment_intent")),
+        currency=nonempty_text(session.get("currency")),
+        payment_intent_id=nonempty_text(session.get("payment_intent")),
     )
     first = unmatched.record(payment)
     if first:
@@ -86,7 +102,7 @@ def record_unmatched(
     logger.error(
         "paid checkout session names an order we cannot find; nothing credited",
         extra={
-            "session_id": payment.session_id,
+            "session_id": payment.object_id,
             "claimed_order_id": payment.claimed_order_id,
             "claimed_customer_id": payment.claimed_customer_id,
             "amount_total_cents": payment.amount_total_cents,

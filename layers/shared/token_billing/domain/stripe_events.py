@@ -14,10 +14,17 @@ from token_billing.domain.auto_top_up.webhooks import (
     after_recovery_checkout,
     card_attached,
     card_detached,
+    invoice_paid,
     payment_intent_succeeded,
 )
+from token_billing.domain.billing_documents import (
+    DocumentStores,
+    charge_succeeded,
+    invoice_event,
+    invoice_payment_paid,
+)
+from token_billing.domain.event_outcome import Outcome
 from token_billing.domain.payments import (
-    Outcome,
     checkout_session_event,
     claw_back_dispute,
     claw_back_refund,
@@ -79,6 +86,32 @@ def _card_detached(event: StripeEvent, stores: EventStores) -> Outcome:
     return card_detached(event.obj, top_ups=stores.top_ups)
 
 
+def _documents(stores: EventStores) -> DocumentStores:
+    return DocumentStores(stores.orders, stores.unmatched, stores.top_ups)
+
+
+def _invoice(event: StripeEvent, stores: EventStores) -> Outcome:
+    return invoice_event(event.event_id, event.obj, _documents(stores))
+
+
+def _invoice_paid(event: StripeEvent, stores: EventStores) -> Outcome:
+    # The invoice's number and links first (they move no tokens); then, for an auto
+    # top-up's invoice paid off-session, the credit.
+    recorded = invoice_event(event.event_id, event.obj, _documents(stores))
+    credit = invoice_paid(
+        event.obj, orders=stores.orders, ledger=stores.ledger, top_ups=stores.top_ups
+    )
+    return recorded if credit.action in ("acknowledged", "ignored") else credit
+
+
+def _invoice_payment(event: StripeEvent, stores: EventStores) -> Outcome:
+    return invoice_payment_paid(event.event_id, event.obj, _documents(stores))
+
+
+def _charge_succeeded(event: StripeEvent, stores: EventStores) -> Outcome:
+    return charge_succeeded(event.event_id, event.obj, _documents(stores))
+
+
 def _refund(event: StripeEvent, stores: EventStores) -> Outcome:
     return claw_back_refund(event.obj, stores.orders, stores.ledger)
 
@@ -96,6 +129,10 @@ ROUTES: Mapping[str, EventHandler] = MappingProxyType(
         "payment_intent.succeeded": _payment_intent_succeeded,
         "payment_method.attached": _card_attached,
         "payment_method.detached": _card_detached,
+        "invoice.finalized": _invoice,
+        "invoice.paid": _invoice_paid,
+        "invoice_payment.paid": _invoice_payment,
+        "charge.succeeded": _charge_succeeded,
         "charge.refunded": _refund,
         "charge.dispute.created": _dispute,
     }

@@ -1,5 +1,6 @@
 """What an off-session charge attempt gave back, without loading `stripe`: the auto top-up
-domain names this type; only the charger function's gateway builds it from Stripe's reply."""
+domain names this type; only the charger function's gateway builds it from Stripe's reply
+(a PaymentIntent's, or an invoice's: its creation, then its payment)."""
 
 from __future__ import annotations
 
@@ -31,5 +32,8 @@ class OffSessionResult:
     payment_intent_id: str | None = None
     code: str | None = None
     message: str | None = None
-    # The PaymentIntent as Stripe returned it, when it did (a lookup credits from it).
+    # The PaymentIntent (or, for an invoice's payment, the Invoice) as Stripe returned it,
+    # when it did (a lookup credits from it).
     raw: Mapping[str, Any] | None = None
+    # The invoice an auto top-up pays (StripeInvoices=true), once Stripe has made it.
+    invoice_id: str | None = None

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
+from collections.abc import Callable
+from dataclasses import replace
+from functools import lru_cache, partial
 from typing import Any
 
 import stripe
@@ -138,43 +140,140 @@ def _payment_intent_id(error: stripe.StripeError) -> str | None:
     return str(intent["id"]) if isinstance(intent, dict) and intent.get("id") else None
 
 
+# A card that needs its holder on-session: a PaymentIntent says `authentication_required`,
+# paying an invoice off-session may say `invoice_payment_intent_requires_action`.
+AUTHENTICATION_CODES = frozenset(
+    {"authentication_required", "invoice_payment_intent_requires_action"}
+)
+
+
+def _answer(send: Callable[[], Any]) -> tuple[Any, OffSessionResult | None]:
+    """Send one charger request: (Stripe's reply, None), or (None, what its error means)."""
+    try:
+        return send(), None
+    except stripe.CardError as error:
+        code = error.code or "card_declined"
+        status: PaymentStatus = (
+            "authentication_required" if code in AUTHENTICATION_CODES else "declined"
+        )
+        body = error.json_body if isinstance(error.json_body, dict) else {}
+        decline = (body.get("error") or {}).get("decline_code")
+        failure = OffSessionResult(
+            status,
+            payment_intent_id=_payment_intent_id(error),
+            code=str(decline or code),
+            message=error.user_message or str(error),
+        )
+    except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+        failure = OffSessionResult("retryable", message=f"{type(error).__name__}: {error}")
+    except (stripe.AuthenticationError, stripe.PermissionError) as error:
+        # Our key, not the customer's card: a revoked or rolled key, a restricted key
+        # without the permission. The operator's problem, never a decline.
+        failure = OffSessionResult(
+            "provider_auth_failed", code=error.code, message=f"{error.http_status}: {error}"
+        )
+    except stripe.StripeError as error:
+        if (error.http_status or 500) >= 500 or error.http_status == 409:
+            failure = OffSessionResult("retryable", message=f"{error.http_status}: {error}")
+        elif error.code in AUTHENTICATION_CODES:
+            failure = OffSessionResult("authentication_required", code=error.code)
+        else:
+            failure = OffSessionResult("failed", code=error.code, message=str(error))
+    return None, failure
+
+
+def _keyed(idempotency_key: str) -> Any:
+    return {"idempotency_key": scoped_key(idempotency_key)}
+
+
 class StripePaymentGateway:
-    """Off-session charges and recovery Checkouts, classified for the auto top-up domain."""
+    """Off-session charges (a PaymentIntent, or an invoice paid off-session) and recovery
+    Checkouts, classified for the auto top-up domain."""
 
     def confirm_off_session(
         self, params: dict[str, Any], *, idempotency_key: str
     ) -> OffSessionResult:
-        try:
-            intent = off_session_client().v1.payment_intents.create(
+        client = off_session_client()
+        intent, failure = _answer(
+            lambda: client.v1.payment_intents.create(
                 params=params,  # type: ignore[arg-type]
-                options={"idempotency_key": scoped_key(idempotency_key)},
+                options=_keyed(idempotency_key),
             )
-        except stripe.CardError as error:
-            code = error.code or "card_declined"
-            status: PaymentStatus = (
-                "authentication_required" if code == "authentication_required" else "declined"
+        )
+        return failure or _result_of(intent)
+
+    def open_invoice(
+        self, invoice: dict[str, Any], items: list[dict[str, Any]], *, idempotency_key: str
+    ) -> OffSessionResult:
+        """The draft invoice (key `<key>:invoice`), its lines (`<key>:item-<n>`), finalized
+        (`<key>:finalize`): `processing` with its `invoice_id` when it awaits payment. A
+        retry under the same key returns the same invoice, never a second one."""
+        client = off_session_client()
+        created, failure = _answer(
+            lambda: client.v1.invoices.create(
+                params=invoice,  # type: ignore[arg-type]
+                options=_keyed(f"{idempotency_key}:invoice"),
             )
-            body = error.json_body if isinstance(error.json_body, dict) else {}
-            decline = (body.get("error") or {}).get("decline_code")
-            return OffSessionResult(
-                status,
-                payment_intent_id=_payment_intent_id(error),
-                code=str(decline or code),
-                message=error.user_message or str(error),
+        )
+        if failure is not None:
+            return failure
+        for number, item in enumerate(items):
+            params: Any = {**item, "invoice": created.id}
+            _, failure = _answer(
+                partial(
+                    client.v1.invoice_items.create,
+                    params=params,
+                    options=_keyed(f"{idempotency_key}:item-{number}"),
+                )
             )
-        except (stripe.APIConnectionError, stripe.RateLimitError) as error:
-            return OffSessionResult("retryable", message=f"{type(error).__name__}: {error}")
-        except (stripe.AuthenticationError, stripe.PermissionError) as error:
-            # Our key, not the customer's card: a revoked or rolled key, a restricted key
-            # without the permission. The operator's problem, never a decline.
-            return OffSessionResult(
-                "provider_auth_failed", code=error.code, message=f"{error.http_status}: {error}"
+            if failure is not None:
+                return replace(failure, invoice_id=created.id)
+        finalized, failure = _answer(
+            lambda: client.v1.invoices.finalize_invoice(
+                created.id,
+                params={"auto_advance": False},
+                options=_keyed(f"{idempotency_key}:finalize"),
             )
-        except stripe.StripeError as error:
-            if (error.http_status or 500) >= 500 or error.http_status == 409:
-                return OffSessionResult("retryable", message=f"{error.http_status}: {error}")
-            return OffSessionResult("failed", code=error.code, message=str(error))
-        return _result_of(intent)
+        )
+        if failure is not None:
+            return replace(failure, invoice_id=created.id)
+        return OffSessionResult("processing", invoice_id=created.id, raw=finalized.to_dict())
+
+    def pay_invoice(
+        self, invoice_id: str, params: dict[str, Any], *, idempotency_key: str
+    ) -> OffSessionResult:
+        """Pay a finalized invoice off-session with the saved card (`<key>:pay`)."""
+        client = off_session_client()
+        paid, failure = _answer(
+            lambda: client.v1.invoices.pay(
+                invoice_id,
+                params=params,  # type: ignore[arg-type]
+                options=_keyed(f"{idempotency_key}:pay"),
+            )
+        )
+        if failure is not None:
+            return replace(failure, invoice_id=invoice_id)
+        return _invoice_result(paid)
+
+    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:
+        """Void an invoice whose payment failed: no unpaid invoice stays open for a charge
+        that did not happen (`<key>:void`)."""
+        off_session_client().v1.invoices.void_invoice(
+            invoice_id, options=_keyed(f"{idempotency_key}:void")
+        )
+
+    def find_invoice(self, metadata_key: str, value: str) -> OffSessionResult | None:
+        """The invoice whose metadata names `value` (as `find_payment_intent`)."""
+        client = off_session_client()
+        query = f"metadata['{metadata_key}']:'{value}'"
+        found, failure = _answer(
+            lambda: client.v1.invoices.search(params={"query": query, "limit": 1})
+        )
+        if failure is not None:
+            if failure.status == "retryable":
+                return failure
+            raise RuntimeError(f"invoice search refused: {failure.code} {failure.message}")
+        return _invoice_result(found.data[0]) if found.data else None
 
     def create_checkout(self, params: dict[str, Any], *, idempotency_key: str) -> CheckoutSession:
         return create_checkout_session(params, idempotency_key=idempotency_key)
@@ -200,6 +299,19 @@ class StripePaymentGateway:
         if not found.data:
             return None
         return _result_of(found.data[0])
+
+
+def _invoice_result(invoice: Any) -> OffSessionResult:
+    """An invoice's status as the auto top-up domain reads it: paid is a success, open
+    awaits its payment, anything else (draft, void, uncollectible) was never paid."""
+    raw = invoice.to_dict() if hasattr(invoice, "to_dict") else dict(invoice)
+    if invoice.status == "paid":
+        return OffSessionResult("succeeded", invoice_id=invoice.id, raw=raw)
+    if invoice.status == "open":
+        return OffSessionResult("processing", invoice_id=invoice.id, raw=raw)
+    return OffSessionResult(
+        "declined", invoice_id=invoice.id, code=f"invoice_{invoice.status}", raw=raw
+    )
 
 
 def _result_of(intent: Any) -> OffSessionResult:

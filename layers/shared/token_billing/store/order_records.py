@@ -16,6 +16,16 @@ PAID_STATUSES = frozenset({"paid", "partially_refunded", "refunded", "disputed"}
 
 
 @dataclass(frozen=True, slots=True)
+class PaidAmounts:
+    """What a credited payment says was paid, in cents: the tax-exclusive subtotal (the
+    catalog price the credit checks), the tax on it, and the total charged."""
+
+    subtotal_cents: int
+    tax_cents: int
+    total_cents: int
+
+
+@dataclass(frozen=True, slots=True)
 class Order:
     order_id: str
     customer_id: str
@@ -41,6 +51,19 @@ class Order:
     kind: str = "purchase"
     packs: int = 1
     attempt_version: int | None = None
+    # What was paid, from the credited session or payment (catalog prices are tax-exclusive:
+    # subtotal = price_cents, total = subtotal + tax). None until paid.
+    subtotal_cents: int | None = None
+    tax_cents: int | None = None
+    total_cents: int | None = None
+    # The billing documents, from verified webhook events only (store/order_documents.py):
+    # the Stripe invoice and the charge's receipt. None until their event arrives.
+    invoice_id: str | None = None
+    invoice_number: str | None = None
+    invoice_url: str | None = None
+    invoice_pdf: str | None = None
+    charge_id: str | None = None
+    receipt_url: str | None = None
 
     @property
     def total_mt(self) -> int:
@@ -71,4 +94,17 @@ def order_from_item(item: Item) -> Order:
         kind=item_str(item, "kind") or "purchase",
         packs=item_int(item, "packs") or 1,
         attempt_version=item_int(item, "attempt_version") if "attempt_version" in item else None,
+        subtotal_cents=_optional_int(item, "subtotal_cents"),
+        tax_cents=_optional_int(item, "tax_cents"),
+        total_cents=_optional_int(item, "total_cents"),
+        invoice_id=item_str(item, "invoice_id"),
+        invoice_number=item_str(item, "invoice_number"),
+        invoice_url=item_str(item, "invoice_url"),
+        invoice_pdf=item_str(item, "invoice_pdf"),
+        charge_id=item_str(item, "charge_id"),
+        receipt_url=item_str(item, "receipt_url"),
     )
+
+
+def _optional_int(item: Item, name: str) -> int | None:
+    return item_int(item, name) if name in item else None

@@ -27,7 +27,7 @@ from token_billing.core.clock import utc_now_iso
 from token_billing.core.errors import IdempotencyKeyReused, NotFound
 from token_billing.store.codecs import AttributeValue, Item, attr_s
 from token_billing.store.conditions import condition_failed
-from token_billing.store.order_records import PENDING, Order, order_from_item
+from token_billing.store.order_records import PENDING, Order, PaidAmounts, order_from_item
 from token_billing.store.table_layout import customer_pk
 
 if TYPE_CHECKING:
@@ -234,10 +234,16 @@ class OrderStore:
         return True
 
     def paid_transition(
-        self, order: Order, *, payment_intent_id: str | None, session_id: str | None
+        self,
+        order: Order,
+        *,
+        payment_intent_id: str | None,
+        session_id: str | None,
+        amounts: PaidAmounts | None = None,
     ) -> dict[str, Any]:
         """The order's part of a credit transaction: pending -> paid, only if the order still
-        says what was paid for (price, currency, customer, package)."""
+        says what was paid for (price, currency, customer, package); with what was paid
+        (`amounts`: subtotal, tax, total) recorded beside it."""
         values: dict[str, AttributeValue] = {
             ":paid": {"S": "paid"},
             ":pending": {"S": PENDING},
@@ -253,6 +259,11 @@ class OrderStore:
         if payment_intent_id:
             values[":pi"] = {"S": payment_intent_id}
             sets += ", payment_intent_id = :pi"
+        if amounts is not None:
+            values[":subtotal"] = {"N": str(amounts.subtotal_cents)}
+            values[":tax"] = {"N": str(amounts.tax_cents)}
+            values[":total"] = {"N": str(amounts.total_cents)}
+            sets += ", subtotal_cents = :subtotal, tax_cents = :tax, total_cents = :total"
         return {
             "Update": {
                 "TableName": self._table,
@@ -283,6 +294,18 @@ class OrderStore:
                 "ExpressionAttributeValues": {":oid": {"S": order.order_id}},
             }
         }
+
+    def link_payment(self, order: Order, payment_intent_id: str) -> bool:
+        """The payment intent -> order record on its own, for a payment the credit could not
+        name (an invoice's, learnt from `invoice_payment.paid`); False when that payment
+        intent already names another order."""
+        try:
+            self._client.put_item(**self.payment_link(order, payment_intent_id)["Put"])
+        except ClientError as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
 
     def apply(self, transition: Mapping[str, Any]) -> None:
         """Run one transaction item built here (e.g. a clawback transition) on its own."""

@@ -1,11 +1,17 @@
-"""Paid Checkout Sessions that name an order of ours we cannot find: support items.
+"""Stripe objects that name an order of ours we cannot match: support items.
 
     PK                  SK          item
-    UNMATCHED#<cs_id>   SESSION     what the session claims (customer, order, package,
-                                    amount, currency), its payment intent, the event
+    UNMATCHED#<cs_id>   SESSION     a paid Checkout Session naming an order we lack: what it
+                                    claims (customer, order, package, amount, currency), its
+                                    payment intent, the event
+    UNMATCHED#<in_id>   INVOICE     an invoice event (finalized, paid) naming an order we lack
+                                    or disagreeing with it (`reason`)
+    UNMATCHED#<ch_id>   CHARGE      a successful charge naming an order we lack or disagreeing
+                                    with it (`reason`)
 
-Written once per session (`attribute_not_exists`): a redelivered event records nothing new
-and fires no second metric. Nothing here moves tokens; support refunds or credits by hand.
+Written once per object (`attribute_not_exists`): a redelivered event records nothing new
+and fires no second metric. Nothing here moves tokens; support refunds, credits or files
+the document by hand.
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ if TYPE_CHECKING:
 
 UNMATCHED_PREFIX = "UNMATCHED#"
 UNMATCHED_SK = "SESSION"
+# The support item's sort key by the kind of Stripe object it records.
+SORT_KEYS = {"checkout_session": UNMATCHED_SK, "invoice": "INVOICE", "charge": "CHARGE"}
 CLAIM_MAX_CHARS = 256  # whatever the metadata says, the item stays small
 
 
 @dataclass(frozen=True, slots=True)
 class UnmatchedPayment:
-    session_id: str
+    object_id: str  # the Checkout Session's, invoice's or charge's id (see object_kind)
     event_id: str
     claimed_customer_id: str | None
     claimed_order_id: str | None
@@ -37,6 +45,10 @@ class UnmatchedPayment:
     amount_total_cents: int | None
     currency: str | None
     payment_intent_id: str | None
+    # Which Stripe object `object_id` names (a key of SORT_KEYS), and why it is unmatched
+    # when the order exists but disagrees.
+    object_kind: str = "checkout_session"
+    reason: str | None = None
 
 
 def _text(value: str | None) -> dict[str, str] | None:
@@ -51,10 +63,13 @@ class UnmatchedPayments:
     def record(self, payment: UnmatchedPayment) -> bool:
         """Record the support item; False when this session was already recorded."""
         item: Item = {
-            "PK": {"S": UNMATCHED_PREFIX + payment.session_id},
-            "SK": {"S": UNMATCHED_SK},
+            "PK": {"S": UNMATCHED_PREFIX + payment.object_id},
+            "SK": {"S": SORT_KEYS[payment.object_kind]},
             "entity": {"S": "unmatched_payment"},
-            "session_id": {"S": payment.session_id},
+            "object": {"S": payment.object_kind},
+            "session_id" if payment.object_kind == "checkout_session" else "object_id": {
+                "S": payment.object_id
+            },
             "event_id": {"S": payment.event_id},
             "support_status": {"S": "open"},
             "created_at": {"S": utc_now_iso()},
@@ -65,6 +80,7 @@ class UnmatchedPayments:
             "claimed_package_id": _text(payment.claimed_package_id),
             "currency": _text(payment.currency),
             "payment_intent_id": _text(payment.payment_intent_id),
+            "reason": _text(payment.reason),
         }
         item.update({name: value for name, value in optional.items() if value is not None})
         if payment.amount_total_cents is not None:
@@ -79,10 +95,14 @@ class UnmatchedPayments:
             raise
         return True
 
-    def get(self, session_id: str) -> Item | None:
+    def get(self, object_id: str, object_kind: str = "checkout_session") -> Item | None:
+        """The support item of one Stripe object (a session, an invoice, a charge)."""
         response = self._client.get_item(
             TableName=self._table,
-            Key={"PK": {"S": UNMATCHED_PREFIX + session_id}, "SK": {"S": UNMATCHED_SK}},
+            Key={
+                "PK": {"S": UNMATCHED_PREFIX + object_id},
+                "SK": {"S": SORT_KEYS[object_kind]},
+            },
             ConsistentRead=True,
         )
         item = response.get("Item")

@@ -7,6 +7,9 @@
   credit, through the same exactly-once order path as a Checkout purchase (one transaction:
   order pending -> paid, balance + tokens, the entry keyed by the order, the payment-intent
   -> order record that refunds and disputes find).
+- `invoice.paid` of an auto top-up's invoice (StripeInvoices=true, the same metadata): the
+  same credit; the payment-intent -> order record comes from `invoice_payment.paid`
+  (`domain/billing_documents.py`), since an invoice names no payment intent.
 - after a recovery Checkout (metadata `kind = auto_top_up_recovery`) is credited by the
   ordinary session path: the successful payment clears the pause.
 """
@@ -19,9 +22,11 @@ from typing import Any
 from token_billing.core.clock import utc_now_iso
 from token_billing.core.observability import MetricUnit, logger, metrics
 from token_billing.domain.auto_top_up.vocabulary import KIND, RECOVERY_KIND
-from token_billing.domain.payments import Outcome, credit_order
+from token_billing.domain.billing_documents import invoice_tax_cents
+from token_billing.domain.event_outcome import Outcome
+from token_billing.domain.payments import credit_order
 from token_billing.store.ledger import Ledger
-from token_billing.store.order_records import Order
+from token_billing.store.order_records import Order, PaidAmounts
 from token_billing.store.orders import OrderStore
 from token_billing.store.top_up_records import SavedCard
 from token_billing.store.top_up_store import TopUpStore
@@ -110,13 +115,86 @@ def card_detached(pm: Mapping[str, Any], *, top_ups: TopUpStore) -> Outcome:
 
 def payment_intent_mismatches(order: Order, pi: Mapping[str, Any]) -> list[str]:
     """Every way the succeeded PaymentIntent disagrees with the auto top-up order."""
-    metadata = pi.get("metadata") or {}
     found = []
     received = pi.get("amount_received", pi.get("amount"))
     if received != order.price_cents or pi.get("amount") != order.price_cents:
         found.append(f"amount {received} != {order.price_cents}")
-    if str(pi.get("currency", "")).lower() != order.currency:
-        found.append(f"currency {pi.get('currency')} != {order.currency}")
+    return found + _order_mismatches(order, pi)
+
+
+def _credit_payment_intent(
+    pi: Mapping[str, Any], orders: OrderStore, ledger: Ledger, top_ups: TopUpStore
+) -> Outcome:
+    order, pi_id = _order_named(pi, orders), pi.get("id")
+    if order is None or not isinstance(pi_id, str):
+        return Outcome("ignored", detail="not an order of this service")
+    transition = orders.paid_transition(
+        order, payment_intent_id=pi_id, session_id=None, amounts=_amounts(pi)
+    )
+    return _credit(
+        order,
+        payment_intent_mismatches(order, pi),
+        [transition, orders.payment_link(order, pi_id)],
+        orders,
+        ledger,
+        top_ups,
+    )
+
+
+def invoice_paid(
+    invoice: Mapping[str, Any], *, orders: OrderStore, ledger: Ledger, top_ups: TopUpStore
+) -> Outcome:
+    """`invoice.paid` of an auto top-up's invoice (StripeInvoices=true): the credit, through
+    the same exactly-once order path. The invoice names no payment intent: its
+    `invoice_payment.paid` records the payment intent -> order link refunds need. Any
+    other invoice credits nothing (a Checkout's session credits its order)."""
+    if (invoice.get("metadata") or {}).get("kind") != KIND:
+        return Outcome("acknowledged", detail="credits come from checkout.session events")
+    order = _order_named(invoice, orders)
+    if order is None:
+        return Outcome("ignored", detail="not an order of this service")
+    amounts = invoice_amounts(invoice)
+    transition = orders.paid_transition(
+        order, payment_intent_id=None, session_id=None, amounts=amounts
+    )
+    problems = invoice_payment_mismatches(order, invoice, amounts)
+    return _credit(order, problems, [transition], orders, ledger, top_ups)
+
+
+def invoice_amounts(invoice: Mapping[str, Any]) -> PaidAmounts | None:
+    """What a paid invoice charged: subtotal, tax and total; None unless they add up
+    (total = subtotal + tax: nothing discounted) and were paid in full."""
+    subtotal, total, paid = (
+        invoice.get("subtotal"),
+        invoice.get("total"),
+        invoice.get("amount_paid"),
+    )
+    tax = invoice_tax_cents(invoice)
+    numbers = (subtotal, total, paid, tax)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+        return None
+    assert isinstance(subtotal, int) and isinstance(total, int) and isinstance(tax, int)
+    if tax < 0 or total != subtotal + tax or paid != total:
+        return None
+    return PaidAmounts(subtotal_cents=subtotal, tax_cents=tax, total_cents=total)
+
+
+def invoice_payment_mismatches(
+    order: Order, invoice: Mapping[str, Any], amounts: PaidAmounts | None
+) -> list[str]:
+    """Every way the paid invoice disagrees with the auto top-up order: it must bill the
+    catalog price x packs before tax (tax may differ by address; the tokens never do)."""
+    found = [] if amounts is not None else ["total is not the subtotal plus tax, paid in full"]
+    if invoice.get("subtotal") != order.price_cents:
+        found.append(f"amount {invoice.get('subtotal')} != {order.price_cents}")
+    return found + _order_mismatches(order, invoice)
+
+
+def _order_mismatches(order: Order, paid: Mapping[str, Any]) -> list[str]:
+    metadata = paid.get("metadata") or {}
+    found = []
+    if str(paid.get("currency", "")).lower() != order.currency:
+        found.append(f"currency {paid.get('currency')} != {order.currency}")
     if metadata.get("customer_id") != order.customer_id:
         found.append("customer does not match the order")
     if metadata.get("package_id") != order.package_id:
@@ -128,22 +206,23 @@ def payment_intent_mismatches(order: Order, pi: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def _credit_payment_intent(
-    pi: Mapping[str, Any], orders: OrderStore, ledger: Ledger, top_ups: TopUpStore
+def _order_named(paid: Mapping[str, Any], orders: OrderStore) -> Order | None:
+    metadata = paid.get("metadata") or {}
+    customer_id, order_id = metadata.get("customer_id"), metadata.get("order_id")
+    if not isinstance(customer_id, str) or not isinstance(order_id, str):
+        return None
+    return orders.find(customer_id, order_id)
+
+
+def _credit(
+    order: Order,
+    problems: list[str],
+    extra_items: list[dict[str, Any]],
+    orders: OrderStore,
+    ledger: Ledger,
+    top_ups: TopUpStore,
 ) -> Outcome:
-    metadata = pi.get("metadata") or {}
-    customer_id, order_id, pi_id = (
-        metadata.get("customer_id"),
-        metadata.get("order_id"),
-        pi.get("id"),
-    )
-    if not all(isinstance(value, str) for value in (customer_id, order_id, pi_id)):
-        return Outcome("ignored", detail="payment intent without its order")
-    assert isinstance(customer_id, str) and isinstance(order_id, str) and isinstance(pi_id, str)
-    order = orders.find(customer_id, order_id)
-    if order is None:
-        return Outcome("ignored", detail="not an order of this service")
-    problems = payment_intent_mismatches(order, pi)
+    """Credit an auto top-up order once (or flag it when its payment disagrees with it)."""
     if problems:
         reason = "; ".join(problems)
         orders.mark(order, "flagged", flag_reason=reason)
@@ -151,14 +230,7 @@ def _credit_payment_intent(
         logger.error("auto top-up payment does not match its order", extra={"reason": reason})
         return Outcome("flagged", order.order_id, reason)
     try:
-        posted = credit_order(
-            ledger,
-            order,
-            [
-                orders.paid_transition(order, payment_intent_id=pi_id, session_id=None),
-                orders.payment_link(order, pi_id),
-            ],
-        )
+        posted = credit_order(ledger, order, extra_items)
     except ExtraConditionFailed:
         current = orders.get(order.customer_id, order.order_id)
         metrics.add_metric(name="CreditRefusedByOrderState", unit=MetricUnit.Count, value=1)
@@ -170,6 +242,12 @@ def _credit_payment_intent(
         return Outcome("already_credited", order.order_id)
     metrics.add_metric(name="TokensCreditedMt", unit=MetricUnit.Count, value=posted.amount_mt)
     return Outcome("credited", order.order_id)
+
+
+def _amounts(pi: Mapping[str, Any]) -> PaidAmounts:
+    """A PaymentIntent bills the catalog price alone: no tax (Stripe Tax needs an invoice)."""
+    amount = int(pi.get("amount_received") or pi.get("amount") or 0)
+    return PaidAmounts(subtotal_cents=amount, tax_cents=0, total_cents=amount)
 
 
 def _text(value: Any) -> str | None:

@@ -159,6 +159,27 @@ class OrderOut(BaseModel):
     clawed_back: str
     clawed_back_mt: int
     flag_reason: str | None
+    subtotal_cents: int | None = Field(
+        description="What was paid before tax (the catalog price); null until paid.",
+    )
+    tax_cents: int | None = Field(
+        description="Tax charged on top of the subtotal; null until paid."
+    )
+    total_cents: int | None = Field(
+        description="What was charged: subtotal + tax; null until paid."
+    )
+    invoice_number: str | None = Field(
+        description="The Stripe invoice's number; null until Stripe reports it."
+    )
+    invoice_url: str | None = Field(
+        description="The invoice's page (Stripe's hosted invoice); null until known."
+    )
+    invoice_pdf: str | None = Field(
+        description="The invoice as a PDF to download; null until known."
+    )
+    receipt_url: str | None = Field(
+        description="The card payment's receipt; null until Stripe reports it."
+    )
 
     @classmethod
     def of(cls, order: Order) -> OrderOut:
@@ -179,6 +200,13 @@ class OrderOut(BaseModel):
             clawed_back=format_tokens(order.clawed_back_mt),
             clawed_back_mt=order.clawed_back_mt,
             flag_reason=order.flag_reason,
+            subtotal_cents=order.subtotal_cents,
+            tax_cents=order.tax_cents,
+            total_cents=order.total_cents,
+            invoice_number=order.invoice_number,
+            invoice_url=order.invoice_url,
+            invoice_pdf=order.invoice_pdf,
+            receipt_url=order.receipt_url,
         )
 
 
