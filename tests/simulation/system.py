@@ -37,8 +37,9 @@ from local import dynamodb_local  # noqa: E402
 from local.apigw import http_api_event  # noqa: E402
 from local.ddb_streams import lambda_record, local_client_arguments, passes_filters  # noqa: E402
 from local.fake_events import FakeEventBridge  # noqa: E402
-from local.fake_stripe import FakeStripe, event_payload, sign  # noqa: E402
+from local.fake_stripe import FakeStripe  # noqa: E402
 from local.identity import authorizer_context  # noqa: E402
+from local.stripe_wire import event_payload, sign  # noqa: E402
 from local.template import load_template  # noqa: E402
 from tests.integration import fault_proxy  # noqa: E402
 
@@ -71,6 +72,9 @@ def _environment(proxy_endpoint: str, services_url: str, table: str) -> dict[str
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "STRIPE_API_BASE": f"{services_url}/_stripe",
         "STRIPE_PRICE_IDS": "",
+        # Auto top-up as one off-session PaymentIntent (the modelled path); the invoice
+        # path has its own tests (tests/integration/test_auto_top_up_invoices.py).
+        "STRIPE_INVOICES": "false",
         "STRIPE_TIMEOUT_S": str(STRIPE_TIMEOUT_S),
         "CHECKOUT_REDIRECT_ORIGINS": APP,
         "CHECKOUT_SUCCESS_URL": f"{APP}/billing/success",
