@@ -35,6 +35,9 @@ PACKAGES = {  # price cents, tokens + bonus in mt
 FAILURES_BEFORE_PAUSE = 3
 MAX_PACKS = 10
 STRIPE_REQUESTS = 4
+# An attempt the charger first sees this long after its admission is past Stripe's
+# idempotency window: it is looked up by its id, never sent again (README, Auto top-up).
+STALE_AFTER = timedelta(hours=23)
 CARD_OUTCOMES = {
     "pm_card_visa": "succeeded",
     "pm_card_chargeDeclined": "declined",
@@ -127,6 +130,7 @@ class TopUp:
     charges: dict[str, int] = field(default_factory=dict)  # day -> charges admitted
     cents: dict[str, int] = field(default_factory=dict)  # month -> cents admitted
     attempts: dict[int, str] = field(default_factory=dict)  # version -> status
+    admitted_at: dict[int, datetime] = field(default_factory=dict)  # version -> when
     largest_per_day: int = 0  # the largest caps ever set, for the checks at Stripe's side
     largest_cap_cents: int = 0
     charged: int = 0  # PaymentIntents Stripe made
@@ -612,6 +616,7 @@ class Model:
             t.attempts[version] = reason
             return reason
         t.attempts[version] = "admitted"
+        t.admitted_at[version] = self.now
         t.in_flight = version
         t.charges = {self.day: t.charges.get(self.day, 0) + 1}
         t.cents = {month: t.cents.get(month, 0) + amount}
@@ -638,6 +643,13 @@ class Model:
         outcome, charged = "provider_unavailable", False
         if t.card is None:
             outcome = "error"
+        elif self.now - t.admitted_at[version] >= STALE_AFTER:
+            # Looked up by its attempt id: no payment was made under it (a charge whose end
+            # was lost is retried within the step), so the attempt and its order expire.
+            order.status = "expired"
+            t.in_flight = None
+            t.attempts[version] = "expired"
+            return {"outcome": "expired", "charged": False}
         else:
             for _ in range(STRIPE_REQUESTS):
                 fault = faults.pop(0) if faults else None

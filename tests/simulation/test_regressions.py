@@ -62,3 +62,37 @@ def test_a_redelivered_payment_does_not_reset_a_later_breaker(system: System) ->
     assert result.violation is None, report(result)
     assert result.coverage["attempt declined"] == 3, result.coverage
     assert result.coverage["attempt paused"] == 1, result.coverage
+
+
+def test_an_attempt_first_charged_past_stripes_key_window_expires_uncharged(
+    system: System,
+) -> None:
+    """The model once charged an attempt whose stream record reached the charger 24 h after
+    its admission (seed 70003): the charger looks such an attempt up by its id instead of
+    sending it again blind, finds no payment, and expires it and its order, counting no
+    failure (README, Auto top-up). No PaymentIntent is made."""
+    settings: dict[str, Any] = {
+        "enabled": True,
+        "package_id": "starter",
+        "threshold": "1500",
+        "max_charges_per_day": 10,
+        "max_cents_per_month": 50_000,
+        "consent_text_version": "current",
+    }
+    debit = Step("debit", {"c": C, "key": "d1", "lines": [["vm_runtime", "600", "vm-1"]]})
+    ledger_only = Step("stream", {"consumer": "ledger", "seed": 1, "stripe_faults": []})
+    charger = Step("stream", {"consumer": "charger", "seed": 2, "stripe_faults": []})
+    steps = [
+        Step("save_card", {"c": C, "handle": "o1", "card": "pm_card_visa"}),  # 2,000 tokens
+        Step("settings", {"c": C, "body": settings}),
+        debit,  # 1,400: crosses the threshold
+        ledger_only,  # admitted: the attempt is written
+        ledger_only,  # its record reaches the stream
+        Step("advance", {"seconds": 24 * 3600}),
+        charger,
+        *send_all(),
+    ]
+    result = run_history(system, 1, steps)
+    assert result.violation is None, report(result)
+    assert result.coverage["attempt expired"] == 1, result.coverage
+    assert result.coverage["attempt succeeded"] == 0, result.coverage
