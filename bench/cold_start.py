@@ -48,8 +48,8 @@ SOURCE = "source"
 DEBIT_FUNCTION = "DebitFunction"
 # Targets. The debit against the floor; every API function against the reference stack of
 # the libraries it is built on, measured in the same run (our own code costs at most 10% on
-# top of them); the stream, sweeper and reconcile functions, built on no API stack, against
-# the floor as before.
+# top of them), and so is the charger (stream stack + stripe); the stream, sweeper and
+# reconcile functions, built on no API stack, against the floor as before.
 TARGET_DEBIT = 1.15
 TARGET_OVER_STACK = 1.10
 TARGET_OTHER = 1.35
@@ -90,6 +90,7 @@ REFERENCES = {
     "stack_tracer": "boto3 client + Logger, Metrics and Powertools Tracer (X-Ray SDK)",
     "stack_api_no_client": "resolver with pydantic validation, Logger, Metrics, no boto3",
     "stack_api_stripe": "DESIGN's API stack + stripe and its client",
+    "stack_stream_stripe": "boto3 client + Logger, Metrics, stream batch processor + stripe",
 }
 API_STACK = "stack_resolver_pydantic"
 # Each API function -> the reference of the libraries it is built on: packages serves the
@@ -102,6 +103,9 @@ STACK_OF = {
     "WebhookFunction": "stack_api_stripe",
     "AutoTopUpFunction": API_STACK,
     "VmLimitsFunction": API_STACK,
+    # The charger pays with Stripe: it is held to the stream stack with stripe, as purchase
+    # and webhook are to the API stack with stripe.
+    "TopUpChargerFunction": "stack_stream_stripe",
 }
 
 

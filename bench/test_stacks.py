@@ -18,6 +18,7 @@ EXPECTED = {
     "stack_tracer": {"pydantic": False, "aws_xray_sdk": True, "event_handler": False},
     "stack_api_no_client": {"pydantic": True, "aws_xray_sdk": False, "event_handler": True},
     "stack_api_stripe": {"pydantic": True, "aws_xray_sdk": False, "event_handler": True},
+    "stack_stream_stripe": {"pydantic": False, "aws_xray_sdk": False, "event_handler": False},
 }
 # And which load boto3 and stripe.
 CLIENTS = {
@@ -27,6 +28,7 @@ CLIENTS = {
     "stack_tracer": {"boto3": True, "stripe": False},
     "stack_api_no_client": {"boto3": False, "stripe": False},
     "stack_api_stripe": {"boto3": True, "stripe": True},
+    "stack_stream_stripe": {"boto3": True, "stripe": True},
 }
 PROBE = """\
 import json, sys
