@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.simulation.generator import Step
+from tests.simulation.generator import Fault, Step
 from tests.simulation.runner import report, run_history
 from tests.simulation.system import System
 
@@ -96,3 +96,29 @@ def test_an_attempt_first_charged_past_stripes_key_window_expires_uncharged(
     assert result.violation is None, report(result)
     assert result.coverage["attempt expired"] == 1, result.coverage
     assert result.coverage["attempt succeeded"] == 0, result.coverage
+
+
+def test_a_recovery_paid_through_a_crash_after_its_credit_ends_the_pause(system: System) -> None:
+    """The recovery Checkout's credit committed, then the webhook died before its reply
+    (seed 70035): Stripe's redelivery found the order credited and cleared nothing, so the
+    customer stayed paused with a paid recovery. The credit's own transaction ends the
+    pause now."""
+    settings: dict[str, Any] = {
+        "enabled": True,
+        "package_id": "starter",
+        "threshold": "1500",
+        "max_charges_per_day": 10,
+        "max_cents_per_month": 50_000,
+        "consent_text_version": "current",
+    }
+    steps = [
+        Step("save_card", {"c": C, "handle": "o1", "card": "pm_card_authenticationRequired"}),
+        Step("settings", {"c": C, "body": settings}),
+        *crossing("d1", 600),  # authentication required: paused, with a recovery link
+        Step("recover", {"c": C}, Fault("TransactWriteItems", "crash")),
+        Step("grant", {"c": C, "key": "g1", "amount_mt": 600_000}),
+        *crossing("d2", 2_000),  # no longer paused: charged again
+    ]
+    result = run_history(system, 1, steps)
+    assert result.violation is None, report(result)
+    assert result.coverage["attempt recovered"] == 1, result.coverage

@@ -7,7 +7,7 @@ status moves only by conditional writes, so a replay can never move tokens again
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from token_billing.core.errors import ServiceUnavailable
@@ -29,6 +29,8 @@ from token_billing.store.transactions import ExtraConditionFailed
 from token_billing.store.unmatched_payments import UnmatchedPayments
 
 CLAWBACK_ATTEMPTS = 3
+# What else an order's credit writes in its transaction, by order (DynamoDB items from a store).
+CreditItems = Callable[[Order], Sequence[Mapping[str, Any]]]
 
 
 def credit_order(
@@ -55,11 +57,13 @@ def checkout_session_event(
     store: OrderStore,
     ledger: Ledger,
     unmatched: UnmatchedPayments | None = None,
+    credit_items: CreditItems | None = None,
 ) -> Outcome:
     """A Checkout Session's event: credit a paid session's order once, fail or expire an
     unpaid one; a paid session naming an order of ours that we lack is recorded, never
     silent; a session of another integration is ignored. The invoice Checkout created is
-    recorded on the order first (it moves no tokens)."""
+    recorded on the order first (it moves no tokens). `credit_items`: what else the credit
+    of this order writes in its transaction (a recovery Checkout's end of a pause)."""
     order = order_of_session(session, store)
     if order is None:
         if names_our_order(session) and is_paid(event_type, session):
@@ -76,7 +80,7 @@ def checkout_session_event(
     if event_type == "checkout.session.completed" and session.get("payment_status") != "paid":
         # Delayed payment methods: the async_payment_succeeded event will follow.
         return Outcome("awaiting_payment", order.order_id)
-    return _credit(order, session, store, ledger)
+    return _credit(order, session, store, ledger, credit_items)
 
 
 def session_amounts(session: Mapping[str, Any]) -> PaidAmounts | None:
@@ -124,7 +128,13 @@ def mismatches(order: Order, session: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def _credit(order: Order, session: Mapping[str, Any], store: OrderStore, ledger: Ledger) -> Outcome:
+def _credit(
+    order: Order,
+    session: Mapping[str, Any],
+    store: OrderStore,
+    ledger: Ledger,
+    credit_items: CreditItems | None,
+) -> Outcome:
     problems = mismatches(order, session)
     if problems:
         reason = "; ".join(problems)
@@ -137,7 +147,7 @@ def _credit(order: Order, session: Mapping[str, Any], store: OrderStore, ledger:
         return Outcome("flagged", order.order_id, reason)
     payment_intent = session.get("payment_intent")
     payment_intent_id = payment_intent if isinstance(payment_intent, str) else None
-    extra_items = [
+    extra_items: list[Mapping[str, Any]] = [
         store.paid_transition(
             order,
             payment_intent_id=payment_intent_id,
@@ -147,6 +157,8 @@ def _credit(order: Order, session: Mapping[str, Any], store: OrderStore, ledger:
     ]
     if payment_intent_id:
         extra_items.append(store.payment_link(order, payment_intent_id))
+    if credit_items is not None:
+        extra_items.extend(credit_items(order))
     try:
         posted = credit_order(ledger, order, extra_items)
     except ExtraConditionFailed:

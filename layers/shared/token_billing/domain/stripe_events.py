@@ -16,6 +16,7 @@ from token_billing.domain.auto_top_up.webhooks import (
     card_detached,
     invoice_paid,
     payment_intent_succeeded,
+    recovery_credit_items,
 )
 from token_billing.domain.billing_documents import (
     DocumentStores,
@@ -65,9 +66,11 @@ def _checkout_session(event: StripeEvent, stores: EventStores) -> Outcome:
         store=stores.orders,
         ledger=stores.ledger,
         unmatched=stores.unmatched,
+        # A recovery Checkout pays an auto top-up that needed authentication: its credit
+        # ends the pause it was created for, in the same transaction.
+        credit_items=lambda order: recovery_credit_items(event.obj, order, top_ups=stores.top_ups),
     )
-    # A recovery Checkout pays an auto top-up that needed authentication: once credited,
-    # the pause it was created for is over.
+    # ... and its attempt is marked recovered, on every delivery.
     after_recovery_checkout(event.obj, outcome, orders=stores.orders, top_ups=stores.top_ups)
     return outcome
 

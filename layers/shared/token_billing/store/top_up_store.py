@@ -251,16 +251,21 @@ class TopUpStore:
             },
         )
 
-    def clear_pause(self, customer_id: str) -> None:
-        """No pause, no recovery link, no failures counted (a TOPUP item that exists)."""
-        self._update_if(
-            Key=state_key(customer_id),
-            UpdateExpression=(
-                "SET consecutive_failures = :zero REMOVE paused_reason, paused_at, recovery_url"
-            ),
-            ConditionExpression="attribute_exists(PK)",
-            ExpressionAttributeValues={":zero": {"N": "0"}},
-        )
+    def clear_pause_item(self, customer_id: str) -> dict[str, Any]:
+        """No pause, no recovery link, no failures counted: the TOPUP item's part of the
+        credit transaction of an auto top-up's payment, so the pause ends with the credit,
+        once, whichever delivery makes it (an auto top-up order's TOPUP item exists: its
+        admission wrote it)."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": state_key(customer_id),
+                "UpdateExpression": (
+                    "SET consecutive_failures = :zero REMOVE paused_reason, paused_at, recovery_url"
+                ),
+                "ExpressionAttributeValues": {":zero": {"N": "0"}},
+            }
+        }
 
     def _update_if(self, **request: Any) -> bool:
         """One conditional UpdateItem; False when its condition said no (nothing to do)."""

@@ -44,11 +44,22 @@ def payment_intent_succeeded(
     return _credit_payment_intent(pi, orders, ledger, top_ups)
 
 
+def recovery_credit_items(
+    session: Mapping[str, Any], order: Order, *, top_ups: TopUpStore
+) -> list[dict[str, Any]]:
+    """What the credit of a recovery Checkout's order writes with it: the end of the pause
+    it was made for (nothing for any other session)."""
+    metadata = session.get("metadata") or {}
+    if metadata.get("kind") != RECOVERY_KIND or order.kind != KIND:
+        return []
+    return [top_ups.clear_pause_item(order.customer_id)]
+
+
 def after_recovery_checkout(
     session: Mapping[str, Any], outcome: Outcome, *, orders: OrderStore, top_ups: TopUpStore
 ) -> None:
-    """A recovery Checkout was credited: the pause is over (a redelivery of its event marks
-    the attempt, and clears no pause set since)."""
+    """A recovery Checkout was credited (its credit ended the pause): its attempt says so,
+    on every delivery, so a crash after the credit is made good by the redelivery."""
     if outcome.action not in ("credited", "already_credited") or not outcome.order_id:
         return
     metadata = session.get("metadata") or {}
@@ -57,22 +68,19 @@ def after_recovery_checkout(
     order = orders.find(str(metadata.get("customer_id")), outcome.order_id)
     if order is None or order.kind != KIND:
         return
-    record_paid(order, top_ups, clear_pause=outcome.action == "credited")
+    record_paid(order, top_ups)
     if order.attempt_version is not None:
         top_ups.mark_recovered(order.customer_id, order.attempt_version)
     logger.info("auto top-up recovered on-session", extra={"order_id": order.order_id})
 
 
-def record_paid(order: Order, top_ups: TopUpStore, *, clear_pause: bool) -> None:
+def record_paid(order: Order, top_ups: TopUpStore) -> None:
     """An auto top-up order was credited: its attempt says so, and converges on `succeeded`
     if its end said the answer was lost or pending (whichever of the credit and the end
-    comes last does it); a new successful payment (not a redelivery of one: `clear_pause`
-    False) clears a pause and the failure count."""
+    comes last does it). The pause was cleared by the credit itself (its transaction)."""
     if order.attempt_version is not None:
         top_ups.mark_credited(order.customer_id, order.attempt_version)
         top_ups.mark_paid_after_all(order.customer_id, order.attempt_version)
-    if clear_pause:
-        top_ups.clear_pause(order.customer_id)
 
 
 def card_attached(pm: Mapping[str, Any], *, top_ups: TopUpStore) -> Outcome:
@@ -229,15 +237,18 @@ def _credit(
         metrics.add_metric(name="AmountMismatches", unit=MetricUnit.Count, value=1)
         logger.error("auto top-up payment does not match its order", extra={"reason": reason})
         return Outcome("flagged", order.order_id, reason)
+    # A successful payment clears a pause (e.g. an attempt that timed out, then went through)
+    # in the credit's own transaction: once, even if the reply to it is lost; a redelivery
+    # is no new payment and leaves a pause a later failure set.
     try:
-        posted = credit_order(ledger, order, extra_items)
+        posted = credit_order(
+            ledger, order, [*extra_items, top_ups.clear_pause_item(order.customer_id)]
+        )
     except ExtraConditionFailed:
         current = orders.get(order.customer_id, order.order_id)
         metrics.add_metric(name="CreditRefusedByOrderState", unit=MetricUnit.Count, value=1)
         return Outcome("not_credited", order.order_id, f"order is {current.status}")
-    # A successful payment clears a pause (e.g. an attempt that timed out, then went through);
-    # its redelivery is no new payment and leaves a pause a later failure set.
-    record_paid(order, top_ups, clear_pause=not posted.replayed)
+    record_paid(order, top_ups)
     if posted.replayed:
         return Outcome("already_credited", order.order_id)
     metrics.add_metric(name="TokensCreditedMt", unit=MetricUnit.Count, value=posted.amount_mt)
