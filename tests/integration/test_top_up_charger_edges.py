@@ -251,3 +251,39 @@ def test_an_attempt_past_the_window_that_was_paid_is_credited_once_from_the_look
     # Its webhook arriving later, too, credits nothing more.
     payment_intent_succeeded(paid, orders=orders, ledger=hold_ledger, top_ups=top_ups)
     assert assert_consistent(ledger, customer_id).balance_mt == after
+
+
+def test_our_own_errors_three_times_never_trip_the_breaker_nor_fail_the_order(
+    ledger: Ledger,
+    stores: tuple[TopUpStore, OrderStore],
+    customer_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A DynamoDB throttle on the charger's read of the order (after botocore's own retries)
+    ends the attempt as `error` and frees the slot, but the card is not to blame: no failure
+    counted, no pause, the order still pending."""
+    top_ups, orders = stores
+    throttled = ClientError(
+        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+        "GetItem",
+    )
+    real_get = OrderStore.get
+    for version in (7, 8, 9):
+        attempt = admitted(customer_id, ledger, top_ups, version=version)
+
+        def throttle(*_: Any, **__: Any) -> None:
+            raise throttled
+
+        monkeypatch.setattr(OrderStore, "get", throttle)
+        stripe = ScriptedStripe()
+        assert run(attempt, top_ups, orders, stripe) == "error"
+        monkeypatch.setattr(OrderStore, "get", real_get)
+        assert stripe.confirmed == []  # nothing was charged
+        assert attempt.order_id
+        assert orders.get(customer_id, attempt.order_id).status == "pending"
+        ended = top_ups.get_attempt(customer_id, version)
+        assert ended is not None
+        assert ended.status == "error"
+        assert "ProvisionedThroughputExceededException" in (ended.message or "")
+    state = top_ups.get_state(customer_id)
+    assert (state.consecutive_failures, state.paused_reason, state.in_flight) == (0, None, None)
