@@ -13,6 +13,15 @@ from tests.simulation.system import System
 
 pytestmark = pytest.mark.integration
 C = "cust-a"
+# Auto top-up on: a starter pack below 1,500 tokens, room for every charge the tests make.
+SETTINGS: dict[str, Any] = {
+    "enabled": True,
+    "package_id": "starter",
+    "threshold": "1500",
+    "max_charges_per_day": 10,
+    "max_cents_per_month": 50_000,
+    "consent_text_version": "current",
+}
 
 
 def stream(seed: int) -> Step:
@@ -33,17 +42,9 @@ def crossing(key: str, tokens: int) -> list[Step]:
 def test_a_redelivered_payment_does_not_reset_a_later_breaker(system: System) -> None:
     """A `payment_intent.succeeded` delivered again after the breaker tripped (3 declines of
     a later card) must not clear the pause: it is no new payment (README, Auto top-up)."""
-    settings: dict[str, Any] = {
-        "enabled": True,
-        "package_id": "starter",
-        "threshold": "1500",
-        "max_charges_per_day": 10,
-        "max_cents_per_month": 50_000,
-        "consent_text_version": "current",
-    }
     steps = [
         Step("save_card", {"c": C, "handle": "o1", "card": "pm_card_visa"}),  # 2,000 tokens
-        Step("settings", {"c": C, "body": settings}),
+        Step("settings", {"c": C, "body": SETTINGS}),
         *crossing("d1", 600),  # 1,400: 2 packs bought and credited, 5,400
         Step("save_card", {"c": C, "handle": "o2", "card": "pm_card_chargeDeclined"}),  # 7,400
         *crossing("d2", 6_000),  # declined once
@@ -71,20 +72,12 @@ def test_an_attempt_first_charged_past_stripes_key_window_expires_uncharged(
     its admission (seed 70003): the charger looks such an attempt up by its id instead of
     sending it again blind, finds no payment, and expires it and its order, counting no
     failure (README, Auto top-up). No PaymentIntent is made."""
-    settings: dict[str, Any] = {
-        "enabled": True,
-        "package_id": "starter",
-        "threshold": "1500",
-        "max_charges_per_day": 10,
-        "max_cents_per_month": 50_000,
-        "consent_text_version": "current",
-    }
     debit = Step("debit", {"c": C, "key": "d1", "lines": [["vm_runtime", "600", "vm-1"]]})
     ledger_only = Step("stream", {"consumer": "ledger", "seed": 1, "stripe_faults": []})
     charger = Step("stream", {"consumer": "charger", "seed": 2, "stripe_faults": []})
     steps = [
         Step("save_card", {"c": C, "handle": "o1", "card": "pm_card_visa"}),  # 2,000 tokens
-        Step("settings", {"c": C, "body": settings}),
+        Step("settings", {"c": C, "body": SETTINGS}),
         debit,  # 1,400: crosses the threshold
         ledger_only,  # admitted: the attempt is written
         ledger_only,  # its record reaches the stream
@@ -103,17 +96,9 @@ def test_a_recovery_paid_through_a_crash_after_its_credit_ends_the_pause(system:
     (seed 70035): Stripe's redelivery found the order credited and cleared nothing, so the
     customer stayed paused with a paid recovery. The credit's own transaction ends the
     pause now."""
-    settings: dict[str, Any] = {
-        "enabled": True,
-        "package_id": "starter",
-        "threshold": "1500",
-        "max_charges_per_day": 10,
-        "max_cents_per_month": 50_000,
-        "consent_text_version": "current",
-    }
     steps = [
         Step("save_card", {"c": C, "handle": "o1", "card": "pm_card_authenticationRequired"}),
-        Step("settings", {"c": C, "body": settings}),
+        Step("settings", {"c": C, "body": SETTINGS}),
         *crossing("d1", 600),  # authentication required: paused, with a recovery link
         Step("recover", {"c": C}, Fault("TransactWriteItems", "crash")),
         Step("grant", {"c": C, "key": "g1", "amount_mt": 600_000}),
