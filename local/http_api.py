@@ -5,6 +5,7 @@ event API Gateway sends (`local.apigw`)."""
 
 from __future__ import annotations
 
+import sys
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -98,8 +99,16 @@ def verify_bearer(headers: list[tuple[str, str]], verifier: TokenVerifier) -> di
     scheme, _, rest = value.partition(" ")
     token = rest.strip() if scheme.lower() == "bearer" else value
     if not token:
+        _refused("no bearer token in the Authorization header")
         return None
     try:
         return identity.authorizer_context(verifier.claims(token))
-    except jwt.PyJWTError:
+    except jwt.PyJWTError as error:
+        _refused(f"{type(error).__name__}: {error}")
         return None
+
+
+def _refused(reason: str) -> None:
+    """Why the JWT authorizer said 401, in the server's log only: API Gateway's answer
+    names no reason, and neither does ours."""
+    print(f"JWT authorizer: 401, {reason}", file=sys.stderr, flush=True)

@@ -119,14 +119,20 @@ class DevRequestHandler(BaseHTTPRequestHandler):
         return b"".join(chunks)
 
     def _write(self, response: HttpResponse) -> None:
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        if response.status != 204:
-            self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers:
+                self.send_header(name, value)
+            if response.status != 204:
+                self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client left before its answer (a page navigated away, a probe timed out):
+            # one line, not a traceback; what the request did is already done and logged.
+            self.close_connection = True
+            print(f"{self.command} {self.path}: the client left before the answer", file=sys.stderr)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Silenced: `_serve` logs one line per request with its duration instead."""

@@ -50,6 +50,19 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** In CI, where the log goes with the run's temporary folder: the dev server's refused and
+ * failed API requests (the tests' own refusals among them) and why its JWT authorizer said
+ * 401, so a failed run can be read from CI's output alone. */
+function printRefusals(logPath: string): void {
+  if (!existsSync(logPath)) return;
+  const lines = readFileSync(logPath, "utf8")
+    .split("\n")
+    .filter((line) => /^[A-Z]+ \/api\/\S+ [45]\d\d |^JWT authorizer: |^Traceback/.test(line));
+  if (lines.length === 0) return;
+  console.log(`e2e: the dev server's refusals (${lines.length}, the last 60):`);
+  for (const line of lines.slice(-60)) console.log(`  ${line}`);
+}
+
 function exited(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((done) => {
@@ -185,6 +198,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   async function stop(): Promise<void> {
     await Promise.all([stopChild(next), stopChild(child), app?.close()]);
+    if (process.env.CI) printRefusals(logPath);
     await rm(work, { recursive: true, force: true });
   }
 
