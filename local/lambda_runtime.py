@@ -92,6 +92,12 @@ class _InvocationMetrics:
 
 _observability_lock = threading.Lock()
 _observability_installed = False
+# Powertools' HTTP resolver keeps the request on its base class (`BaseRouter.current_event`),
+# so every resolver app of the process shares it: in Lambda one process runs one function,
+# one event at a time; here all functions share one process, and two HTTP API functions
+# running at once would each read the other's request (seen: a dashboard's vm-limits read
+# served with the catalog's event, no claims, 401). They take turns on this lock.
+_HTTP_API_RUNNING = threading.Lock()
 
 
 def _install_per_function_observability() -> None:
@@ -123,8 +129,9 @@ class LocalFunction:
         self._handler: Handler | None = None
         self._lock = threading.Lock()
         # Lambda runs one event at a time in an execution environment; its module state
-        # (Powertools' resolver keeps the current request on the app) assumes as much.
-        self._running = threading.Lock()
+        # assumes as much. The HTTP API's functions share one lock (`_HTTP_API_RUNNING`).
+        serves_http_api = any(e.get("Type") == "HttpApi" for e in spec.events.values())
+        self._running = _HTTP_API_RUNNING if serves_http_api else threading.Lock()
 
     def handler(self) -> Handler:
         """The handler function, imported once; concurrent first calls wait for one import."""

@@ -286,3 +286,35 @@ def test_one_function_runs_one_event_at_a_time_as_one_execution_environment(
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(estimate, range(80)))
     assert statuses == [200] * 80
+
+
+def test_two_http_api_functions_never_read_each_others_request(server: DevServer) -> None:
+    """Powertools' resolver keeps the request on its base class, shared by every resolver
+    app of a process; in the dev server all functions share one. A customer's vm-limits
+    read (its claims) racing the public catalog (no authorizer): each answers its own
+    request (seen before: a vm-limits read served with the catalog's event, a 401)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from local import identity
+
+    customer = f"cust_race_{uuid.uuid4().hex[:8]}"
+    token = identity.mint(customer_id=customer)
+
+    def vm_limits(_: int) -> int:
+        url = f"{server.url}/api/v1/customers/{customer}/tokens/vm-limits"
+        http_request = urllib.request.Request(url)  # noqa: S310
+        http_request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(http_request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            with error:
+                return int(error.code)
+
+    def catalog(_: int) -> int:
+        return request(server, "GET", "/api/v1/token-packages")[0]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        pairs = [(pool.submit(vm_limits, n), pool.submit(catalog, n)) for n in range(150)]
+        statuses = [a.result() for a, _ in pairs], [b.result() for _, b in pairs]
+    assert statuses == ([200] * 150, [200] * 150)
