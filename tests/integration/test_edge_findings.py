@@ -274,8 +274,9 @@ def test_each_function_emits_its_metrics_under_its_own_service_in_the_dev_server
 def test_concurrent_invocations_flush_only_their_own_metrics(
     server: DevServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Two functions running at once in the dev server: each one's line holds its metric
-    only, under its service (they shared one metric set, flushed by whichever ended first)."""
+    """Two functions running at once in the dev server (the debit and the holds sweeper: the
+    HTTP API's functions take turns): each one's line holds its metric only, under its
+    service (they shared one metric set, flushed by whichever ended first)."""
     from token_billing.core.observability import count, publish_metrics
 
     both_recorded = threading.Barrier(2, timeout=10)
@@ -288,12 +289,13 @@ def test_concurrent_invocations_flush_only_their_own_metrics(
 
         return handler
 
-    for function, metric in (("PackagesFunction", "MetricA"), ("GrantsFunction", "MetricB")):
+    for function, metric in (("DebitFunction", "MetricA"), ("HoldsSweeperFunction", "MetricB")):
+        server.functions[function].handler()  # its cold start: per-function observability
         monkeypatch.setattr(server.functions[function], "_handler", recording(metric))
     capsys.readouterr()
     threads = [
         threading.Thread(target=server.functions[name].invoke, args=({},))
-        for name in ("PackagesFunction", "GrantsFunction")
+        for name in ("DebitFunction", "HoldsSweeperFunction")
     ]
     for thread in threads:
         thread.start()
@@ -301,4 +303,4 @@ def test_concurrent_invocations_flush_only_their_own_metrics(
         thread.join(timeout=10)
     lines = _emf_lines(capsys.readouterr().out)
     services = {line["service"]: {k for k in line if k.startswith("Metric")} for line in lines}
-    assert services == {"packages": {"MetricA"}, "grants": {"MetricB"}}
+    assert services == {"debit": {"MetricA"}, "holds-sweeper": {"MetricB"}}
