@@ -38,12 +38,19 @@ def ddb_local() -> Iterator[dynamodb_local.DynamoDBLocal]:
 def local_aws(ddb_local: dynamodb_local.DynamoDBLocal) -> Iterator[None]:
     """Point boto3, and so the unchanged handlers, at the session's DynamoDB Local."""
     saved = dict(os.environ)
-    os.environ.update(dynamodb_local.local_aws_environment(ddb_local.endpoint))
-    os.environ["TABLE_NAME"] = "LedgerTable"
+    local = dynamodb_local.local_aws_environment(ddb_local.endpoint)
+    local["TABLE_NAME"] = "LedgerTable"
+    os.environ.update(local)
     runtime.reset()
     yield
-    os.environ.clear()
-    os.environ.update(saved)
+    # The environment as it was, but still pointing at DynamoDB Local, never for a moment
+    # not: the module-scoped dev server's background work (its stream pollers, the fake
+    # Stripe's webhooks, sent after the answer) may run between two tests, and what it
+    # creates then (the shared DynamoDB client) must reach DynamoDB Local, never AWS.
+    after = {**saved, **local}
+    for name in [name for name in os.environ if name not in after]:
+        del os.environ[name]
+    os.environ.update(after)
     runtime.reset()
 
 
