@@ -17,15 +17,14 @@ import secrets
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from local.dynamodb_local import LOCAL_CREDENTIALS, LOCAL_REGION
+from token_billing.store.table_scan import parallel_scan
 from tools.export_duckdb import EXPORT_FOLDER, LocalExport
 
-SCAN_SEGMENTS = 4
 ITEMS_PER_FILE = 100_000
 
 
@@ -120,24 +119,7 @@ def write_export(
 
 def scan_table(client: Any, table: str) -> Iterator[Mapping[str, Any]]:
     """Every item of the table, from a parallel Scan (whole items, as an export holds)."""
-
-    def segment(index: int) -> list[Mapping[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": table,
-            "Segment": index,
-            "TotalSegments": SCAN_SEGMENTS,
-        }
-        found: list[Mapping[str, Any]] = []
-        while True:
-            response = client.scan(**kwargs)
-            found.extend(response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return found
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    with ThreadPoolExecutor(SCAN_SEGMENTS) as pool:
-        for items in pool.map(segment, range(SCAN_SEGMENTS)):
-            yield from items
+    return parallel_scan(client, {"TableName": table})
 
 
 def export_local_table(client: Any, table: str, root: Path) -> LocalExport:

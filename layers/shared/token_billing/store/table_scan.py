@@ -50,19 +50,12 @@ class CustomerTally:
     orders: dict[str, OrderTally] = field(default_factory=dict)
 
 
-def scan_items(client: DynamoDBClient, table: str) -> Iterator[Item]:
-    """Every customer item of the table, from a parallel Scan (segments side by side)."""
+def parallel_scan(client: DynamoDBClient, request: dict[str, Any]) -> Iterator[Item]:
+    """Every item a Scan `request` returns, its SCAN_SEGMENTS segments read side by side,
+    each to its last page."""
 
     def segment(index: int) -> list[Item]:
-        kwargs: dict[str, Any] = {
-            "TableName": table,
-            "ProjectionExpression": PROJECTION,
-            "ExpressionAttributeNames": {"#status": "status"},
-            "FilterExpression": "begins_with(PK, :customer)",
-            "ExpressionAttributeValues": {":customer": {"S": CUSTOMER_PREFIX}},
-            "Segment": index,
-            "TotalSegments": SCAN_SEGMENTS,
-        }
+        kwargs: dict[str, Any] = {**request, "Segment": index, "TotalSegments": SCAN_SEGMENTS}
         found: list[Item] = []
         while True:
             response = client.scan(**kwargs)
@@ -74,6 +67,20 @@ def scan_items(client: DynamoDBClient, table: str) -> Iterator[Item]:
     with ThreadPoolExecutor(SCAN_SEGMENTS) as pool:
         for items in pool.map(segment, range(SCAN_SEGMENTS)):
             yield from items
+
+
+def scan_items(client: DynamoDBClient, table: str) -> Iterator[Item]:
+    """Every customer item of the table, from a parallel Scan (segments side by side)."""
+    return parallel_scan(
+        client,
+        {
+            "TableName": table,
+            "ProjectionExpression": PROJECTION,
+            "ExpressionAttributeNames": {"#status": "status"},
+            "FilterExpression": "begins_with(PK, :customer)",
+            "ExpressionAttributeValues": {":customer": {"S": CUSTOMER_PREFIX}},
+        },
+    )
 
 
 def tally_customers(client: DynamoDBClient, table: str) -> tuple[dict[str, CustomerTally], int]:
