@@ -5,9 +5,8 @@ Its own function so that neither stripe (the charger's) nor these models weigh o
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -21,14 +20,12 @@ from token_billing.domain.auto_top_up.settings import (
 )
 from token_billing.edge.identity import caller_for_customer
 from token_billing.edge.models.auto_top_up import AutoTopUpIn, AutoTopUpOut
+from token_billing.edge.models.customer_path import CustomerId
 from token_billing.edge.resolver import create_resolver
 from token_billing.runtime import default_top_up_store
 
 app = create_resolver()
 default_top_up_store()  # create the DynamoDB client during init
-CustomerId = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-]
 ROUTE = "/api/v1/customers/<customer_id>/tokens/auto-top-up"
 
 

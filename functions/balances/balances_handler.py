@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -36,6 +36,7 @@ from token_billing.edge.models.balances import (
     UsageOut,
 )
 from token_billing.edge.models.catalog import PackageOut
+from token_billing.edge.models.customer_path import CustomerId
 from token_billing.edge.models.vm_limits import UsageByVmOut
 from token_billing.edge.resolver import create_resolver
 from token_billing.runtime import (
@@ -57,9 +58,6 @@ app = create_resolver()
 default_history()  # create the DynamoDB client during init
 # The dashboard's four reads are independent: run them side by side, not one after another.
 READERS = ThreadPoolExecutor(max_workers=4)
-CustomerId = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-]
 RECENT_TRANSACTIONS = 10
 RECENT_ORDERS = 5
 USAGE_DAYS = 30

@@ -4,10 +4,9 @@ that only this function's role may write a grant: a bug in a customer-facing rea
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -17,15 +16,13 @@ from token_billing.core.units import QuantityError, format_tokens, tokens_to_mt
 from token_billing.edge.access import require_admin
 from token_billing.edge.identity import current_caller
 from token_billing.edge.models.balances import GrantIn, GrantOut
+from token_billing.edge.models.customer_path import CustomerId
 from token_billing.edge.models.idempotency import IDEMPOTENCY_KEY_DESCRIPTION, IdempotencyKeyHeader
 from token_billing.edge.resolver import create_resolver
 from token_billing.runtime import default_ledger
 
 app = create_resolver()
 default_ledger()  # create the DynamoDB client during init
-CustomerId = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-]
 
 
 @app.post(

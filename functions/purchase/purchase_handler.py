@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -12,6 +11,7 @@ from token_billing.core.observability import logger
 from token_billing.domain.auto_top_up.settings import stripe_customer_for
 from token_billing.domain.purchases import CheckoutConfig, start_purchase
 from token_billing.edge.identity import caller_for_customer
+from token_billing.edge.models.customer_path import CustomerId
 from token_billing.edge.models.idempotency import IdempotencyKeyHeader
 from token_billing.edge.models.purchase import PurchaseIn, PurchaseOut
 from token_billing.edge.resolver import create_resolver
@@ -31,9 +31,7 @@ default_order_store()  # create the DynamoDB client during init
     summary="Start a Stripe Checkout for a token pack",
 )
 def purchase(
-    customer_id: Annotated[
-        str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-    ],
+    customer_id: CustomerId,
     body: PurchaseIn,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> PurchaseOut:

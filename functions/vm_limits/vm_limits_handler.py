@@ -7,9 +7,8 @@ entries serves these routes."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -17,15 +16,13 @@ from token_billing.core.clock import utc_now_iso
 from token_billing.core.observability import logger, publish_metrics
 from token_billing.domain.vm_limits import update_limits
 from token_billing.edge.identity import caller_for_customer
+from token_billing.edge.models.customer_path import CustomerId
 from token_billing.edge.models.vm_limits import VmLimitsIn, VmLimitsOut
 from token_billing.edge.resolver import create_resolver
 from token_billing.runtime import default_vm_limit_store
 
 app = create_resolver()
 default_vm_limit_store()  # create the DynamoDB client during init
-CustomerId = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-]
 ROUTE = "/api/v1/customers/<customer_id>/tokens/vm-limits"
 
 
