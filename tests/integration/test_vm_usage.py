@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,12 +21,12 @@ from debit_handler import lambda_handler as debit_handler
 from local import dynamodb_local, identity
 from local.devserver import DevServer
 from tests.conftest import fake_context
+from tests.integration import test_ledger_stream as ledger_stream_tests
 from tests.integration.helpers import fund, http_json
 from tests.integration.test_ledger_stream import deliver, stream_records
 from tests.integration.test_vm_limits import Clock, usage_by_vm_and_day
 from token_billing import runtime
 from token_billing.core.clock import iso_utc
-from token_billing.integrations import eventbridge as eventbridge_module
 from token_billing.store.ledger import Ledger
 from token_billing.store.vm_limits import VmLimitSettings, VmLimitStore
 from token_billing.store.vm_usage import VMS_PER_TRANSACTION, VmUsageAggregates
@@ -35,26 +34,16 @@ from token_billing.store.vm_usage import VMS_PER_TRANSACTION, VmUsageAggregates
 pytestmark = pytest.mark.integration
 
 TABLE = "LedgerTable"
-BUS = "TokenBillingEventBus"
+BUS = ledger_stream_tests.BUS
 LIMITS = "/api/v1/customers/{}/tokens/vm-limits"
 USAGE = "/api/v1/customers/{}/tokens/usage?group_by=vm&days={}&top={}"
 TOKEN_MT = 1_000
 
 
-@pytest.fixture(scope="module")
-def server(dev_server: DevServer) -> DevServer:
-    dev_server.fake_events.log_path = None
-    dev_server.fake_events.echo = False
-    return dev_server
-
-
-@pytest.fixture(autouse=True)
-def eventbridge(server: DevServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", server.url)
-    monkeypatch.setenv("EVENT_BUS_NAME", BUS)
-    eventbridge_module.events_client.cache_clear()
-    yield
-    eventbridge_module.events_client.cache_clear()
+# The dev server with its events kept in memory, and the handlers' events client pointed
+# at it: the ledger stream's tests' own fixtures.
+server = ledger_stream_tests.server
+eventbridge = ledger_stream_tests.eventbridge
 
 
 def debit(customer: str, key: str, usage: list[dict[str, Any]]) -> dict[str, Any]:
